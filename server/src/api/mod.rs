@@ -1,0 +1,92 @@
+//! The HTTP layer: Docker's routes, wire types and error mapping. It speaks only to the service
+//! layer and knows nothing of netlink or SQL.
+//!
+//! Every route is registered once, on its bare path, with a utoipa annotation; the OpenAPI
+//! document is generated from those annotations. The `/v1.NN` prefixes are handled before
+//! routing by [`version::negotiate`], which strips them.
+
+pub mod error;
+mod extract;
+mod networks;
+mod system;
+pub mod version;
+pub mod wire;
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::http::{HeaderValue, header};
+use axum::response::IntoResponse;
+use utoipa::OpenApi;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+use crate::service::Daemon;
+use error::ApiError;
+
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "netbridge",
+        description = "The Docker Engine network API (1.55) served by netbridge: networks in SQLite, \
+            Linux bridges and veth pairs over netlink. Every path also exists under `/v1.40` … `/v1.55`.",
+        license(name = "Apache-2.0", identifier = "Apache-2.0")
+    ),
+    tags(
+        (name = "Network", description = "Networks that containers (network namespaces) can be attached to."),
+        (name = "System", description = "Ping and version, as the docker CLI negotiates them.")
+    )
+)]
+struct ApiDoc;
+
+/// The routes, still without state, with the OpenAPI document they describe.
+fn routes() -> OpenApiRouter<Arc<Daemon>> {
+    OpenApiRouter::with_openapi(ApiDoc::openapi())
+        .routes(routes!(system::ping, system::ping_head))
+        .routes(routes!(system::version))
+        .routes(routes!(networks::list))
+        .routes(routes!(networks::inspect, networks::remove))
+        .routes(routes!(networks::create))
+        .routes(routes!(networks::prune))
+}
+
+/// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).
+pub fn openapi() -> utoipa::openapi::OpenApi {
+    let mut doc = routes().into_openapi();
+    doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    doc
+}
+
+/// The whole application: version negotiation in front of the routes.
+pub fn app(daemon: Arc<Daemon>) -> Router {
+    let (router, _) = routes().split_for_parts();
+    let doc = openapi()
+        .to_pretty_json()
+        .unwrap_or_else(|_| "{}".to_string());
+    let doc: Arc<str> = Arc::from(doc);
+    let router = router
+        .route(
+            "/openapi.json",
+            axum::routing::get(move || {
+                let doc = doc.clone();
+                async move {
+                    (
+                        [(
+                            header::CONTENT_TYPE,
+                            HeaderValue::from_static("application/json"),
+                        )],
+                        doc.to_string(),
+                    )
+                        .into_response()
+                }
+            }),
+        )
+        .fallback(|| async { ApiError::not_found_page() })
+        .method_not_allowed_fallback(|| async { ApiError::not_found_page() })
+        .with_state(daemon);
+    // The prefix must be stripped before routing, so negotiation wraps the routed app as a
+    // fallback service rather than as a route layer.
+    Router::new()
+        .fallback_service(router)
+        .layer(axum::middleware::from_fn(version::negotiate))
+}

@@ -1,0 +1,519 @@
+//! The daemon's own namespace: bridges, the link list, and the prefixes a new subnet must avoid.
+
+use std::{
+    collections::BTreeSet,
+    future::Future,
+    net::{IpAddr, Ipv4Addr, Ipv6Addr},
+    time::Instant,
+};
+
+use futures::TryStreamExt;
+use rtnetlink::{
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder,
+    packet_route::{
+        AddressFamily,
+        address::{AddressAttribute, AddressFlags, AddressMessage},
+        link::{LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
+        route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope, RouteType},
+    },
+};
+use tracing::{debug, info, warn};
+
+use super::{KernelError, error::netlink_errno, sysctl::set_ipv6_sysctl};
+
+/// What a network's bridge must look like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BridgeSpec {
+    pub name: String,
+    /// `None` leaves the kernel default (1500).
+    pub mtu: Option<u32>,
+    /// Written to IFLA_IFALIAS: marks the bridge as ours, e.g. "netbridge:<network id>".
+    pub alias: String,
+    /// Gateway addresses with their prefix length, IPv4 and IPv6.
+    pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// One link as the kernel reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct LinkInfo {
+    pub index: u32,
+    pub name: String,
+    /// "bridge", "veth", "dummy"...; `None` for physical devices and loopback.
+    pub kind: Option<String>,
+    pub alias: Option<String>,
+    /// Index of the bridge (or other master) the link is enslaved to.
+    pub master: Option<u32>,
+}
+
+/// The kernel as seen from the namespace the daemon runs in.
+#[derive(Clone, Debug)]
+pub struct Kernel {
+    pub(crate) handle: Handle,
+}
+
+impl Kernel {
+    /// Opens a netlink connection in the current namespace and spawns its connection future
+    /// on the current tokio runtime.
+    pub fn connect() -> Result<Kernel, KernelError> {
+        Ok(Kernel {
+            handle: connect_here("connect to netlink")?,
+        })
+    }
+
+    /// Creates a bridge: name, MTU, alias, addresses, then up; `Exists` if the name is taken.
+    /// Any failure after creation deletes the bridge again. Runs as its own task, so a caller
+    /// that gives up halfway cannot leave a half-made bridge. Returns the ifindex.
+    pub async fn create_bridge(&self, spec: &BridgeSpec) -> Result<u32, KernelError> {
+        spec.validate()?;
+        let handle = self.handle.clone();
+        let spec = spec.clone();
+        run_detached("create bridge", async move {
+            create_bridge(&handle, &spec).await
+        })
+        .await
+    }
+
+    /// Makes an existing or missing bridge match `spec`: creates it if absent; if present adds
+    /// missing addresses, sets MTU and alias and brings it up (extra addresses are kept).
+    /// Used at start-up and to adopt a pre-existing link.
+    pub async fn ensure_bridge(&self, spec: &BridgeSpec) -> Result<u32, KernelError> {
+        spec.validate()?;
+        let handle = self.handle.clone();
+        let spec = spec.clone();
+        run_detached("ensure bridge", async move {
+            ensure_bridge(&handle, &spec).await
+        })
+        .await
+    }
+
+    /// Deletes a link by name; `Ok(false)` if it did not exist. A veth takes its peer with it.
+    pub async fn delete_link(&self, name: &str) -> Result<bool, KernelError> {
+        validate_link_name("link name", name)?;
+        delete_link_by_name(&self.handle, name).await
+    }
+
+    pub async fn link_index(&self, name: &str) -> Result<Option<u32>, KernelError> {
+        validate_link_name("link name", name)?;
+        Ok(get_link(&self.handle, name)
+            .await?
+            .map(|msg| msg.header.index))
+    }
+
+    /// Every link with its name, kind, alias and master; one dump.
+    pub async fn links(&self) -> Result<Vec<LinkInfo>, KernelError> {
+        Ok(dump_links(&self.handle)
+            .await?
+            .iter()
+            .map(link_info)
+            .collect())
+    }
+
+    /// Prefixes a new auto subnet must avoid: IPv4 scope-link routes of the main table
+    /// (connected subnets, including a VPN's) and the prefix of every IPv4 address on the
+    /// host. Returned as (network address, prefix length), sorted and without duplicates;
+    /// default routes are left out, they would reserve everything.
+    pub async fn reserved_prefixes(&self) -> Result<Vec<(IpAddr, u8)>, KernelError> {
+        let routes = self
+            .handle
+            .route()
+            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
+            .execute()
+            .try_collect::<Vec<_>>();
+        let addresses = self
+            .handle
+            .address()
+            .get()
+            .execute()
+            .try_collect::<Vec<_>>();
+        let (routes, addresses) = futures::join!(routes, addresses);
+        let routes = routes.map_err(|e| KernelError::netlink("dump routes", "all", e))?;
+        let addresses = addresses.map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
+
+        let mut reserved = BTreeSet::new();
+        for route in routes.iter().filter(|r| is_connected_v4(r)) {
+            let len = route.header.destination_prefix_length;
+            let dst = route.attributes.iter().find_map(|a| match a {
+                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
+                _ => None,
+            });
+            if let (Some(dst), 1..=32) = (dst, len) {
+                reserved.insert((network(IpAddr::V4(dst), len), len));
+            }
+        }
+        for msg in addresses
+            .iter()
+            .filter(|m| m.header.family == AddressFamily::Inet)
+        {
+            if let Some(ip) = address_of(msg) {
+                let len = msg.header.prefix_len;
+                reserved.insert((network(ip, len), len));
+            }
+        }
+        Ok(reserved.into_iter().collect())
+    }
+}
+
+impl BridgeSpec {
+    fn validate(&self) -> Result<(), KernelError> {
+        validate_link_name("bridge name", &self.name)?;
+        for (addr, len) in &self.addresses {
+            validate_prefix(*addr, *len)?;
+        }
+        Ok(())
+    }
+
+    fn has_ipv6(&self) -> bool {
+        self.addresses.iter().any(|(a, _)| a.is_ipv6())
+    }
+}
+
+/// Opens a netlink socket in the calling thread's namespace, its connection driven by the
+/// current tokio runtime (without that every request would hang).
+pub(crate) fn connect_here(op: &'static str) -> Result<Handle, KernelError> {
+    let runtime =
+        tokio::runtime::Handle::try_current().map_err(|_| KernelError::NoRuntime { op })?;
+    let (connection, handle, _) =
+        rtnetlink::new_connection().map_err(|e| KernelError::os(op, "NETLINK_ROUTE socket", e))?;
+    runtime.spawn(connection);
+    Ok(handle)
+}
+
+/// Runs a multi-step change as its own task: if the caller is dropped (an HTTP client hung
+/// up), the change still finishes or rolls back instead of stopping halfway.
+async fn run_detached<T: Send + 'static>(
+    op: &'static str,
+    work: impl Future<Output = Result<T, KernelError>> + Send + 'static,
+) -> Result<T, KernelError> {
+    tokio::spawn(work)
+        .await
+        .map_err(|_| KernelError::Worker { op })?
+}
+
+async fn create_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, KernelError> {
+    let started = Instant::now();
+    // A MAC set at creation is "user-set" to the bridge code, so it stays put as ports come
+    // and go (otherwise it follows the lowest port MAC and neighbours lose it for minutes).
+    let mut bridge =
+        LinkMessageBuilder::<LinkBridge>::new(&spec.name).address(random_mac().to_vec());
+    if let Some(mtu) = spec.mtu {
+        bridge = bridge.mtu(mtu);
+    }
+    handle
+        .link()
+        .add(bridge.build())
+        .execute()
+        .await
+        .map_err(|e| match netlink_errno(&e) {
+            Some(libc::EEXIST) => KernelError::Exists {
+                what: "link",
+                name: spec.name.clone(),
+            },
+            _ => KernelError::netlink("create bridge", &spec.name, e),
+        })?;
+
+    match configure_new_bridge(handle, spec).await {
+        Ok(index) => {
+            debug!(bridge = %spec.name, index, elapsed_us = elapsed_us(started), "bridge created");
+            Ok(index)
+        }
+        Err(e) => {
+            warn!(bridge = %spec.name, error = %e, "bridge set-up failed, deleting it again");
+            if let Err(rollback) = delete_link_by_name(handle, &spec.name).await {
+                warn!(bridge = %spec.name, error = %rollback, "could not delete half-made bridge");
+            }
+            Err(e)
+        }
+    }
+}
+
+async fn configure_new_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, KernelError> {
+    let index = get_link(handle, &spec.name)
+        .await?
+        .ok_or_else(|| KernelError::NotFound {
+            what: "link",
+            name: spec.name.clone(),
+        })?
+        .header
+        .index;
+    for (addr, len) in &spec.addresses {
+        add_address(handle, index, &spec.name, *addr, *len).await?;
+    }
+    if spec.has_ipv6() {
+        // The gateway must not configure itself from router advertisements on its own subnet.
+        set_ipv6_sysctl(&format!("net/ipv6/conf/{}/accept_ra", spec.name), "0")?;
+    }
+    // The kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so the mark comes with the final up.
+    set_link(
+        handle,
+        LinkUnspec::new_with_index(index)
+            .alias(spec.alias.clone())
+            .up()
+            .build(),
+        "set bridge alias and up",
+        &spec.name,
+    )
+    .await?;
+    Ok(index)
+}
+
+async fn ensure_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, KernelError> {
+    let existing = match get_link(handle, &spec.name).await? {
+        Some(msg) => msg,
+        None => match create_bridge(handle, spec).await {
+            // Someone made it between our look-up and create: adopt theirs like any other.
+            Err(KernelError::Exists { .. }) => {
+                get_link(handle, &spec.name)
+                    .await?
+                    .ok_or_else(|| KernelError::NotFound {
+                        what: "link",
+                        name: spec.name.clone(),
+                    })?
+            }
+            created => return created,
+        },
+    };
+    adopt_bridge(handle, spec, &existing).await
+}
+
+async fn adopt_bridge(
+    handle: &Handle,
+    spec: &BridgeSpec,
+    existing: &LinkMessage,
+) -> Result<u32, KernelError> {
+    let info = link_info(existing);
+    if info.kind.as_deref() != Some("bridge") {
+        return Err(KernelError::NotBridge {
+            name: spec.name.clone(),
+            kind: info.kind,
+        });
+    }
+    let index = info.index;
+    let present: Vec<(IpAddr, u8)> = handle
+        .address()
+        .get()
+        .set_link_index_filter(index)
+        .execute()
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| KernelError::netlink("dump bridge addresses", &spec.name, e))?
+        .iter()
+        .filter_map(|m| address_of(m).map(|ip| (ip, m.header.prefix_len)))
+        .collect();
+    for (addr, len) in spec.addresses.iter().filter(|a| !present.contains(a)) {
+        add_address(handle, index, &spec.name, *addr, *len).await?;
+    }
+    if spec.has_ipv6() {
+        set_ipv6_sysctl(&format!("net/ipv6/conf/{}/accept_ra", spec.name), "0")?;
+    }
+
+    let mut change = LinkUnspec::new_with_index(index).up();
+    if info.alias.as_deref() != Some(spec.alias.as_str()) {
+        change = change.alias(spec.alias.clone());
+    }
+    if let Some(mtu) = spec.mtu.filter(|m| link_mtu(existing) != Some(*m)) {
+        change = change.mtu(mtu);
+    }
+    set_link(handle, change.build(), "update bridge", &spec.name).await?;
+    info!(bridge = %spec.name, index, "adopted existing bridge");
+    Ok(index)
+}
+
+/// One link by name; `None` if there is none.
+pub(crate) async fn get_link(
+    handle: &Handle,
+    name: &str,
+) -> Result<Option<LinkMessage>, KernelError> {
+    let mut replies = handle.link().get().match_name(name).execute();
+    match replies.try_next().await {
+        Ok(msg) => Ok(msg),
+        Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(None),
+        Err(e) => Err(KernelError::netlink("look up link", name, e)),
+    }
+}
+
+pub(crate) async fn dump_links(handle: &Handle) -> Result<Vec<LinkMessage>, KernelError> {
+    handle
+        .link()
+        .get()
+        .execute()
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink("dump links", "all", e))
+}
+
+pub(crate) async fn delete_link_by_name(handle: &Handle, name: &str) -> Result<bool, KernelError> {
+    let started = Instant::now();
+    match handle
+        .link()
+        .del_with_message(LinkUnspec::new_with_name(name).build())
+        .execute()
+        .await
+    {
+        Ok(()) => {
+            debug!(
+                link = name,
+                elapsed_us = elapsed_us(started),
+                "link deleted"
+            );
+            Ok(true)
+        }
+        Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(KernelError::netlink("delete link", name, e)),
+    }
+}
+
+pub(crate) async fn set_link(
+    handle: &Handle,
+    change: LinkMessage,
+    op: &'static str,
+    name: &str,
+) -> Result<(), KernelError> {
+    handle
+        .link()
+        .set(change)
+        .execute()
+        .await
+        .map_err(|e| KernelError::netlink(op, name, e))
+}
+
+/// Adds one address; IPv6 ones skip duplicate address detection, since we hand them out
+/// ourselves and a tentative address would make the first packets fail.
+pub(crate) async fn add_address(
+    handle: &Handle,
+    index: u32,
+    link: &str,
+    addr: IpAddr,
+    prefix_len: u8,
+) -> Result<(), KernelError> {
+    let mut request = handle.address().add(index, addr, prefix_len);
+    if addr.is_ipv6() {
+        request
+            .message_mut()
+            .attributes
+            .push(AddressAttribute::Flags(AddressFlags::Nodad));
+    }
+    request
+        .execute()
+        .await
+        .map_err(|e| KernelError::netlink("add address", format!("{link} {addr}/{prefix_len}"), e))
+}
+
+pub(crate) fn link_info(msg: &LinkMessage) -> LinkInfo {
+    let mut info = LinkInfo {
+        index: msg.header.index,
+        name: String::new(),
+        kind: None,
+        alias: None,
+        master: None,
+    };
+    for attr in &msg.attributes {
+        match attr {
+            LinkAttribute::IfName(name) => info.name = name.clone(),
+            LinkAttribute::IfAlias(alias) if !alias.is_empty() => info.alias = Some(alias.clone()),
+            LinkAttribute::Controller(master) => info.master = Some(*master),
+            LinkAttribute::LinkInfo(infos) => {
+                info.kind = infos.iter().find_map(|i| match i {
+                    NlLinkInfo::Kind(kind) => Some(kind.to_string()),
+                    _ => None,
+                });
+            }
+            _ => {}
+        }
+    }
+    info
+}
+
+pub(crate) fn link_mtu(msg: &LinkMessage) -> Option<u32> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::Mtu(mtu) => Some(*mtu),
+        _ => None,
+    })
+}
+
+/// The interface's own address of an address message (IFA_LOCAL; IFA_ADDRESS is the peer on
+/// point-to-point links).
+pub(crate) fn address_of(msg: &AddressMessage) -> Option<IpAddr> {
+    let local = msg.attributes.iter().find_map(|a| match a {
+        AddressAttribute::Local(ip) => Some(*ip),
+        _ => None,
+    });
+    local.or_else(|| {
+        msg.attributes.iter().find_map(|a| match a {
+            AddressAttribute::Address(ip) => Some(*ip),
+            _ => None,
+        })
+    })
+}
+
+fn is_connected_v4(route: &RouteMessage) -> bool {
+    let table = route
+        .attributes
+        .iter()
+        .find_map(|a| match a {
+            RouteAttribute::Table(t) => Some(*t),
+            _ => None,
+        })
+        .unwrap_or(u32::from(route.header.table));
+    route.header.address_family == AddressFamily::Inet
+        && table == u32::from(RouteHeader::RT_TABLE_MAIN)
+        && route.header.scope == RouteScope::Link
+        && route.header.kind == RouteType::Unicast
+}
+
+/// The network address of `ip/len` (host bits cleared).
+fn network(ip: IpAddr, len: u8) -> IpAddr {
+    match ip {
+        IpAddr::V4(v4) => {
+            let mask = u32::MAX
+                .checked_shl(32 - u32::from(len.min(32)))
+                .unwrap_or(0);
+            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
+        }
+        IpAddr::V6(v6) => {
+            let mask = u128::MAX
+                .checked_shl(128 - u32::from(len.min(128)))
+                .unwrap_or(0);
+            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
+        }
+    }
+}
+
+/// A random locally administered unicast MAC.
+fn random_mac() -> [u8; 6] {
+    let mut mac: [u8; 6] = rand::random();
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}
+
+/// The kernel's rules for interface names (dev_valid_name), checked up front so the error
+/// names the field instead of a bare EINVAL.
+pub(crate) fn validate_link_name(what: &'static str, name: &str) -> Result<(), KernelError> {
+    let ok = !name.is_empty()
+        && name.len() < libc::IFNAMSIZ
+        && name != "."
+        && name != ".."
+        && !name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c == '\0');
+    if ok {
+        Ok(())
+    } else {
+        Err(KernelError::invalid(
+            what,
+            format!("{name:?} is not a valid interface name"),
+        ))
+    }
+}
+
+pub(crate) fn validate_prefix(addr: IpAddr, len: u8) -> Result<(), KernelError> {
+    let max = if addr.is_ipv4() { 32 } else { 128 };
+    if len > max {
+        return Err(KernelError::invalid(
+            "address",
+            format!("{addr}/{len}: prefix longer than {max}"),
+        ));
+    }
+    Ok(())
+}
+
+pub(crate) fn elapsed_us(started: Instant) -> u64 {
+    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
+}

@@ -1,0 +1,24 @@
+//! The kernel layer: Linux bridges, veth pairs and network namespaces over netlink.
+//!
+//! It knows nothing of HTTP or SQL: callers pass names, addresses and ownership marks (the
+//! IFLA_IFALIAS "netbridge:<id>") and get ifindexes and link lists back. Everything runs
+//! in-process over netlink; no `ip`/`iptables` processes, each of which would cost
+//! milliseconds.
+//!
+//! Work inside a container's namespace happens on a dedicated OS thread per operation (see
+//! `netns`), never on a tokio worker, because `setns` changes the whole thread.
+
+mod error;
+mod link;
+mod netns;
+mod sysctl;
+mod veth;
+
+#[cfg(test)]
+mod tests;
+
+pub use error::KernelError;
+pub use link::{BridgeSpec, Kernel, LinkInfo};
+pub use netns::Netns;
+pub use sysctl::set_sysctl;
+pub use veth::Attachment;

@@ -1,0 +1,209 @@
+//! The domain's nouns, shared by the service, the store and the HTTP layer.
+//!
+//! These are netbridge's own records, not Docker's wire shapes: `api::wire` turns them into what
+//! the Docker API prints.
+
+use std::collections::BTreeMap;
+use std::net::IpAddr;
+
+use crate::ipam::NetworkConfig;
+
+/// Names Docker reserves for its predefined networks; none can be created or removed.
+pub const PREDEFINED_NAMES: [&str; 4] = ["bridge", "host", "none", "default"];
+
+/// A network: a row in the store and, for the bridge driver, a kernel bridge.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Network {
+    pub id: String,
+    pub name: String,
+    pub driver: String,
+    pub scope: String,
+    /// Unix time in nanoseconds; Docker prints it as RFC 3339 with nanoseconds.
+    pub created_nanos: i64,
+    pub enable_ipv4: bool,
+    pub enable_ipv6: bool,
+    pub internal: bool,
+    pub attachable: bool,
+    pub ingress: bool,
+    pub config_only: bool,
+    pub config_from: String,
+    /// One of the predefined `bridge`, `host`, `none`.
+    pub builtin: bool,
+    /// Kernel bridge device, for the bridge driver.
+    pub bridge: Option<String>,
+    /// The bridge existed before the network and is not ours to delete.
+    pub bridge_adopted: bool,
+    pub mtu: Option<u32>,
+    /// Driver options exactly as given at create (Docker echoes them verbatim).
+    pub options: BTreeMap<String, String>,
+    pub labels: BTreeMap<String, String>,
+    pub ipam_driver: String,
+    pub ipam_options: BTreeMap<String, String>,
+    /// IPv4 config first, then IPv6.
+    pub ipam: Vec<NetworkConfig>,
+}
+
+impl Network {
+    pub fn ipv4(&self) -> Option<&NetworkConfig> {
+        self.ipam.iter().find(|c| c.subnet.is_ipv4())
+    }
+
+    pub fn ipv6(&self) -> Option<&NetworkConfig> {
+        self.ipam.iter().find(|c| !c.subnet.is_ipv4())
+    }
+
+    /// Driver option parsed as a Go boolean, with Docker's default when absent or unparsable.
+    pub fn bool_option(&self, key: &str, default: bool) -> bool {
+        self.options
+            .get(key)
+            .and_then(|v| parse_go_bool(v))
+            .unwrap_or(default)
+    }
+}
+
+/// How a container's network namespace was found, which decides whether netbridge may delete it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ContainerKind {
+    /// Made through the API (`POST /containers/create`): ours to delete.
+    Sandbox,
+    /// A named namespace under /run/netns that someone else made.
+    Netns,
+    /// A process's namespace, `/proc/<pid>/ns/net`.
+    Pid,
+}
+
+impl ContainerKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ContainerKind::Sandbox => "sandbox",
+            ContainerKind::Netns => "netns",
+            ContainerKind::Pid => "pid",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<ContainerKind> {
+        match s {
+            "sandbox" => Some(ContainerKind::Sandbox),
+            "netns" => Some(ContainerKind::Netns),
+            "pid" => Some(ContainerKind::Pid),
+            _ => None,
+        }
+    }
+}
+
+/// A network namespace that netbridge attaches to networks: Docker's "container".
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Container {
+    pub id: String,
+    pub name: String,
+    pub kind: ContainerKind,
+    pub netns_path: String,
+    pub created_nanos: i64,
+}
+
+/// One container's attachment to one network: a veth pair and its addresses.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Endpoint {
+    pub id: String,
+    pub network_id: String,
+    pub container_id: String,
+    /// Host end of the veth pair, plugged into the bridge.
+    pub host_ifname: String,
+    /// Container end, `eth0`, `eth1`, …
+    pub ifname: String,
+    pub mac: String,
+    pub ipv4: Option<IpAddr>,
+    pub ipv6: Option<IpAddr>,
+    pub aliases: Vec<String>,
+    pub gw_priority: i64,
+    pub created_nanos: i64,
+}
+
+/// Go's `strconv.ParseBool`, which Docker uses for every boolean option and query parameter.
+pub fn parse_go_bool(s: &str) -> Option<bool> {
+    match s {
+        "1" | "t" | "T" | "true" | "TRUE" | "True" => Some(true),
+        "0" | "f" | "F" | "false" | "FALSE" | "False" => Some(false),
+        _ => None,
+    }
+}
+
+/// A new 64-hex ID as Docker makes them: 32 random bytes, redrawn while the short form (first 12
+/// characters) is all digits, since that would read as a number in the CLI.
+pub fn new_id() -> String {
+    loop {
+        let bytes: [u8; 32] = rand::random();
+        let id: String = bytes.iter().map(|b| format!("{b:02x}")).collect();
+        if !id[..12].bytes().all(|c| c.is_ascii_digit()) {
+            return id;
+        }
+    }
+}
+
+/// Now, in Unix nanoseconds.
+pub fn now_nanos() -> i64 {
+    let now = time::OffsetDateTime::now_utc();
+    i64::try_from(now.unix_timestamp_nanos()).unwrap_or(i64::MAX)
+}
+
+/// RFC 3339 with nanoseconds, trailing zeros trimmed, as Go's `time.RFC3339Nano` prints.
+pub fn format_nanos(nanos: i64) -> String {
+    let secs = nanos.div_euclid(1_000_000_000);
+    let frac = nanos.rem_euclid(1_000_000_000);
+    let Ok(t) = time::OffsetDateTime::from_unix_timestamp(secs) else {
+        return "0001-01-01T00:00:00Z".to_string();
+    };
+    let base = format!(
+        "{:04}-{:02}-{:02}T{:02}:{:02}:{:02}",
+        t.year(),
+        u8::from(t.month()),
+        t.day(),
+        t.hour(),
+        t.minute(),
+        t.second()
+    );
+    if frac == 0 {
+        format!("{base}Z")
+    } else {
+        let digits = format!("{frac:09}");
+        format!("{base}.{}Z", digits.trim_end_matches('0'))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_are_64_hex_and_never_numeric_short() {
+        for _ in 0..200 {
+            let id = new_id();
+            assert_eq!(id.len(), 64);
+            assert!(
+                id.bytes()
+                    .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase())
+            );
+            assert!(!id[..12].bytes().all(|c| c.is_ascii_digit()));
+        }
+    }
+
+    #[test]
+    fn timestamps_print_like_go() {
+        assert_eq!(format_nanos(0), "1970-01-01T00:00:00Z");
+        assert_eq!(
+            format_nanos(1_476_851_610_360_899_459),
+            "2016-10-19T04:33:30.360899459Z"
+        );
+        assert_eq!(
+            format_nanos(1_476_851_610_500_000_000),
+            "2016-10-19T04:33:30.5Z"
+        );
+    }
+
+    #[test]
+    fn go_bools() {
+        assert_eq!(parse_go_bool("True"), Some(true));
+        assert_eq!(parse_go_bool("0"), Some(false));
+        assert_eq!(parse_go_bool("yes"), None);
+    }
+}

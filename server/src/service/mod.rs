@@ -1,0 +1,80 @@
+//! The service layer: the operations of the Docker network API, in domain terms.
+//!
+//! Each operation validates in Docker's order, then does its store and kernel work in an order
+//! that a crash at any point can be repaired at start-up: a network's row is written before its
+//! bridge is made (a row without a bridge gets it back at start-up) and its bridge is removed
+//! before its row (a network never disappears from the store while its bridge lives on).
+
+mod error;
+pub mod filters;
+mod networks;
+mod startup;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::atomic::AtomicBool;
+use std::sync::{Arc, Mutex};
+
+pub use error::{Error, Result};
+pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
+
+use crate::ipam::Pool;
+use crate::kernel::Kernel;
+use crate::store::Store;
+
+/// What the daemon was started with that shapes its behaviour.
+#[derive(Clone, Debug)]
+pub struct Settings {
+    /// Pools that automatic subnets are cut from, in order.
+    pub pools: Vec<Pool>,
+    /// Kernel bridge of the predefined `bridge` network (Docker's `docker0`).
+    pub default_bridge: String,
+    /// Where named network namespaces live (`ip netns` uses /run/netns).
+    pub netns_dir: PathBuf,
+}
+
+/// The daemon's state: the store, the kernel, and the locks that order operations.
+pub struct Daemon {
+    store: Store,
+    kernel: Kernel,
+    settings: Settings,
+    /// Serialises changes to the set of networks (names and subnets must stay unique).
+    topology: tokio::sync::Mutex<()>,
+    /// Orders operations on one network; different networks never wait for each other.
+    network_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    prune_running: AtomicBool,
+}
+
+impl Daemon {
+    pub fn new(store: Store, kernel: Kernel, settings: Settings) -> Daemon {
+        Daemon {
+            store,
+            kernel,
+            settings,
+            topology: tokio::sync::Mutex::new(()),
+            network_locks: Mutex::new(HashMap::new()),
+            prune_running: AtomicBool::new(false),
+        }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// The lock for one network, made on first use.
+    fn network_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
+        let mut locks = self
+            .network_locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.entry(id.to_string()).or_default().clone()
+    }
+
+    fn forget_network_lock(&self, id: &str) {
+        let mut locks = self
+            .network_locks
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        locks.remove(id);
+    }
+}

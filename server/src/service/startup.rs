@@ -1,0 +1,106 @@
+//! Start-up: the predefined networks, and the kernel brought back in line with the store.
+
+use std::collections::BTreeMap;
+
+use super::networks::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU, bridge_spec};
+use super::{Daemon, Error, Result};
+use crate::ipam;
+use crate::model::{self, Network};
+
+impl Daemon {
+    /// Runs once before the API is served.
+    pub async fn start(&self) -> Result<()> {
+        self.ensure_predefined().await?;
+        self.restore_bridges().await;
+        Ok(())
+    }
+
+    /// Creates `bridge`, `host` and `none` on first start. The `bridge` network's subnet is the
+    /// first free default pool, so beside a Docker whose docker0 holds 172.17.0.0/16 it takes the
+    /// next one instead of colliding.
+    async fn ensure_predefined(&self) -> Result<()> {
+        let _topology = self.topology.lock().await;
+        let now = model::now_nanos();
+        if self.store.network_by_name("bridge").await?.is_none() {
+            let taken = self.store.taken_subnets().await?;
+            let reserved = self.reserved_prefixes().await?;
+            let cfg = ipam::allocate(&[], true, false, &self.settings.pools, &taken, &reserved)
+                .map_err(|e| {
+                    Error::System(format!("cannot pick a subnet for the bridge network: {e}"))
+                })?;
+            let bridge = self.settings.default_bridge.clone();
+            let options: BTreeMap<String, String> = [
+                ("com.docker.network.bridge.default_bridge", "true"),
+                (OPT_ICC, "true"),
+                (OPT_MASQUERADE, "true"),
+                ("com.docker.network.bridge.host_binding_ipv4", "0.0.0.0"),
+                (OPT_BRIDGE_NAME, bridge.as_str()),
+                (OPT_MTU, "1500"),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+            let mut n = predefined("bridge", "bridge", now);
+            n.enable_ipv4 = true;
+            n.bridge = Some(bridge);
+            n.mtu = Some(1500);
+            n.options = options;
+            n.ipam = cfg;
+            self.store.insert_network(&n).await?;
+            tracing::info!(subnet = %n.ipam.first().map(|c| c.subnet.to_string()).unwrap_or_default(), "created the predefined bridge network");
+        }
+        for (name, driver) in [("host", "host"), ("none", "null")] {
+            if self.store.network_by_name(name).await?.is_none() {
+                self.store
+                    .insert_network(&predefined(name, driver, now))
+                    .await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Every network whose bridge is missing gets it back, with its addresses, and brought up.
+    async fn restore_bridges(&self) {
+        let networks = match self.store.networks().await {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list networks to restore their bridges");
+                return;
+            }
+        };
+        for n in networks {
+            let Some(spec) = bridge_spec(&n) else {
+                continue;
+            };
+            if let Err(e) = self.kernel.ensure_bridge(&spec).await {
+                tracing::error!(network = %n.id, bridge = %spec.name, error = %e, "cannot restore a bridge");
+            }
+        }
+    }
+}
+
+fn predefined(name: &str, driver: &str, now: i64) -> Network {
+    Network {
+        id: model::new_id(),
+        name: name.to_string(),
+        driver: driver.to_string(),
+        scope: "local".to_string(),
+        created_nanos: now,
+        enable_ipv4: false,
+        enable_ipv6: false,
+        internal: false,
+        attachable: false,
+        ingress: false,
+        config_only: false,
+        config_from: String::new(),
+        builtin: true,
+        bridge: None,
+        bridge_adopted: false,
+        mtu: None,
+        options: BTreeMap::new(),
+        labels: BTreeMap::new(),
+        ipam_driver: "default".to_string(),
+        ipam_options: BTreeMap::new(),
+        ipam: Vec::new(),
+    }
+}

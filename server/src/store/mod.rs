@@ -1,0 +1,451 @@
+//! The store: every SQL statement netbridge runs, over SQLite in WAL mode.
+//!
+//! The service decides *what* to write; this module only knows *how* rows map to the domain
+//! types in [`crate::model`]. Writes that must see a consistent picture run in `BEGIN IMMEDIATE`
+//! transactions so two writers never interleave.
+
+mod rows;
+
+use std::collections::{BTreeSet, HashMap};
+use std::net::IpAddr;
+use std::path::Path;
+use std::str::FromStr;
+use std::time::Duration;
+
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
+use sqlx::{Row, SqlitePool};
+
+use crate::ipam::Cidr;
+use crate::model::{Container, Endpoint, Network};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("cannot create the database directory {path}: {source}")]
+    Directory {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot open the database {path}: {source}")]
+    Open { path: String, source: sqlx::Error },
+    #[error("cannot migrate the database: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("database error while {context}: {source}")]
+    Sql {
+        context: &'static str,
+        source: sqlx::Error,
+    },
+    /// A UNIQUE constraint refused the write: the caller raced another writer.
+    #[error("{0} already exists")]
+    Duplicate(&'static str),
+    #[error("corrupt row in {table}: {detail}")]
+    Corrupt { table: &'static str, detail: String },
+}
+
+type Result<T> = std::result::Result<T, StoreError>;
+
+/// Adds what was being done to a sqlx error, and recognises UNIQUE violations.
+trait Context<T> {
+    fn ctx(self, context: &'static str) -> Result<T>;
+}
+
+impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
+    fn ctx(self, context: &'static str) -> Result<T> {
+        self.map_err(|source| {
+            if let sqlx::Error::Database(db) = &source
+                && db.is_unique_violation()
+            {
+                return StoreError::Duplicate(context);
+            }
+            StoreError::Sql { context, source }
+        })
+    }
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    pool: SqlitePool,
+}
+
+impl Store {
+    /// Opens (creating directories and file as needed) and migrates the database.
+    pub async fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent()
+            && !dir.as_os_str().is_empty()
+        {
+            std::fs::create_dir_all(dir).map_err(|source| StoreError::Directory {
+                path: dir.display().to_string(),
+                source,
+            })?;
+        }
+        let options = SqliteConnectOptions::new()
+            .filename(path)
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            // WAL + NORMAL survives a process crash (our failure model); only a power cut can
+            // lose the last transactions, never corrupt the file.
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(10))
+            .foreign_keys(true);
+        let pool = SqlitePoolOptions::new()
+            .max_connections(4)
+            .connect_with(options)
+            .await
+            .map_err(|source| StoreError::Open {
+                path: path.display().to_string(),
+                source,
+            })?;
+        sqlx::migrate!("../migrations").run(&pool).await?;
+        Ok(Store { pool })
+    }
+
+    pub async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    // ---- networks ----
+
+    /// Inserts a network and its IPAM rows in one transaction.
+    pub async fn insert_network(&self, n: &Network) -> Result<()> {
+        let mut tx = self
+            .pool
+            .begin_with("BEGIN IMMEDIATE")
+            .await
+            .ctx("starting a transaction")?;
+        sqlx::query(
+            "INSERT INTO networks (id, name, driver, scope, created_nanos, enable_ipv4, enable_ipv6,
+                internal, attachable, ingress, config_only, config_from, builtin, bridge,
+                bridge_adopted, mtu, options, labels, ipam_driver, ipam_options)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&n.id)
+        .bind(&n.name)
+        .bind(&n.driver)
+        .bind(&n.scope)
+        .bind(n.created_nanos)
+        .bind(n.enable_ipv4)
+        .bind(n.enable_ipv6)
+        .bind(n.internal)
+        .bind(n.attachable)
+        .bind(n.ingress)
+        .bind(n.config_only)
+        .bind(&n.config_from)
+        .bind(n.builtin)
+        .bind(&n.bridge)
+        .bind(n.bridge_adopted)
+        .bind(n.mtu.map(i64::from))
+        .bind(rows::to_json(&n.options))
+        .bind(rows::to_json(&n.labels))
+        .bind(&n.ipam_driver)
+        .bind(rows::to_json(&n.ipam_options))
+        .execute(&mut *tx)
+        .await
+        .ctx("network")?;
+        for cfg in &n.ipam {
+            sqlx::query(
+                "INSERT INTO subnets (network_id, family, subnet, ip_range, gateway, aux)
+                 VALUES (?, ?, ?, ?, ?, ?)",
+            )
+            .bind(&n.id)
+            .bind(if cfg.subnet.is_ipv4() { 4 } else { 6 })
+            .bind(cfg.subnet.to_string())
+            .bind(cfg.ip_range.map(|r| r.to_string()))
+            .bind(cfg.gateway.to_string())
+            .bind(rows::aux_to_json(&cfg.aux))
+            .execute(&mut *tx)
+            .await
+            .ctx("subnet")?;
+        }
+        tx.commit().await.ctx("committing a network")
+    }
+
+    /// Deletes a network row (its subnets go with it). Returns whether a row was deleted.
+    pub async fn delete_network(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM networks WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("deleting a network")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn network(&self, id: &str) -> Result<Option<Network>> {
+        let row = sqlx::query("SELECT * FROM networks WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("reading a network")?;
+        self.with_subnets(row).await
+    }
+
+    pub async fn network_by_name(&self, name: &str) -> Result<Option<Network>> {
+        let row = sqlx::query("SELECT * FROM networks WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("reading a network by name")?;
+        self.with_subnets(row).await
+    }
+
+    /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing).
+    pub async fn network_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        if prefix.is_empty()
+            || !prefix
+                .bytes()
+                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Ok(Vec::new());
+        }
+        let upper = prefix_upper_bound(prefix);
+        let rows = sqlx::query("SELECT id FROM networks WHERE id >= ? AND id < ? LIMIT 16")
+            .bind(prefix)
+            .bind(upper)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("searching networks by ID prefix")?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").ctx("reading an ID"))
+            .collect()
+    }
+
+    /// Every network with its IPAM, in two queries whatever the count.
+    pub async fn networks(&self) -> Result<Vec<Network>> {
+        let rows = sqlx::query("SELECT * FROM networks ORDER BY name")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing networks")?;
+        let subnet_rows = sqlx::query("SELECT * FROM subnets ORDER BY network_id, family")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing subnets")?;
+        let mut by_network: HashMap<String, Vec<crate::ipam::NetworkConfig>> = HashMap::new();
+        for row in &subnet_rows {
+            let (id, cfg) = rows::subnet(row)?;
+            by_network.entry(id).or_default().push(cfg);
+        }
+        rows.iter()
+            .map(|row| {
+                let mut n = rows::network(row)?;
+                n.ipam = by_network.remove(&n.id).unwrap_or_default();
+                Ok(n)
+            })
+            .collect()
+    }
+
+    /// Subnets held by every network: what a new network must not overlap.
+    pub async fn taken_subnets(&self) -> Result<Vec<Cidr>> {
+        let rows = sqlx::query("SELECT subnet FROM subnets")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing subnets")?;
+        rows.iter()
+            .map(|r| {
+                let text: String = r.try_get("subnet").ctx("reading a subnet")?;
+                Cidr::from_str(&text).map_err(|e| StoreError::Corrupt {
+                    table: "subnets",
+                    detail: e.to_string(),
+                })
+            })
+            .collect()
+    }
+
+    async fn with_subnets(&self, row: Option<sqlx::sqlite::SqliteRow>) -> Result<Option<Network>> {
+        let Some(row) = row else { return Ok(None) };
+        let mut n = rows::network(&row)?;
+        let subnet_rows = sqlx::query("SELECT * FROM subnets WHERE network_id = ? ORDER BY family")
+            .bind(&n.id)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading subnets")?;
+        for r in &subnet_rows {
+            n.ipam.push(rows::subnet(r)?.1);
+        }
+        Ok(Some(n))
+    }
+
+    // ---- endpoints ----
+
+    /// Endpoints per network ID, for `dangling` filters and prune.
+    pub async fn endpoint_counts(&self) -> Result<HashMap<String, usize>> {
+        let rows =
+            sqlx::query("SELECT network_id, COUNT(*) AS n FROM endpoints GROUP BY network_id")
+                .fetch_all(&self.pool)
+                .await
+                .ctx("counting endpoints")?;
+        let mut counts = HashMap::new();
+        for r in &rows {
+            let id: String = r.try_get("network_id").ctx("reading endpoint counts")?;
+            let n: i64 = r.try_get("n").ctx("reading endpoint counts")?;
+            counts.insert(id, usize::try_from(n).unwrap_or(0));
+        }
+        Ok(counts)
+    }
+
+    pub async fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
+        let rows =
+            sqlx::query("SELECT * FROM endpoints WHERE network_id = ? ORDER BY created_nanos")
+                .bind(network_id)
+                .fetch_all(&self.pool)
+                .await
+                .ctx("listing a network's endpoints")?;
+        rows.iter().map(rows::endpoint).collect()
+    }
+
+    pub async fn endpoints_of_container(&self, container_id: &str) -> Result<Vec<Endpoint>> {
+        let rows =
+            sqlx::query("SELECT * FROM endpoints WHERE container_id = ? ORDER BY created_nanos")
+                .bind(container_id)
+                .fetch_all(&self.pool)
+                .await
+                .ctx("listing a container's endpoints")?;
+        rows.iter().map(rows::endpoint).collect()
+    }
+
+    pub async fn endpoints(&self) -> Result<Vec<Endpoint>> {
+        let rows = sqlx::query("SELECT * FROM endpoints ORDER BY created_nanos")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing endpoints")?;
+        rows.iter().map(rows::endpoint).collect()
+    }
+
+    /// Addresses held by a network's endpoints.
+    pub async fn used_addresses(&self, network_id: &str) -> Result<BTreeSet<IpAddr>> {
+        let rows = sqlx::query("SELECT ipv4, ipv6 FROM endpoints WHERE network_id = ?")
+            .bind(network_id)
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading used addresses")?;
+        let mut used = BTreeSet::new();
+        for r in &rows {
+            for col in ["ipv4", "ipv6"] {
+                let text: Option<String> = r.try_get(col).ctx("reading an address")?;
+                if let Some(text) = text {
+                    used.insert(rows::parse_ip("endpoints", &text)?);
+                }
+            }
+        }
+        Ok(used)
+    }
+
+    pub async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
+                ipv6, aliases, gw_priority, created_nanos)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        )
+        .bind(&e.id)
+        .bind(&e.network_id)
+        .bind(&e.container_id)
+        .bind(&e.host_ifname)
+        .bind(&e.ifname)
+        .bind(&e.mac)
+        .bind(e.ipv4.map(|a| a.to_string()))
+        .bind(e.ipv6.map(|a| a.to_string()))
+        .bind(rows::to_json(&e.aliases))
+        .bind(e.gw_priority)
+        .bind(e.created_nanos)
+        .execute(&self.pool)
+        .await
+        .ctx("endpoint")?;
+        Ok(())
+    }
+
+    pub async fn delete_endpoint(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM endpoints WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("deleting an endpoint")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    /// Records the container-side interface name once the kernel has chosen it.
+    pub async fn set_endpoint_ifname(&self, id: &str, ifname: &str) -> Result<()> {
+        sqlx::query("UPDATE endpoints SET ifname = ? WHERE id = ?")
+            .bind(ifname)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("updating an endpoint")?;
+        Ok(())
+    }
+
+    // ---- containers ----
+
+    pub async fn insert_container(&self, c: &Container) -> Result<()> {
+        sqlx::query(
+            "INSERT INTO containers (id, name, kind, netns_path, created_nanos) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(&c.id)
+        .bind(&c.name)
+        .bind(c.kind.as_str())
+        .bind(&c.netns_path)
+        .bind(c.created_nanos)
+        .execute(&self.pool)
+        .await
+        .ctx("container")?;
+        Ok(())
+    }
+
+    pub async fn delete_container(&self, id: &str) -> Result<bool> {
+        let done = sqlx::query("DELETE FROM containers WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("deleting a container")?;
+        Ok(done.rows_affected() > 0)
+    }
+
+    pub async fn container(&self, id: &str) -> Result<Option<Container>> {
+        let row = sqlx::query("SELECT * FROM containers WHERE id = ?")
+            .bind(id)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("reading a container")?;
+        row.as_ref().map(rows::container).transpose()
+    }
+
+    pub async fn container_by_name(&self, name: &str) -> Result<Option<Container>> {
+        let row = sqlx::query("SELECT * FROM containers WHERE name = ?")
+            .bind(name)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("reading a container by name")?;
+        row.as_ref().map(rows::container).transpose()
+    }
+
+    pub async fn container_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
+        if prefix.is_empty()
+            || !prefix
+                .bytes()
+                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
+        {
+            return Ok(Vec::new());
+        }
+        let rows = sqlx::query("SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 16")
+            .bind(prefix)
+            .bind(prefix_upper_bound(prefix))
+            .fetch_all(&self.pool)
+            .await
+            .ctx("searching containers by ID prefix")?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>("id").ctx("reading an ID"))
+            .collect()
+    }
+
+    pub async fn containers(&self) -> Result<Vec<Container>> {
+        let rows = sqlx::query("SELECT * FROM containers ORDER BY created_nanos")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("listing containers")?;
+        rows.iter().map(rows::container).collect()
+    }
+}
+
+/// The smallest string greater than every string starting with `prefix` (hex only), so a prefix
+/// search is an index range scan rather than a LIKE over every row.
+fn prefix_upper_bound(prefix: &str) -> String {
+    // Hex digits sort below 'g', so appending it bounds every continuation.
+    format!("{prefix}g")
+}

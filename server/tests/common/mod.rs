@@ -1,0 +1,415 @@
+//! Test harness: the real `netbridge` binary, started inside a throwaway network namespace
+//! (`ip netns add nbt-<random>`), driven over its real Unix socket with raw HTTP/1.1, the docker
+//! CLI and docker-py. Everything a test makes is removed on drop, also when the test panics.
+
+#![allow(dead_code)]
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+pub use serde_json::{Value, json};
+
+/// A random suffix for names: namespaces, networks, sandboxes.
+pub fn rand_hex(n: usize) -> String {
+    let mut bytes = vec![0u8; n.div_ceil(2)];
+    if let Ok(mut f) = std::fs::File::open("/dev/urandom") {
+        let _ = f.read_exact(&mut bytes);
+    }
+    bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()[..n].to_string()
+}
+
+/// Runs a command, returning its output; panics only if it cannot be started.
+pub fn run(cmd: &str, args: &[&str]) -> Output {
+    Command::new(cmd)
+        .args(args)
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd}: {e}"))
+}
+
+/// Runs a command that must succeed, returning its stdout.
+pub fn must(cmd: &str, args: &[&str]) -> String {
+    let out = run(cmd, args);
+    assert!(
+        out.status.success(),
+        "{cmd} {args:?} failed: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// A network namespace made for one test, deleted on drop.
+pub struct Netns {
+    pub name: String,
+}
+
+impl Netns {
+    pub fn new(prefix: &str) -> Netns {
+        let name = format!("{prefix}-{}", rand_hex(8));
+        must("ip", &["netns", "add", &name]);
+        must("ip", &["-n", &name, "link", "set", "lo", "up"]);
+        Netns { name }
+    }
+
+    /// Runs a command inside the namespace.
+    pub fn exec(&self, args: &[&str]) -> Output {
+        let mut all = vec!["netns", "exec", self.name.as_str()];
+        all.extend_from_slice(args);
+        run("ip", &all)
+    }
+
+    /// `ip -n <ns> …`, which must succeed; returns stdout.
+    pub fn ip(&self, args: &[&str]) -> String {
+        let mut all = vec!["-n", self.name.as_str()];
+        all.extend_from_slice(args);
+        must("ip", &all)
+    }
+}
+
+impl Drop for Netns {
+    fn drop(&mut self) {
+        let _ = run("ip", &["netns", "del", &self.name]);
+    }
+}
+
+/// An HTTP response as read off the socket.
+#[derive(Debug)]
+pub struct Response {
+    pub status: u16,
+    pub headers: Vec<(String, String)>,
+    pub body: String,
+}
+
+impl Response {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_str(&self.body)
+            .unwrap_or_else(|e| panic!("not JSON ({e}): {:?} (status {})", self.body, self.status))
+    }
+
+    /// The `message` of a Docker error body, checking it is served as exactly application/json.
+    pub fn message(&self) -> String {
+        assert_eq!(
+            self.header("content-type"),
+            Some("application/json"),
+            "error without JSON content type: {self:?}"
+        );
+        self.json()["message"]
+            .as_str()
+            .unwrap_or_else(|| panic!("no message in {:?}", self.body))
+            .to_string()
+    }
+}
+
+/// The daemon under test: a namespace of its own, a temp dir with its socket and database.
+pub struct Daemon {
+    pub ns: Netns,
+    pub dir: PathBuf,
+    pub socket: PathBuf,
+    pub db: PathBuf,
+    extra: Vec<String>,
+    child: Option<Child>,
+}
+
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_netbridge")
+}
+
+impl Daemon {
+    pub fn start() -> Daemon {
+        Daemon::start_with(&[])
+    }
+
+    /// Starts with extra `serve` arguments.
+    pub fn start_with(extra: &[&str]) -> Daemon {
+        let ns = Netns::new("nbt");
+        let dir = std::env::temp_dir().join(format!("netbridge-test-{}", ns.name));
+        std::fs::create_dir_all(&dir).expect("temp dir");
+        let mut d = Daemon {
+            socket: dir.join("netbridge.sock"),
+            db: dir.join("state/netbridge.db"),
+            dir,
+            ns,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
+            child: None,
+        };
+        d.spawn();
+        d
+    }
+
+    fn spawn(&mut self) {
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("daemon.log"))
+            .expect("log file");
+        let socket = self.socket.display().to_string();
+        let db = self.db.display().to_string();
+        let mut args: Vec<&str> = vec![
+            "netns",
+            "exec",
+            &self.ns.name,
+            binary(),
+            "serve",
+            "--socket",
+            &socket,
+            "--db",
+            &db,
+            "--log-level",
+            "debug",
+        ];
+        args.extend(self.extra.iter().map(String::as_str));
+        let child = Command::new("ip")
+            .args(&args)
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().expect("log"))
+            .stderr(log)
+            .spawn()
+            .expect("spawn netbridge");
+        self.child = Some(child);
+        self.wait_ready();
+    }
+
+    fn wait_ready(&mut self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            if let Some(child) = self.child.as_mut()
+                && let Ok(Some(status)) = child.try_wait()
+            {
+                panic!("netbridge exited early ({status}):\n{}", self.log());
+            }
+            if UnixStream::connect(&self.socket).is_ok()
+                && let Ok(r) = self.try_request("GET", "/_ping", None, None)
+                && r.status == 200
+            {
+                return;
+            }
+            assert!(Instant::now() < deadline, "netbridge did not come up:\n{}", self.log());
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("daemon.log")).unwrap_or_default()
+    }
+
+    /// SIGTERM and wait; returns the exit status code.
+    pub fn stop(&mut self) -> Option<i32> {
+        let mut child = self.child.take()?;
+        // `ip netns exec` execs the binary, so the child PID is the daemon's.
+        let _ = run("kill", &["-TERM", &child.id().to_string()]);
+        let deadline = Instant::now() + Duration::from_secs(15);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return status.code();
+            }
+            if Instant::now() > deadline {
+                let _ = child.kill();
+                let _ = child.wait();
+                panic!("netbridge did not stop on SIGTERM:\n{}", self.log());
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    }
+
+    /// SIGKILL: a crash.
+    pub fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn restart(&mut self) {
+        self.stop();
+        self.spawn();
+    }
+
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(Child::id)
+    }
+
+    fn try_request(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+    ) -> std::io::Result<Response> {
+        let mut s = UnixStream::connect(&self.socket)?;
+        s.set_read_timeout(Some(Duration::from_secs(60)))?;
+        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        if let Some(ct) = content_type {
+            req.push_str(&format!("Content-Type: {ct}\r\n"));
+        }
+        let body = body.unwrap_or("");
+        if !body.is_empty() || method == "POST" {
+            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+        }
+        req.push_str("\r\n");
+        req.push_str(body);
+        s.write_all(req.as_bytes())?;
+        let mut raw = Vec::new();
+        s.read_to_end(&mut raw)?;
+        Ok(parse_response(&raw, method == "HEAD"))
+    }
+
+    /// A raw HTTP request with an optional Content-Type and body.
+    pub fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&str>) -> Response {
+        self.try_request(method, path, content_type, body)
+            .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
+    }
+
+    pub fn get(&self, path: &str) -> Response {
+        self.raw("GET", path, None, None)
+    }
+
+    pub fn delete(&self, path: &str) -> Response {
+        self.raw("DELETE", path, None, None)
+    }
+
+    pub fn post(&self, path: &str, body: &Value) -> Response {
+        self.raw("POST", path, Some("application/json"), Some(&body.to_string()))
+    }
+
+    /// Creates a network that must succeed; returns its ID.
+    pub fn create_network(&self, body: &Value) -> String {
+        let r = self.post("/networks/create", body);
+        assert_eq!(r.status, 201, "create {body}: {}", r.body);
+        r.json()["Id"].as_str().expect("Id").to_string()
+    }
+
+    /// `docker …` against this daemon's socket.
+    pub fn docker(&self, args: &[&str]) -> Output {
+        Command::new("docker")
+            .args(args)
+            .env("DOCKER_HOST", format!("unix://{}", self.socket.display()))
+            .env("DOCKER_CONFIG", self.dir.join("docker-config"))
+            .output()
+            .expect("run docker (is the docker CLI installed?)")
+    }
+
+    /// `docker …` that must succeed; returns stdout.
+    pub fn docker_ok(&self, args: &[&str]) -> String {
+        let out = self.docker(args);
+        assert!(
+            out.status.success(),
+            "docker {args:?} failed:\n{}{}\n--- daemon log ---\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+            self.log()
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a Python script with `SOCKET` set to the daemon's socket path (docker-py tests).
+    pub fn python(&self, script: &str) -> Output {
+        Command::new("python3")
+            .args(["-c", script])
+            .env("SOCKET", &self.socket)
+            .output()
+            .expect("run python3")
+    }
+
+    /// `ip …` inside the daemon's namespace; must succeed.
+    pub fn ip(&self, args: &[&str]) -> String {
+        self.ns.ip(args)
+    }
+
+    /// Whether a link of that name exists in the daemon's namespace.
+    pub fn has_link(&self, name: &str) -> bool {
+        run("ip", &["-n", &self.ns.name, "link", "show", "dev", name])
+            .status
+            .success()
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("--- netbridge log ({}) ---\n{}", self.ns.name, self.log());
+        }
+        self.kill();
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
+
+fn parse_response(raw: &[u8], head: bool) -> Response {
+    let split = raw
+        .windows(4)
+        .position(|w| w == b"\r\n\r\n")
+        .unwrap_or(raw.len());
+    let head_text = String::from_utf8_lossy(&raw[..split]).into_owned();
+    let mut lines = head_text.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let status = status_line
+        .split_whitespace()
+        .nth(1)
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(0);
+    let headers: Vec<(String, String)> = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_string(), v.trim().to_string()))
+        .collect();
+    let rest = raw.get(split + 4..).unwrap_or_default();
+    let chunked = headers
+        .iter()
+        .any(|(k, v)| k.eq_ignore_ascii_case("transfer-encoding") && v.contains("chunked"));
+    let body = if head {
+        Vec::new()
+    } else if chunked {
+        dechunk(rest)
+    } else {
+        rest.to_vec()
+    };
+    Response {
+        status,
+        headers,
+        body: String::from_utf8_lossy(&body).into_owned(),
+    }
+}
+
+fn dechunk(mut data: &[u8]) -> Vec<u8> {
+    let mut out = Vec::new();
+    loop {
+        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
+            break;
+        };
+        let size_text = String::from_utf8_lossy(&data[..eol]);
+        let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
+            .unwrap_or(0);
+        if size == 0 {
+            break;
+        }
+        let start = eol + 2;
+        let end = (start + size).min(data.len());
+        out.extend_from_slice(&data[start..end]);
+        data = data.get(end + 2..).unwrap_or_default();
+    }
+    out
+}
+
+/// Waits until `f` holds, up to `secs` seconds.
+pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + Duration::from_secs(secs);
+    while Instant::now() < deadline {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    false
+}
+
+pub fn path_exists(p: &Path) -> bool {
+    p.exists()
+}

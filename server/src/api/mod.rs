@@ -5,6 +5,7 @@
 //! document is generated from those annotations. The `/v1.NN` prefixes are handled before
 //! routing by [`version::negotiate`], which strips them.
 
+mod containers;
 pub mod error;
 mod extract;
 mod networks;
@@ -34,6 +35,7 @@ use error::ApiError;
     ),
     tags(
         (name = "Network", description = "Networks that containers (network namespaces) can be attached to."),
+        (name = "Container", description = "Sandboxes: network namespaces made through the API (a subset of Docker's container routes)."),
         (name = "System", description = "Ping and version, as the docker CLI negotiates them.")
     )
 )]
@@ -48,6 +50,12 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(networks::inspect, networks::remove))
         .routes(routes!(networks::create))
         .routes(routes!(networks::prune))
+        .routes(routes!(networks::connect))
+        .routes(routes!(networks::disconnect))
+        .routes(routes!(containers::create))
+        .routes(routes!(containers::list))
+        .routes(routes!(containers::inspect))
+        .routes(routes!(containers::remove))
 }
 
 /// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).

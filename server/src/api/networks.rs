@@ -11,12 +11,12 @@ use super::error::ApiError;
 use super::extract::{DockerJson, QueryMap};
 use super::version::ApiVersion;
 use super::wire::{
-    ErrorResponse, NetworkCreateRequest, NetworkCreateResponse, NetworkInspect,
-    NetworkPruneResponse, NetworkSummary,
+    ErrorResponse, NetworkConnectRequest, NetworkCreateRequest, NetworkCreateResponse,
+    NetworkDisconnectRequest, NetworkInspect, NetworkPruneResponse, NetworkSummary,
 };
 use crate::ipam::ConfigRequest;
 use crate::service::filters::Filters;
-use crate::service::{CreateNetwork, Daemon};
+use crate::service::{ConnectRequest, CreateNetwork, Daemon};
 
 type Daemon_ = State<Arc<Daemon>>;
 
@@ -133,4 +133,61 @@ pub async fn prune(State(d): Daemon_, q: QueryMap) -> Result<Json<NetworkPruneRe
     Ok(Json(NetworkPruneResponse {
         networks_deleted: (!deleted.is_empty()).then_some(deleted),
     }))
+}
+
+/// Connect a container: a sandbox (by ID, name or unique ID prefix), a named namespace under
+/// /run/netns, or a PID.
+#[utoipa::path(post, path = "/networks/{id}/connect", tag = "Network", operation_id = "NetworkConnect",
+    params(("id" = String, Path, description = "Network ID or name")),
+    request_body(content = NetworkConnectRequest),
+    responses((status = 200, description = "No error"),
+        (status = 400, description = "bad parameter", body = ErrorResponse),
+        (status = 403, description = "Operation forbidden (already connected, address in use)", body = ErrorResponse),
+        (status = 404, description = "Network or container not found", body = ErrorResponse),
+        (status = 500, description = "Server error", body = ErrorResponse)))]
+pub async fn connect(
+    State(d): Daemon_,
+    version: Option<axum::Extension<ApiVersion>>,
+    Path(id): Path<String>,
+    DockerJson(req): DockerJson<NetworkConnectRequest>,
+) -> Result<StatusCode, ApiError> {
+    let honour_mac = version.is_none_or(|v| v.0.at_least(1, 54));
+    let cfg = req.endpoint_config.unwrap_or_default();
+    let ipam = cfg.ipam_config.unwrap_or_default();
+    d.connect(
+        &id,
+        ConnectRequest {
+            container: req.container.unwrap_or_default(),
+            ipv4: ipam.ipv4_address,
+            ipv6: ipam.ipv6_address,
+            mac: cfg.mac_address.filter(|_| honour_mac),
+            aliases: cfg.aliases.unwrap_or_default(),
+            gw_priority: cfg.gw_priority.unwrap_or(0),
+        },
+    )
+    .await?;
+    Ok(StatusCode::OK)
+}
+
+/// Disconnect a container; `Force` also works when its namespace has vanished.
+#[utoipa::path(post, path = "/networks/{id}/disconnect", tag = "Network", operation_id = "NetworkDisconnect",
+    params(("id" = String, Path, description = "Network ID or name")),
+    request_body(content = NetworkDisconnectRequest),
+    responses((status = 200, description = "No error"),
+        (status = 400, description = "bad parameter, or not connected", body = ErrorResponse),
+        (status = 403, description = "Operation not supported for swarm scoped networks", body = ErrorResponse),
+        (status = 404, description = "Network or container not found", body = ErrorResponse),
+        (status = 500, description = "Server error", body = ErrorResponse)))]
+pub async fn disconnect(
+    State(d): Daemon_,
+    Path(id): Path<String>,
+    DockerJson(req): DockerJson<NetworkDisconnectRequest>,
+) -> Result<StatusCode, ApiError> {
+    d.disconnect(
+        &id,
+        &req.container.unwrap_or_default(),
+        req.force.unwrap_or(false),
+    )
+    .await?;
+    Ok(StatusCode::OK)
 }

@@ -6,8 +6,8 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::{self, Container, Endpoint, Network};
-use crate::service::{NetworkView, SubnetStatus};
+use crate::model::{self, Container, ContainerKind, Endpoint, Network};
+use crate::service::{ContainerView, NetworkView, SubnetStatus};
 
 /// `{"message": …}`: every error body.
 #[derive(Serialize, Deserialize, ToSchema)]
@@ -339,5 +339,354 @@ fn endpoint_resource(n: &Network, e: &Endpoint, c: &Container) -> EndpointResour
         mac_address: e.mac.clone(),
         ipv4_address: with_prefix(e.ipv4, n.ipv4()),
         ipv6_address: with_prefix(e.ipv6, n.ipv6()),
+    }
+}
+
+// ---- connect / disconnect ----
+
+/// `POST /networks/{id}/connect` body.
+#[derive(Serialize, Deserialize, ToSchema, Default)]
+#[serde(default)]
+#[schema(example = json!({"Container": "test2", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "172.30.0.20"}}}))]
+pub struct NetworkConnectRequest {
+    /// The ID or name of the container (sandbox, named namespace or PID) to connect.
+    #[serde(rename = "Container")]
+    pub container: Option<String>,
+    #[serde(rename = "EndpointConfig")]
+    pub endpoint_config: Option<EndpointSettingsRequest>,
+}
+
+/// `POST /networks/{id}/disconnect` body.
+#[derive(Serialize, Deserialize, ToSchema, Default)]
+#[serde(default)]
+#[schema(example = json!({"Container": "test1", "Force": false}))]
+pub struct NetworkDisconnectRequest {
+    #[serde(rename = "Container")]
+    pub container: Option<String>,
+    #[serde(rename = "Force")]
+    pub force: Option<bool>,
+}
+
+/// The configuration part of Docker's EndpointSettings; operational fields a client sends
+/// (NetworkID, IPAddress, …) are ignored.
+#[derive(Serialize, Deserialize, ToSchema, Default)]
+#[serde(default)]
+pub struct EndpointSettingsRequest {
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    #[serde(rename = "Links")]
+    pub links: Option<Vec<String>>,
+    #[serde(rename = "MacAddress")]
+    pub mac_address: Option<String>,
+    #[serde(rename = "Aliases")]
+    pub aliases: Option<Vec<String>>,
+    #[serde(rename = "DriverOpts")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    #[serde(rename = "GwPriority")]
+    pub gw_priority: Option<i64>,
+}
+
+#[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
+#[serde(default)]
+pub struct EndpointIpamConfig {
+    #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
+    pub ipv4_address: Option<String>,
+    #[serde(rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
+    pub ipv6_address: Option<String>,
+    #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Option::is_none")]
+    pub link_local_ips: Option<Vec<String>>,
+}
+
+/// Docker's EndpointSettings as reported for a container's network.
+#[derive(Serialize, ToSchema)]
+pub struct EndpointSettings {
+    #[serde(rename = "IPAMConfig")]
+    pub ipam_config: Option<EndpointIpamConfig>,
+    #[serde(rename = "Links")]
+    pub links: Option<Vec<String>>,
+    #[serde(rename = "MacAddress")]
+    pub mac_address: String,
+    #[serde(rename = "Aliases")]
+    pub aliases: Option<Vec<String>>,
+    #[serde(rename = "DriverOpts")]
+    pub driver_opts: Option<BTreeMap<String, String>>,
+    #[serde(rename = "GwPriority")]
+    pub gw_priority: i64,
+    #[serde(rename = "NetworkID")]
+    pub network_id: String,
+    #[serde(rename = "EndpointID")]
+    pub endpoint_id: String,
+    #[serde(rename = "Gateway")]
+    pub gateway: String,
+    #[serde(rename = "IPAddress")]
+    pub ip_address: String,
+    #[serde(rename = "IPPrefixLen")]
+    pub ip_prefix_len: u8,
+    #[serde(rename = "IPv6Gateway")]
+    pub ipv6_gateway: String,
+    #[serde(rename = "GlobalIPv6Address")]
+    pub global_ipv6_address: String,
+    #[serde(rename = "GlobalIPv6PrefixLen")]
+    pub global_ipv6_prefix_len: u8,
+    #[serde(rename = "DNSNames")]
+    pub dns_names: Vec<String>,
+}
+
+// ---- containers (sandboxes) ----
+
+#[derive(Serialize, ToSchema)]
+pub struct ContainerCreateResponse {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Warnings")]
+    pub warnings: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContainerState {
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "Running")]
+    pub running: bool,
+    #[serde(rename = "Paused")]
+    pub paused: bool,
+    #[serde(rename = "Restarting")]
+    pub restarting: bool,
+    #[serde(rename = "OOMKilled")]
+    pub oom_killed: bool,
+    #[serde(rename = "Dead")]
+    pub dead: bool,
+    #[serde(rename = "Pid")]
+    pub pid: i64,
+    #[serde(rename = "ExitCode")]
+    pub exit_code: i64,
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "StartedAt")]
+    pub started_at: String,
+    #[serde(rename = "FinishedAt")]
+    pub finished_at: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct HostConfig {
+    #[serde(rename = "NetworkMode")]
+    pub network_mode: String,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContainerNetworkSettings {
+    #[serde(rename = "SandboxID")]
+    pub sandbox_id: String,
+    /// The namespace file: `/run/netns/<name>` or `/proc/<pid>/ns/net`.
+    #[serde(rename = "SandboxKey")]
+    pub sandbox_key: String,
+    #[serde(rename = "Networks")]
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContainerConfig {
+    #[serde(rename = "Hostname")]
+    pub hostname: String,
+    #[serde(rename = "Image")]
+    pub image: String,
+    #[serde(rename = "Labels")]
+    pub labels: BTreeMap<String, String>,
+}
+
+/// `GET /containers/{id}/json`: the subset of Docker's ContainerInspectResponse netbridge has.
+#[derive(Serialize, ToSchema)]
+pub struct ContainerInspect {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Created")]
+    pub created: String,
+    #[serde(rename = "Path")]
+    pub path: String,
+    #[serde(rename = "Args")]
+    pub args: Vec<String>,
+    #[serde(rename = "State")]
+    pub state: ContainerState,
+    #[serde(rename = "Image")]
+    pub image: String,
+    /// The name with Docker's leading `/`.
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "RestartCount")]
+    pub restart_count: i64,
+    #[serde(rename = "Driver")]
+    pub driver: String,
+    #[serde(rename = "Platform")]
+    pub platform: String,
+    #[serde(rename = "HostConfig")]
+    pub host_config: HostConfig,
+    #[serde(rename = "Config")]
+    pub config: ContainerConfig,
+    #[serde(rename = "NetworkSettings")]
+    pub network_settings: ContainerNetworkSettings,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct SummaryNetworkSettings {
+    #[serde(rename = "Networks")]
+    pub networks: BTreeMap<String, EndpointSettings>,
+}
+
+/// `GET /containers/json` item.
+#[derive(Serialize, ToSchema)]
+pub struct ContainerSummary {
+    #[serde(rename = "Id")]
+    pub id: String,
+    #[serde(rename = "Names")]
+    pub names: Vec<String>,
+    #[serde(rename = "Image")]
+    pub image: String,
+    #[serde(rename = "ImageID")]
+    pub image_id: String,
+    #[serde(rename = "Command")]
+    pub command: String,
+    /// Unix seconds.
+    #[serde(rename = "Created")]
+    pub created: i64,
+    #[serde(rename = "Ports")]
+    pub ports: Vec<String>,
+    #[serde(rename = "Labels")]
+    pub labels: BTreeMap<String, String>,
+    #[serde(rename = "State")]
+    pub state: String,
+    #[serde(rename = "Status")]
+    pub status: String,
+    #[serde(rename = "HostConfig")]
+    pub host_config: HostConfig,
+    #[serde(rename = "NetworkSettings")]
+    pub network_settings: SummaryNetworkSettings,
+    #[serde(rename = "Mounts")]
+    pub mounts: Vec<String>,
+}
+
+fn endpoint_settings(e: &Endpoint, n: &Network) -> EndpointSettings {
+    let v4 = n.ipv4();
+    let v6 = n.ipv6();
+    EndpointSettings {
+        ipam_config: None,
+        links: None,
+        mac_address: e.mac.clone(),
+        aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
+        driver_opts: None,
+        gw_priority: e.gw_priority,
+        network_id: n.id.clone(),
+        endpoint_id: e.id.clone(),
+        gateway: v4.map(|c| c.gateway.to_string()).unwrap_or_default(),
+        ip_address: e.ipv4.map(|a| a.to_string()).unwrap_or_default(),
+        ip_prefix_len: v4
+            .filter(|_| e.ipv4.is_some())
+            .map(|c| c.subnet.prefix)
+            .unwrap_or(0),
+        ipv6_gateway: v6.map(|c| c.gateway.to_string()).unwrap_or_default(),
+        global_ipv6_address: e.ipv6.map(|a| a.to_string()).unwrap_or_default(),
+        global_ipv6_prefix_len: v6
+            .filter(|_| e.ipv6.is_some())
+            .map(|c| c.subnet.prefix)
+            .unwrap_or(0),
+        dns_names: Vec::new(),
+    }
+}
+
+fn networks_of(view: &ContainerView) -> BTreeMap<String, EndpointSettings> {
+    view.endpoints
+        .iter()
+        .map(|(e, n)| {
+            let mut s = endpoint_settings(e, n);
+            let mut names = vec![view.container.name.clone()];
+            names.extend(e.aliases.iter().cloned());
+            names.push(view.container.id[..12].to_string());
+            s.dns_names = names;
+            (n.name.clone(), s)
+        })
+        .collect()
+}
+
+fn network_mode(view: &ContainerView) -> String {
+    view.endpoints
+        .first()
+        .map(|(_, n)| n.name.clone())
+        .unwrap_or_else(|| "none".to_string())
+}
+
+impl From<&ContainerView> for ContainerInspect {
+    fn from(view: &ContainerView) -> ContainerInspect {
+        let c = &view.container;
+        let created = model::format_nanos(c.created_nanos);
+        ContainerInspect {
+            id: c.id.clone(),
+            created: created.clone(),
+            path: String::new(),
+            args: Vec::new(),
+            state: ContainerState {
+                status: "running".to_string(),
+                running: true,
+                paused: false,
+                restarting: false,
+                oom_killed: false,
+                dead: false,
+                pid: pid_of(c),
+                exit_code: 0,
+                error: String::new(),
+                started_at: created,
+                finished_at: "0001-01-01T00:00:00Z".to_string(),
+            },
+            image: String::new(),
+            name: format!("/{}", c.name),
+            restart_count: 0,
+            driver: "netns".to_string(),
+            platform: "linux".to_string(),
+            host_config: HostConfig {
+                network_mode: network_mode(view),
+            },
+            config: ContainerConfig {
+                hostname: String::new(),
+                image: String::new(),
+                labels: BTreeMap::new(),
+            },
+            network_settings: ContainerNetworkSettings {
+                sandbox_id: String::new(),
+                sandbox_key: c.netns_path.clone(),
+                networks: networks_of(view),
+            },
+        }
+    }
+}
+
+impl From<&ContainerView> for ContainerSummary {
+    fn from(view: &ContainerView) -> ContainerSummary {
+        let c = &view.container;
+        ContainerSummary {
+            id: c.id.clone(),
+            names: vec![format!("/{}", c.name)],
+            image: String::new(),
+            image_id: String::new(),
+            command: String::new(),
+            created: c.created_nanos.div_euclid(1_000_000_000),
+            ports: Vec::new(),
+            labels: BTreeMap::new(),
+            state: "running".to_string(),
+            status: "Up".to_string(),
+            host_config: HostConfig {
+                network_mode: network_mode(view),
+            },
+            network_settings: SummaryNetworkSettings {
+                networks: networks_of(view),
+            },
+            mounts: Vec::new(),
+        }
+    }
+}
+
+/// A PID-backed container reports its PID, as Docker reports the init process.
+fn pid_of(c: &Container) -> i64 {
+    match c.kind {
+        ContainerKind::Pid => c.name.parse().unwrap_or(0),
+        _ => 0,
     }
 }

@@ -43,13 +43,14 @@ pub struct Attachment {
 }
 
 impl Kernel {
-    /// One attach: the veth pair is created with its peer born inside `ns` (IFLA_NET_NS_FD,
-    /// so nothing is moved between namespaces, which would cost an RCU wait), the host end
-    /// already on the bridge, with MTU, and up. Then, from a thread inside `ns`: `lo` up, the
-    /// name chosen if not given, arp_notify=1 and accept_dad=0, addresses, up, default
-    /// route(s). Any failure deletes the host end, which takes the peer with it. Runs to the
-    /// end (or to the rollback) even if the caller is dropped. Returns the container-side
-    /// name and its ifindex inside `ns`.
+    /// One attach, all of it on a dedicated thread inside `ns`: `lo` up and the name chosen
+    /// (lowest free eth<N> if not given); the veth pair created in one request with its peer
+    /// born inside `ns` (IFLA_NET_NS_FD, so nothing is moved between namespaces, which would
+    /// cost an RCU wait) carrying MAC and MTU, the host end already on the bridge, sized and
+    /// up; then the host end's alias, while inside: arp_notify=1, accept_dad=0, addresses,
+    /// up, default route(s). Any failure deletes the host end, which takes the peer with it.
+    /// Runs to the end (or to the rollback) even if the caller is dropped. Returns the
+    /// container-side name and its ifindex inside `ns`.
     pub async fn attach(&self, ns: &Netns, a: &Attachment) -> Result<(String, u32), KernelError> {
         a.validate()?;
         let host = self.handle.clone();

@@ -5,6 +5,8 @@
 //! bridge is made (a row without a bridge gets it back at start-up) and its bridge is removed
 //! before its row (a network never disappears from the store while its bridge lives on).
 
+mod containers;
+mod endpoints;
 mod error;
 pub mod filters;
 mod networks;
@@ -15,6 +17,8 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+pub use containers::ContainerView;
+pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 

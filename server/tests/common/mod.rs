@@ -154,10 +154,12 @@ impl Daemon {
             .expect("log file");
         let socket = self.socket.display().to_string();
         let db = self.db.display().to_string();
+        // nsenter enters only the network namespace: `ip netns exec` would also give the
+        // daemon a private mount namespace, hiding the sandboxes it mounts under /run/netns.
+        let netns_file = format!("--net=/run/netns/{}", self.ns.name);
         let mut args: Vec<&str> = vec![
-            "netns",
-            "exec",
-            &self.ns.name,
+            &netns_file,
+            "--",
             binary(),
             "serve",
             "--socket",
@@ -168,7 +170,7 @@ impl Daemon {
             "debug",
         ];
         args.extend(self.extra.iter().map(String::as_str));
-        let child = Command::new("ip")
+        let child = Command::new("nsenter")
             .args(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
@@ -205,7 +207,7 @@ impl Daemon {
     /// SIGTERM and wait; returns the exit status code.
     pub fn stop(&mut self) -> Option<i32> {
         let mut child = self.child.take()?;
-        // `ip netns exec` execs the binary, so the child PID is the daemon's.
+        // nsenter execs the binary (no --fork), so the child PID is the daemon's.
         let _ = run("kill", &["-TERM", &child.id().to_string()]);
         let deadline = Instant::now() + Duration::from_secs(15);
         loop {

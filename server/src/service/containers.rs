@@ -1,0 +1,224 @@
+//! Containers: the network namespaces netbridge attaches. A sandbox is one made through the API
+//! (ours to delete); a named namespace or a process's namespace is recorded when first
+//! connected and forgotten when its last endpoint goes, and is never deleted by netbridge.
+
+use std::path::{Path, PathBuf};
+
+use super::{Daemon, Error, Result};
+use crate::kernel::{KernelError, Netns};
+use crate::model::{self, Container, ContainerKind, Endpoint, Network};
+
+/// A container with its endpoints and their networks, for the container routes.
+pub struct ContainerView {
+    pub container: Container,
+    pub endpoints: Vec<(Endpoint, Network)>,
+}
+
+fn no_such(term: &str) -> Error {
+    Error::NotFound(format!("No such container: {term}"))
+}
+
+/// Docker's container-name rule.
+fn valid_container_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    matches!(chars.next(), Some(c) if c.is_ascii_alphanumeric())
+        && name.len() >= 2
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'))
+}
+
+impl Daemon {
+    /// Finds a container: a recorded one by full ID, name or unique ID prefix; else a named
+    /// namespace under the netns directory; else a decimal PID. The second value says whether
+    /// the record still has to be stored (a namespace seen for the first time).
+    pub(super) async fn resolve_container(&self, term: &str) -> Result<(Container, bool)> {
+        if term.is_empty() {
+            return Err(Error::InvalidParameter(
+                "invalid name or ID supplied: \"\"".to_string(),
+            ));
+        }
+        if let Some(c) = self.find_recorded_container(term).await? {
+            return Ok((c, false));
+        }
+        if term.contains('/') || term.contains('\0') || term == "." || term == ".." {
+            return Err(no_such(term));
+        }
+        let named = self.settings.netns_dir.join(term);
+        if is_namespace(&named) {
+            return Ok((new_record(term, ContainerKind::Netns, &named), true));
+        }
+        if term.bytes().all(|c| c.is_ascii_digit()) && !term.starts_with('0') {
+            let path = PathBuf::from(format!("/proc/{term}/ns/net"));
+            if is_namespace(&path) {
+                return Ok((new_record(term, ContainerKind::Pid, &path), true));
+            }
+        }
+        Err(no_such(term))
+    }
+
+    /// A recorded container by full ID, exact name or unique ID prefix.
+    pub(super) async fn find_recorded_container(&self, term: &str) -> Result<Option<Container>> {
+        if let Some(c) = self.store.container(term).await? {
+            return Ok(Some(c));
+        }
+        if let Some(c) = self.store.container_by_name(term).await? {
+            return Ok(Some(c));
+        }
+        let ids = self.store.container_ids_with_prefix(term).await?;
+        match ids.as_slice() {
+            [] => Ok(None),
+            [id] => Ok(self.store.container(id).await?),
+            _ => Err(Error::InvalidParameter(format!(
+                "multiple IDs found with provided prefix: {term}"
+            ))),
+        }
+    }
+
+    /// `POST /containers/create?name=NAME`: a new named namespace with `lo` up.
+    pub async fn create_sandbox(&self, name: Option<&str>) -> Result<Container> {
+        let name = match name.filter(|n| !n.is_empty()) {
+            Some(n) => {
+                let n = n.strip_prefix('/').unwrap_or(n);
+                if !valid_container_name(n) {
+                    return Err(Error::InvalidParameter(format!(
+                        "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"
+                    )));
+                }
+                n.to_string()
+            }
+            None => format!("sandbox_{}", &model::new_id()[..12]),
+        };
+        let _topology = self.topology.lock().await;
+        if let Some(other) = self.store.container_by_name(&name).await? {
+            return Err(Error::Conflict(format!(
+                "Conflict. The container name \"/{name}\" is already in use by container \"{}\". You have to remove (or rename) that container to be able to reuse that name.",
+                other.id
+            )));
+        }
+        let path = self.settings.netns_dir.join(&name);
+        if path.exists() {
+            return Err(Error::Conflict(format!(
+                "Conflict. A network namespace named \"{name}\" already exists at {}; connect it to a network directly instead.",
+                path.display()
+            )));
+        }
+        let container = new_record(&name, ContainerKind::Sandbox, &path);
+        // Row first: a crash before the namespace exists leaves a record start-up can repair.
+        self.store.insert_container(&container).await?;
+        let dir = self.settings.netns_dir.clone();
+        let made = tokio::task::spawn_blocking(move || Netns::create_named(&dir, &name))
+            .await
+            .map_err(|e| Error::System(format!("namespace worker failed: {e}")))?;
+        if let Err(e) = made {
+            if let Err(undo) = self.store.delete_container(&container.id).await {
+                tracing::error!(container = %container.id, error = %undo, "cannot roll back a sandbox row");
+            }
+            return Err(match e {
+                KernelError::Exists { .. } => Error::Conflict(format!(
+                    "Conflict. A network namespace named \"{}\" already exists",
+                    container.name
+                )),
+                other => Error::Kernel {
+                    context: format!("cannot create the namespace of {}", container.name),
+                    source: other,
+                },
+            });
+        }
+        tracing::info!(container = %container.id, name = %container.name, "sandbox created");
+        Ok(container)
+    }
+
+    pub async fn list_containers(&self) -> Result<Vec<ContainerView>> {
+        let mut views = Vec::new();
+        for c in self.store.containers().await? {
+            views.push(self.container_view(c).await?);
+        }
+        Ok(views)
+    }
+
+    pub async fn inspect_container(&self, term: &str) -> Result<ContainerView> {
+        let c = self
+            .find_recorded_container(term)
+            .await?
+            .ok_or_else(|| no_such(term))?;
+        self.container_view(c).await
+    }
+
+    async fn container_view(&self, container: Container) -> Result<ContainerView> {
+        let mut endpoints = Vec::new();
+        for e in self.store.endpoints_of_container(&container.id).await? {
+            if let Some(n) = self.store.network(&e.network_id).await? {
+                endpoints.push((e, n));
+            }
+        }
+        Ok(ContainerView {
+            container,
+            endpoints,
+        })
+    }
+
+    /// `DELETE /containers/{id}`: `force` disconnects it first. Only sandboxes' namespaces are
+    /// deleted; other namespaces are merely forgotten.
+    pub async fn remove_container(&self, term: &str, force: bool) -> Result<()> {
+        let c = self
+            .find_recorded_container(term)
+            .await?
+            .ok_or_else(|| no_such(term))?;
+        let endpoints = self.store.endpoints_of_container(&c.id).await?;
+        if !endpoints.is_empty() && !force {
+            return Err(Error::Conflict(format!(
+                "cannot remove container \"/{}\": it is connected to {} network(s): disconnect it first or force remove",
+                c.name,
+                endpoints.len()
+            )));
+        }
+        for e in endpoints {
+            if let Some(n) = self.store.network(&e.network_id).await? {
+                self.disconnect_endpoint(&n, &c, &e).await?;
+            }
+        }
+        if c.kind == ContainerKind::Sandbox {
+            let dir = self.settings.netns_dir.clone();
+            let name = c.name.clone();
+            tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name))
+                .await
+                .map_err(|e| Error::System(format!("namespace worker failed: {e}")))?
+                .map_err(Error::kernel(format!(
+                    "cannot delete the namespace of {}",
+                    c.name
+                )))?;
+        }
+        self.store.delete_container(&c.id).await?;
+        tracing::info!(container = %c.id, name = %c.name, "container removed");
+        Ok(())
+    }
+}
+
+fn new_record(name: &str, kind: ContainerKind, path: &Path) -> Container {
+    Container {
+        id: model::new_id(),
+        name: name.to_string(),
+        kind,
+        netns_path: path.display().to_string(),
+        created_nanos: model::now_nanos(),
+    }
+}
+
+/// Whether `path` can be opened as a network namespace right now.
+fn is_namespace(path: &Path) -> bool {
+    Netns::open(path).is_ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_container_name;
+
+    #[test]
+    fn container_names() {
+        assert!(valid_container_name("test1"));
+        assert!(valid_container_name("a.b_c-d"));
+        assert!(!valid_container_name("a"));
+        assert!(!valid_container_name("-ab"));
+        assert!(!valid_container_name("a/b"));
+        assert!(!valid_container_name("a b"));
+    }
+}

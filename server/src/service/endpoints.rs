@@ -1,0 +1,473 @@
+//! Connect and disconnect: a veth pair between a container's namespace and a network's bridge.
+//!
+//! Order for crash repair: the endpoint row (which reserves its address through a unique index)
+//! is written before the veth is made, and removed after the veth is gone; a failure in between
+//! undoes what was done, so no veth, address or row is left behind.
+
+use std::collections::BTreeSet;
+use std::net::IpAddr;
+use std::str::FromStr;
+
+use super::{Daemon, Error, Lookup, Result};
+use crate::ipam::{self, NetworkConfig, StaticError};
+use crate::kernel::{Attachment, KernelError, Netns};
+use crate::model::{self, Container, ContainerKind, Endpoint, Network};
+use crate::store::StoreError;
+
+/// `POST /networks/{id}/connect` in domain terms.
+#[derive(Clone, Debug, Default)]
+pub struct ConnectRequest {
+    pub container: String,
+    /// Static addresses; `None` or empty = from IPAM.
+    pub ipv4: Option<String>,
+    pub ipv6: Option<String>,
+    pub mac: Option<String>,
+    pub aliases: Vec<String>,
+    pub gw_priority: i64,
+}
+
+/// The kernel's "exchange full": a bridge takes at most 1024 ports.
+const EXFULL: i32 = 54;
+
+impl Daemon {
+    /// Attaches a container to a network. Checks run in Docker's order: container, network,
+    /// endpoint settings, already connected, addresses.
+    pub async fn connect(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
+        let (container, unsaved) = self.resolve_container(&req.container).await?;
+        let network = self.find_network(network_term, Lookup::Connect).await?;
+        match network.driver.as_str() {
+            "host" => {
+                return Err(Error::InvalidParameter(
+                    "cannot connect container to host network - container must be created in host network mode"
+                        .to_string(),
+                ));
+            }
+            "null" => {
+                return Err(Error::InvalidParameter(
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode"
+                        .to_string(),
+                ));
+            }
+            _ => {}
+        }
+        let wanted = endpoint_settings(&network, &req)?;
+
+        let lock = self.network_lock(&network.id);
+        let _network_guard = lock.lock().await;
+        // One container's interfaces are named in turn (eth0, eth1, …).
+        let container_lock = self.network_lock(&format!("container:{}", container.netns_path));
+        let _container_guard = container_lock.lock().await;
+        // The network may have been removed while we waited.
+        let Some(network) = self.store.network(&network.id).await? else {
+            return Err(Error::NotFound(format!("network {network_term} not found")));
+        };
+        let container = if unsaved {
+            // Two connects of a new namespace may race to record it; the name is unique.
+            match self.store.container_by_name(&container.name).await? {
+                Some(existing) => existing,
+                None => {
+                    self.store.insert_container(&container).await?;
+                    container
+                }
+            }
+        } else {
+            container
+        };
+        let result = self.connect_locked(&network, &container, wanted).await;
+        if result.is_err() && container.kind != ContainerKind::Sandbox {
+            self.forget_if_unused(&container).await;
+        }
+        result
+    }
+
+    async fn connect_locked(
+        &self,
+        network: &Network,
+        container: &Container,
+        wanted: Wanted,
+    ) -> Result<()> {
+        let mine = self.store.endpoints_of_container(&container.id).await?;
+        if mine.iter().any(|e| e.network_id == network.id) {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                container.name, network.name
+            )));
+        }
+        let ns = Netns::open(std::path::Path::new(&container.netns_path))
+            .map_err(|_| Error::NotFound(format!("No such container: {}", container.name)))?;
+        let used = self.store.used_addresses(&network.id).await?;
+        let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
+        let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
+        let mac = wanted.mac.unwrap_or_else(random_mac);
+        let Some(bridge) = network.bridge.clone() else {
+            return Err(Error::InvalidParameter(format!(
+                "network {} has no bridge to attach to",
+                network.name
+            )));
+        };
+        let bridge_index = self
+            .kernel
+            .link_index(&bridge)
+            .await
+            .map_err(Error::kernel(format!("cannot look up bridge {bridge}")))?
+            .ok_or_else(|| {
+                Error::System(format!(
+                    "bridge {bridge} of network {} is missing",
+                    network.name
+                ))
+            })?;
+
+        // Does this endpoint provide the container's default route (Docker's rule)?
+        let mut others = Vec::new();
+        for e in &mine {
+            if let Some(n) = self.store.network(&e.network_id).await? {
+                others.push((e.gw_priority, n));
+            }
+        }
+        let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
+
+        let mut endpoint = Endpoint {
+            id: model::new_id(),
+            network_id: network.id.clone(),
+            container_id: container.id.clone(),
+            host_ifname: String::new(),
+            ifname: String::new(),
+            mac: format_mac(&mac),
+            ipv4,
+            ipv6,
+            aliases: wanted.aliases,
+            gw_priority: wanted.gw_priority,
+            created_nanos: model::now_nanos(),
+        };
+        // The row reserves the address; a random veth name may clash, so retry a few times.
+        let mut attempt = 0;
+        loop {
+            endpoint.host_ifname = format!("veth{}", &model::new_id()[..7]);
+            match self.store.insert_endpoint(&endpoint).await {
+                Ok(()) => break,
+                Err(StoreError::Duplicate(_)) if attempt < 3 => attempt += 1,
+                Err(StoreError::Duplicate(_)) => {
+                    return Err(Error::Forbidden("Address already in use".to_string()));
+                }
+                Err(e) => return Err(e.into()),
+            }
+        }
+        let attachment = Attachment {
+            host_name: endpoint.host_ifname.clone(),
+            container_name: None,
+            bridge_index,
+            mtu: network.mtu,
+            mac,
+            alias: format!("netbridge:{}", endpoint.id),
+            addresses: [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
+                .into_iter()
+                .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
+                .collect(),
+            gateway_v4: gateway_owner
+                .then(|| match network.ipv4().map(|c| c.gateway) {
+                    Some(IpAddr::V4(g)) => Some(g),
+                    _ => None,
+                })
+                .flatten(),
+            gateway_v6: gateway_owner
+                .then(|| match network.ipv6().map(|c| c.gateway) {
+                    Some(IpAddr::V6(g)) => Some(g),
+                    _ => None,
+                })
+                .flatten(),
+        };
+        let attached = self.kernel.attach(&ns, &attachment).await;
+        let (ifname, _) = match attached {
+            Ok(done) => done,
+            Err(e) => {
+                if let Err(undo) = self.store.delete_endpoint(&endpoint.id).await {
+                    tracing::error!(endpoint = %endpoint.id, error = %undo, "cannot roll back an endpoint row");
+                }
+                return Err(attach_error(&bridge, e));
+            }
+        };
+        if let Err(e) = self.store.set_endpoint_ifname(&endpoint.id, &ifname).await {
+            let _ = self.kernel.detach(&endpoint.host_ifname).await;
+            let _ = self.store.delete_endpoint(&endpoint.id).await;
+            return Err(e.into());
+        }
+        tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
+            ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
+        Ok(())
+    }
+
+    /// Detaches a container from a network. With `force`, an unknown container name still
+    /// removes the endpoint recorded under that name (stale state).
+    pub async fn disconnect(
+        &self,
+        network_term: &str,
+        container_term: &str,
+        force: bool,
+    ) -> Result<()> {
+        let resolved = self.resolve_container(container_term).await;
+        let network = self.find_network(network_term, Lookup::Connect).await?;
+        if network.driver == "host" {
+            return Err(Error::InvalidParameter(
+                "cannot disconnect container from host network - container was created in host network mode"
+                    .to_string(),
+            ));
+        }
+        let container = match resolved {
+            Ok((c, false)) => c,
+            Ok((c, true)) => {
+                return Err(not_connected(&c.name, &network.name));
+            }
+            Err(Error::NotFound(msg)) => {
+                if !force {
+                    return Err(Error::NotFound(msg));
+                }
+                return Err(Error::NotFound(format!(
+                    "endpoint {container_term} not found"
+                )));
+            }
+            Err(e) => return Err(e),
+        };
+        let lock = self.network_lock(&network.id);
+        let _guard = lock.lock().await;
+        let endpoint = self
+            .store
+            .endpoints_of_container(&container.id)
+            .await?
+            .into_iter()
+            .find(|e| e.network_id == network.id)
+            .ok_or_else(|| not_connected(&container.id, &network.name))?;
+        self.disconnect_endpoint(&network, &container, &endpoint)
+            .await
+    }
+
+    /// Removes one endpoint: veth first, then the row (which frees its address).
+    pub(super) async fn disconnect_endpoint(
+        &self,
+        network: &Network,
+        container: &Container,
+        endpoint: &Endpoint,
+    ) -> Result<()> {
+        // A vanished namespace took the pair with it: nothing to delete is fine.
+        self.kernel
+            .detach(&endpoint.host_ifname)
+            .await
+            .map_err(Error::kernel(format!(
+                "cannot delete {} of container {}",
+                endpoint.host_ifname, container.name
+            )))?;
+        self.store.delete_endpoint(&endpoint.id).await?;
+        if container.kind != ContainerKind::Sandbox {
+            self.forget_if_unused(container).await;
+        }
+        tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id, "disconnected");
+        Ok(())
+    }
+
+    /// A namespace netbridge did not make is recorded only while it has endpoints.
+    async fn forget_if_unused(&self, container: &Container) {
+        match self.store.endpoints_of_container(&container.id).await {
+            Ok(left) if left.is_empty() => {
+                if let Err(e) = self.store.delete_container(&container.id).await {
+                    tracing::warn!(container = %container.id, error = %e, "cannot forget a container");
+                }
+            }
+            Ok(_) => {}
+            Err(e) => {
+                tracing::warn!(container = %container.id, error = %e, "cannot read endpoints")
+            }
+        }
+    }
+}
+
+fn not_connected(container: &str, network: &str) -> Error {
+    // Docker answers 500 for this client mistake; 400 with its text.
+    Error::InvalidParameter(format!(
+        "container {container} is not connected to network {network}"
+    ))
+}
+
+/// A connect request's settings, parsed and checked against the network.
+struct Wanted {
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+    mac: Option<[u8; 6]>,
+    aliases: Vec<String>,
+    gw_priority: i64,
+}
+
+/// Docker's endpoint-settings checks, all problems collected into one 400.
+fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> {
+    let mut problems = Vec::new();
+    let user_defined = !network.builtin;
+    let mut parse = |text: &Option<String>, v4: bool| -> Option<IpAddr> {
+        let text = text.as_deref().filter(|t| !t.is_empty())?;
+        let family = if v4 { "IPv4" } else { "IPv6" };
+        match IpAddr::from_str(text) {
+            Ok(ip) if ip.is_ipv4() == v4 => {
+                if !user_defined {
+                    problems.push(
+                        "user-specified IP address is supported on user-defined networks only"
+                            .to_string(),
+                    );
+                } else if !network.ipam.iter().any(|c| c.subnet.contains(ip)) {
+                    problems.push(format!("no configured subnet contains IP address {ip}"));
+                }
+                Some(ip)
+            }
+            _ => {
+                problems.push(format!("invalid {family} address: {text}"));
+                None
+            }
+        }
+    };
+    let ipv4 = parse(&req.ipv4, true);
+    let ipv6 = parse(&req.ipv6, false);
+    if !req.aliases.is_empty() && !user_defined {
+        problems.push(
+            "network-scoped aliases are only supported for user-defined networks".to_string(),
+        );
+    }
+    let mac = match req.mac.as_deref().filter(|m| !m.is_empty()) {
+        None => None,
+        Some(text) => match parse_mac(text) {
+            Some(mac) => Some(mac),
+            None => {
+                problems.push(format!("invalid MAC address: {text}"));
+                None
+            }
+        },
+    };
+    if !problems.is_empty() {
+        problems.dedup();
+        let body = if problems.len() == 1 {
+            problems.remove(0)
+        } else {
+            problems
+                .iter()
+                .map(|p| format!("* {p}"))
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        return Err(Error::InvalidParameter(format!(
+            "invalid endpoint settings:\n{body}"
+        )));
+    }
+    Ok(Wanted {
+        ipv4,
+        ipv6,
+        mac,
+        aliases: req.aliases.clone(),
+        gw_priority: req.gw_priority,
+    })
+}
+
+/// The static address if given and free, else the lowest free one.
+fn pick_address(
+    network: &Network,
+    cfg: Option<&NetworkConfig>,
+    wanted: Option<IpAddr>,
+    used: &BTreeSet<IpAddr>,
+    family: &str,
+) -> Result<Option<IpAddr>> {
+    let Some(cfg) = cfg else {
+        return Ok(None);
+    };
+    if let Some(ip) = wanted {
+        return match ipam::check_static(cfg, ip, used) {
+            Ok(()) => Ok(Some(ip)),
+            Err(StaticError::NotInSubnet(_)) => Err(Error::InvalidParameter(format!(
+                "invalid endpoint settings:\nno configured subnet contains IP address {ip}"
+            ))),
+            Err(e) => Err(Error::Forbidden(e.to_string())),
+        };
+    }
+    match ipam::first_free(cfg, used) {
+        Some(ip) => Ok(Some(ip)),
+        // Docker answers 500; the network being full is no server fault, so 400 with its text.
+        None => Err(Error::InvalidParameter(format!(
+            "no available {family} addresses on this network's address pools: {} ({})",
+            network.name, network.id
+        ))),
+    }
+}
+
+/// Docker's rule: the endpoint with the highest GwPriority provides the default gateway; ties
+/// go to the network whose name sorts first. Internal networks provide none.
+fn provides_gateway(new: &Network, priority: i64, others: &[(i64, Network)]) -> bool {
+    if new.internal {
+        return false;
+    }
+    others
+        .iter()
+        .filter(|(_, n)| !n.internal && n.bridge.is_some())
+        .all(|(p, n)| priority > *p || (priority == *p && new.name < n.name))
+}
+
+fn attach_error(bridge: &str, e: KernelError) -> Error {
+    if e.errno() == Some(EXFULL) {
+        return Error::Forbidden(format!(
+            "bridge {bridge} is full: the kernel allows at most 1024 ports on one bridge (exchange full)"
+        ));
+    }
+    match e {
+        KernelError::NotFound { .. } => {
+            Error::NotFound("the container's network namespace vanished".to_string())
+        }
+        other => Error::Kernel {
+            context: format!("cannot attach to {bridge}"),
+            source: other,
+        },
+    }
+}
+
+/// A random locally administered unicast MAC, as Docker 28+ makes.
+fn random_mac() -> [u8; 6] {
+    let mut mac: [u8; 6] = rand::random();
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}
+
+fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
+fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (slot, part) in mac.iter_mut().zip(parts) {
+        if part.len() != 2 {
+            return None;
+        }
+        *slot = u8::from_str_radix(part, 16).ok()?;
+    }
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:04"),
+            Some([2, 0x42, 0xac, 0x11, 0, 4])
+        );
+        assert_eq!(parse_mac("01:00:5e:00:00:01"), None, "multicast");
+        assert_eq!(parse_mac("02:42:ac:11:00"), None);
+        assert_eq!(parse_mac("zz:42:ac:11:00:04"), None);
+        let m = random_mac();
+        assert_eq!(m[0] & 0x03, 0x02, "local, unicast");
+        assert_eq!(
+            format_mac(&[2, 0x42, 0xac, 0x11, 0, 4]),
+            "02:42:ac:11:00:04"
+        );
+    }
+}

@@ -23,13 +23,14 @@ pub enum KernelError {
     #[error("invalid {what}: {detail}")]
     Invalid { what: &'static str, detail: String },
 
-    /// The kernel (or the netlink connection) refused a request.
+    /// The kernel (or the netlink connection) refused a request. Boxed: rtnetlink's error
+    /// is large, and every caller's `Result` would carry its size.
     #[error("{op} ({link}): {source}")]
     Netlink {
         op: &'static str,
         link: String,
         #[source]
-        source: rtnetlink::Error,
+        source: Box<rtnetlink::Error>,
     },
 
     /// A system call or file operation failed (sysctl, mount, setns, socket...).
@@ -70,7 +71,7 @@ impl KernelError {
         KernelError::Netlink {
             op,
             link: link.into(),
-            source,
+            source: Box::new(source),
         }
     }
 

@@ -67,6 +67,71 @@ impl Kernel {
         self.delete_link(host_name).await
     }
 
+    /// Points the namespace's default route(s) at `ifname` via the given gateways, replacing
+    /// whatever default route was there: used when a newly connected network outranks the one
+    /// providing the gateway, or when that one is disconnected.
+    pub async fn set_default_route(
+        &self,
+        ns: &Netns,
+        ifname: &str,
+        gateway_v4: Option<Ipv4Addr>,
+        gateway_v6: Option<Ipv6Addr>,
+    ) -> Result<(), KernelError> {
+        let ifname = ifname.to_owned();
+        run_in_netns(ns, "set default route", move |inner| async move {
+            let index = get_link(&inner.handle, &ifname)
+                .await?
+                .ok_or_else(|| KernelError::NotFound {
+                    what: "link in namespace",
+                    name: ifname.clone(),
+                })?
+                .header
+                .index;
+            if let Some(gateway) = gateway_v4 {
+                let route = RouteMessageBuilder::<Ipv4Addr>::new()
+                    .gateway(gateway)
+                    .output_interface(index)
+                    .build();
+                inner
+                    .handle
+                    .route()
+                    .add(route)
+                    .replace()
+                    .execute()
+                    .await
+                    .map_err(|e| {
+                        KernelError::netlink(
+                            "replace default route",
+                            format!("{ifname} via {gateway}"),
+                            e,
+                        )
+                    })?;
+            }
+            if let Some(gateway) = gateway_v6 {
+                let route = RouteMessageBuilder::<Ipv6Addr>::new()
+                    .gateway(gateway)
+                    .output_interface(index)
+                    .build();
+                inner
+                    .handle
+                    .route()
+                    .add(route)
+                    .replace()
+                    .execute()
+                    .await
+                    .map_err(|e| {
+                        KernelError::netlink(
+                            "replace default route",
+                            format!("{ifname} via {gateway}"),
+                            e,
+                        )
+                    })?;
+            }
+            Ok(())
+        })
+        .await
+    }
+
     /// The links inside `ns` (for "eth<N>" selection and checks).
     pub async fn links_in(&self, ns: &Netns) -> Result<Vec<LinkInfo>, KernelError> {
         run_in_netns(ns, "list links in namespace", |inner| async move {

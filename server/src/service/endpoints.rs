@@ -191,9 +191,61 @@ impl Daemon {
             let _ = self.store.delete_endpoint(&endpoint.id).await;
             return Err(e.into());
         }
+        if gateway_owner && !others.is_empty() {
+            // The namespace's default route came from another network that this one outranks.
+            self.rehome_gateway(container).await;
+        }
         tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
             ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
         Ok(())
+    }
+
+    /// Points the container's default route at the endpoint Docker's rule picks. Best effort: a
+    /// failure is logged, the attachment itself stands.
+    async fn rehome_gateway(&self, container: &Container) {
+        let mut candidates = Vec::new();
+        match self.store.endpoints_of_container(&container.id).await {
+            Ok(endpoints) => {
+                for e in endpoints {
+                    if let Ok(Some(n)) = self.store.network(&e.network_id).await {
+                        candidates.push((e, n));
+                    }
+                }
+            }
+            Err(e) => {
+                tracing::warn!(container = %container.id, error = %e, "cannot read endpoints");
+                return;
+            }
+        }
+        let Some((owner, network)) = candidates.iter().find(|(e, n)| {
+            let others: Vec<(i64, Network)> = candidates
+                .iter()
+                .filter(|(o, _)| o.id != e.id)
+                .map(|(o, n)| (o.gw_priority, n.clone()))
+                .collect();
+            provides_gateway(n, e.gw_priority, &others)
+        }) else {
+            return;
+        };
+        let v4 = match network.ipv4().map(|c| c.gateway) {
+            Some(IpAddr::V4(g)) if owner.ipv4.is_some() => Some(g),
+            _ => None,
+        };
+        let v6 = match network.ipv6().map(|c| c.gateway) {
+            Some(IpAddr::V6(g)) if owner.ipv6.is_some() => Some(g),
+            _ => None,
+        };
+        let moved = match Netns::open(std::path::Path::new(&container.netns_path)) {
+            Ok(ns) => {
+                self.kernel
+                    .set_default_route(&ns, &owner.ifname, v4, v6)
+                    .await
+            }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = moved {
+            tracing::warn!(container = %container.name, error = %e, "cannot move the default route");
+        }
     }
 
     /// Detaches a container from a network. With `force`, an unknown container name still
@@ -256,6 +308,10 @@ impl Daemon {
                 endpoint.host_ifname, container.name
             )))?;
         self.store.delete_endpoint(&endpoint.id).await?;
+        // The default route went with the interface; the next network in line provides it.
+        if !network.internal {
+            self.rehome_gateway(container).await;
+        }
         if container.kind != ContainerKind::Sandbox {
             self.forget_if_unused(container).await;
         }

@@ -10,6 +10,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
+#[allow(unused_imports)]
 pub use serde_json::{Value, json};
 
 /// A random suffix for names: namespaces, networks, sandboxes.
@@ -195,7 +196,11 @@ impl Daemon {
             {
                 return;
             }
-            assert!(Instant::now() < deadline, "netbridge did not come up:\n{}", self.log());
+            assert!(
+                Instant::now() < deadline,
+                "netbridge did not come up:\n{}",
+                self.log()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -249,7 +254,8 @@ impl Daemon {
     ) -> std::io::Result<Response> {
         let mut s = UnixStream::connect(&self.socket)?;
         s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+        let mut req =
+            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
         if let Some(ct) = content_type {
             req.push_str(&format!("Content-Type: {ct}\r\n"));
         }
@@ -266,7 +272,13 @@ impl Daemon {
     }
 
     /// A raw HTTP request with an optional Content-Type and body.
-    pub fn raw(&self, method: &str, path: &str, content_type: Option<&str>, body: Option<&str>) -> Response {
+    pub fn raw(
+        &self,
+        method: &str,
+        path: &str,
+        content_type: Option<&str>,
+        body: Option<&str>,
+    ) -> Response {
         self.try_request(method, path, content_type, body)
             .unwrap_or_else(|e| panic!("{method} {path}: {e}\n{}", self.log()))
     }
@@ -280,7 +292,12 @@ impl Daemon {
     }
 
     pub fn post(&self, path: &str, body: &Value) -> Response {
-        self.raw("POST", path, Some("application/json"), Some(&body.to_string()))
+        self.raw(
+            "POST",
+            path,
+            Some("application/json"),
+            Some(&body.to_string()),
+        )
     }
 
     /// Creates a network that must succeed; returns its ID.
@@ -382,10 +399,7 @@ fn parse_response(raw: &[u8], head: bool) -> Response {
 
 fn dechunk(mut data: &[u8]) -> Vec<u8> {
     let mut out = Vec::new();
-    loop {
-        let Some(eol) = data.windows(2).position(|w| w == b"\r\n") else {
-            break;
-        };
+    while let Some(eol) = data.windows(2).position(|w| w == b"\r\n") {
         let size_text = String::from_utf8_lossy(&data[..eol]);
         let size = usize::from_str_radix(size_text.split(';').next().unwrap_or("0").trim(), 16)
             .unwrap_or(0);

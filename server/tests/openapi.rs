@@ -23,7 +23,12 @@ fn document_is_openapi_3_1_with_every_route() {
     let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../openapi/netbridge.json");
     let doc: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(path).expect("read")).expect("JSON");
-    assert!(doc["openapi"].as_str().unwrap_or_default().starts_with("3.1"));
+    assert!(
+        doc["openapi"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("3.1")
+    );
     let paths = doc["paths"].as_object().expect("paths");
     for (path, method) in [
         ("/_ping", "get"),

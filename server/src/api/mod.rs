@@ -16,8 +16,6 @@ pub mod wire;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::{HeaderValue, header};
-use axum::response::IntoResponse;
 use utoipa::OpenApi;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
@@ -68,27 +66,10 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
 /// The whole application: version negotiation in front of the routes.
 pub fn app(daemon: Arc<Daemon>) -> Router {
     let (router, _) = routes().split_for_parts();
-    let doc = openapi()
-        .to_pretty_json()
-        .unwrap_or_else(|_| "{}".to_string());
-    let doc: Arc<str> = Arc::from(doc);
+    // The interactive docs and the document itself, served from the binary (no CDN).
+    let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi());
     let router = router
-        .route(
-            "/openapi.json",
-            axum::routing::get(move || {
-                let doc = doc.clone();
-                async move {
-                    (
-                        [(
-                            header::CONTENT_TYPE,
-                            HeaderValue::from_static("application/json"),
-                        )],
-                        doc.to_string(),
-                    )
-                        .into_response()
-                }
-            }),
-        )
+        .merge(docs)
         .fallback(|| async { ApiError::not_found_page() })
         .method_not_allowed_fallback(|| async { ApiError::not_found_page() })
         .with_state(daemon);

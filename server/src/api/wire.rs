@@ -23,6 +23,7 @@ pub struct ConfigReference {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = IPAM)]
 pub struct Ipam {
     #[serde(rename = "Driver")]
     pub driver: String,
@@ -33,6 +34,7 @@ pub struct Ipam {
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
+#[schema(as = IPAMConfig)]
 pub struct IpamConfig {
     #[serde(rename = "Subnet", default, skip_serializing_if = "Option::is_none")]
     pub subnet: Option<String>,
@@ -118,12 +120,14 @@ pub struct NetworkStatus {
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = IPAMStatus)]
 pub struct IpamStatus {
     #[serde(rename = "Subnets")]
     pub subnets: BTreeMap<String, SubnetStatusWire>,
 }
 
 #[derive(Serialize, ToSchema)]
+#[schema(as = SubnetStatus)]
 pub struct SubnetStatusWire {
     #[serde(rename = "IPsInUse")]
     pub ips_in_use: u64,
@@ -388,6 +392,7 @@ pub struct EndpointSettingsRequest {
 
 #[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
 #[serde(default)]
+#[schema(as = EndpointIPAMConfig)]
 pub struct EndpointIpamConfig {
     #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]
     pub ipv4_address: Option<String>,

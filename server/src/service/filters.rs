@@ -191,13 +191,13 @@ pub fn parse_until(value: &str, now_nanos: i64) -> Option<i64> {
         && frac.bytes().all(|c| c.is_ascii_digit())
         && frac.len() <= 9
     {
-        let s: i64 = secs.parse().ok()?;
+        let s: i64 = secs.parse().unwrap_or(i64::MAX);
         let n: i64 = if frac.is_empty() {
             0
         } else {
             format!("{frac:0<9}").parse().ok()?
         };
-        return s.checked_mul(1_000_000_000)?.checked_add(n);
+        return Some(s.saturating_mul(1_000_000_000).saturating_add(n));
     }
     parse_datetime(value)
 }
@@ -205,8 +205,10 @@ pub fn parse_until(value: &str, now_nanos: i64) -> Option<i64> {
 fn parse_datetime(value: &str) -> Option<i64> {
     use time::format_description::well_known::Rfc3339;
     use time::macros::format_description;
+    // Times past 2262 do not fit i64 nanoseconds; they are simply "later than everything".
+    let clamp = |n: i128| i64::try_from(n).unwrap_or(if n > 0 { i64::MAX } else { i64::MIN });
     if let Ok(t) = time::OffsetDateTime::parse(value, &Rfc3339) {
-        return i64::try_from(t.unix_timestamp_nanos()).ok();
+        return Some(clamp(t.unix_timestamp_nanos()));
     }
     let formats = [
         format_description!("[year]-[month]-[day]T[hour]:[minute]:[second]"),
@@ -215,13 +217,13 @@ fn parse_datetime(value: &str) -> Option<i64> {
     ];
     for f in formats {
         if let Ok(t) = time::PrimitiveDateTime::parse(value, &f) {
-            return i64::try_from(t.assume_utc().unix_timestamp_nanos()).ok();
+            return Some(clamp(t.assume_utc().unix_timestamp_nanos()));
         }
     }
     let date = format_description!("[year]-[month]-[day]");
     time::Date::parse(value, &date)
         .ok()
-        .and_then(|d| i64::try_from(d.midnight().assume_utc().unix_timestamp_nanos()).ok())
+        .map(|d| clamp(d.midnight().assume_utc().unix_timestamp_nanos()))
 }
 
 /// Go's `time.ParseDuration`: a sequence of decimal numbers with units ns us µs ms s m h, an
@@ -404,6 +406,7 @@ mod tests {
             Some(1_699_920_000_000_000_000)
         );
         assert_eq!(parse_until("yesterday", now), None);
+        assert_eq!(parse_until("2999-01-01T00:00:00Z", now), Some(i64::MAX));
         assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
         assert_eq!(parse_go_duration("5x"), None);
     }

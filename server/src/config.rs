@@ -26,6 +26,11 @@ pub struct Cli {
 pub enum Command {
     /// Run the daemon.
     Serve(ServeArgs),
+    /// Repair the state a crash left (the daemon does this at every start-up), against a
+    /// stopped daemon's database, and print what was repaired. Takes serve's flags; only
+    /// --db, --socket (to refuse while a daemon serves it), --netns-dir and --default-bridge
+    /// matter. A running daemon does the same on `POST /netbridge/reconcile`.
+    Reconcile(ServeArgs),
     /// Print the OpenAPI document generated from the code (openapi/netbridge.json is a copy).
     Openapi,
 }

@@ -18,22 +18,33 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
-        Command::Serve(args) => {
-            let filter = tracing_subscriber::EnvFilter::try_new(&args.log_level)
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-            tracing_subscriber::fmt()
-                .with_env_filter(filter)
-                .with_writer(std::io::stderr)
-                .init();
-            let runtime = match tokio::runtime::Builder::new_multi_thread()
-                .enable_all()
-                .build()
-            {
+        Command::Reconcile(args) => {
+            init_logs(&args.log_level);
+            let runtime = match runtime() {
                 Ok(rt) => rt,
-                Err(e) => {
-                    eprintln!("netbridge: cannot start the runtime: {e}");
-                    return ExitCode::FAILURE;
+                Err(code) => return code,
+            };
+            match runtime.block_on(netbridge::serve::reconcile(args)) {
+                Ok(repairs) => {
+                    if repairs.is_empty() {
+                        println!("nothing to repair");
+                    }
+                    for r in repairs {
+                        println!("{r}");
+                    }
+                    ExitCode::SUCCESS
                 }
+                Err(e) => {
+                    eprintln!("netbridge: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
+        Command::Serve(args) => {
+            init_logs(&args.log_level);
+            let runtime = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
             };
             match runtime.block_on(netbridge::serve::run(args)) {
                 Ok(()) => ExitCode::SUCCESS,
@@ -45,4 +56,23 @@ fn main() -> ExitCode {
             }
         }
     }
+}
+
+fn init_logs(level: &str) {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {
+    tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| {
+            eprintln!("netbridge: cannot start the runtime: {e}");
+            ExitCode::FAILURE
+        })
 }

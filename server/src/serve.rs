@@ -36,18 +36,44 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServeEr
     move |source| ServeError::Io { what, path, source }
 }
 
-/// Runs the daemon until SIGTERM or SIGINT, then removes its socket.
-pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
-    args.check()?;
+async fn open(args: &ServeArgs) -> Result<(Store, Arc<Daemon>), ServeError> {
     let store = Store::open(&args.db).await?;
     let kernel = Kernel::connect()?;
+    let firewall: Arc<dyn crate::kernel::Firewall> = Arc::new(crate::kernel::Nftables::new());
     let settings = Settings {
         pools: args.pools(),
         default_bridge: args.default_bridge.clone(),
         netns_dir: args.netns_dir.clone(),
     };
-    let daemon = Arc::new(Daemon::new(store.clone(), kernel, settings));
-    daemon.start().await?;
+    let daemon = Arc::new(Daemon::new(store.clone(), kernel, firewall, settings));
+    Ok((store, daemon))
+}
+
+/// `netbridge reconcile`: repairs a stopped daemon's state and prints what was repaired.
+pub async fn reconcile(args: ServeArgs) -> Result<Vec<String>, ServeError> {
+    if tokio::net::UnixStream::connect(&args.socket).await.is_ok() {
+        return Err(ServeError::SocketInUse(format!(
+            "{} (use POST /netbridge/reconcile on a running daemon)",
+            args.socket.display()
+        )));
+    }
+    let (store, daemon) = open(&args).await?;
+    let repairs = daemon.start().await?;
+    store.close().await;
+    Ok(repairs)
+}
+
+/// Runs the daemon until SIGTERM or SIGINT, then removes its socket.
+pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
+    args.check()?;
+    let (store, daemon) = open(&args).await?;
+    let repairs = daemon.start().await?;
+    if !repairs.is_empty() {
+        tracing::warn!(
+            count = repairs.len(),
+            "start-up reconcile repaired what a crash left"
+        );
+    }
     let app = crate::api::app(daemon);
 
     let unix = bind_unix(&args.socket).await?;

@@ -5,6 +5,7 @@
 //! document is generated from those annotations. The `/v1.NN` prefixes are handled before
 //! routing by [`version::negotiate`], which strips them.
 
+mod admin;
 mod containers;
 pub mod error;
 mod extract;
@@ -34,7 +35,8 @@ use error::ApiError;
     tags(
         (name = "Network", description = "Networks that containers (network namespaces) can be attached to."),
         (name = "Container", description = "Sandboxes: network namespaces made through the API (a subset of Docker's container routes)."),
-        (name = "System", description = "Ping and version, as the docker CLI negotiates them.")
+        (name = "System", description = "Ping and version, as the docker CLI negotiates them."),
+        (name = "netbridge", description = "netbridge's own routes, outside Docker's API.")
     )
 )]
 struct ApiDoc;
@@ -54,6 +56,7 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::list))
         .routes(routes!(containers::inspect))
         .routes(routes!(containers::remove))
+        .routes(routes!(admin::reconcile))
 }
 
 /// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).

@@ -9,6 +9,7 @@
 //! `netns`), never on a tokio worker, because `setns` changes the whole thread.
 
 mod error;
+mod firewall;
 mod link;
 mod netns;
 mod sysctl;
@@ -18,6 +19,7 @@ mod veth;
 mod tests;
 
 pub use error::KernelError;
+pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use link::{BridgeSpec, Kernel, LinkInfo};
 pub use netns::Netns;
 pub use sysctl::set_sysctl;

@@ -4,7 +4,9 @@
 
 use std::path::{Path, PathBuf};
 
-use super::{Daemon, Error, Result};
+use serde_json::json;
+
+use super::{Daemon, Error, Result, crash};
 use crate::kernel::{KernelError, Netns};
 use crate::model::{self, Container, ContainerKind, Endpoint, Network};
 
@@ -75,6 +77,7 @@ impl Daemon {
 
     /// `POST /containers/create?name=NAME`: a new named namespace with `lo` up.
     pub async fn create_sandbox(&self, name: Option<&str>) -> Result<Container> {
+        let _shared = self.exclusive.read().await;
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
@@ -102,8 +105,20 @@ impl Daemon {
             )));
         }
         let container = new_record(&name, ContainerKind::Sandbox, &path);
-        // Row first: a crash before the namespace exists leaves a record start-up can repair.
-        self.store.insert_container(&container).await?;
+        let op = self
+            .store
+            .begin_op(
+                "create_sandbox",
+                &container.id,
+                &json!({"name": container.name, "path": container.netns_path}),
+            )
+            .await?;
+        crash::point("sandbox.create.journaled");
+        if let Err(e) = self.store.insert_container(&container).await {
+            self.store.end_op(op).await?;
+            return Err(e.into());
+        }
+        crash::point("sandbox.create.row");
         let dir = self.settings.netns_dir.clone();
         let made = tokio::task::spawn_blocking(move || Netns::create_named(&dir, &name))
             .await
@@ -112,6 +127,7 @@ impl Daemon {
             if let Err(undo) = self.store.delete_container(&container.id).await {
                 tracing::error!(container = %container.id, error = %undo, "cannot roll back a sandbox row");
             }
+            self.store.end_op(op).await?;
             return Err(match e {
                 KernelError::Exists { .. } => Error::Conflict(format!(
                     "Conflict. A network namespace named \"{}\" already exists",
@@ -123,6 +139,8 @@ impl Daemon {
                 },
             });
         }
+        crash::point("sandbox.create.netns");
+        self.store.end_op(op).await?;
         tracing::info!(container = %container.id, name = %container.name, "sandbox created");
         Ok(container)
     }
@@ -159,6 +177,7 @@ impl Daemon {
     /// `DELETE /containers/{id}`: `force` disconnects it first. Only sandboxes' namespaces are
     /// deleted; other namespaces are merely forgotten.
     pub async fn remove_container(&self, term: &str, force: bool) -> Result<()> {
+        let _shared = self.exclusive.read().await;
         let c = self
             .find_recorded_container(term)
             .await?
@@ -176,18 +195,38 @@ impl Daemon {
                 self.disconnect_endpoint(&n, &c, &e).await?;
             }
         }
+        // Namespace first, row last: a crash in between leaves the row, and start-up makes the
+        // (empty) namespace again, so removing it again works.
+        let op = self
+            .store
+            .begin_op(
+                "remove_sandbox",
+                &c.id,
+                &json!({"name": c.name, "path": c.netns_path, "kind": c.kind.as_str()}),
+            )
+            .await?;
+        crash::point("sandbox.remove.journaled");
         if c.kind == ContainerKind::Sandbox {
             let dir = self.settings.netns_dir.clone();
             let name = c.name.clone();
-            tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name))
+            let deleted = tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name))
                 .await
-                .map_err(|e| Error::System(format!("namespace worker failed: {e}")))?
-                .map_err(Error::kernel(format!(
-                    "cannot delete the namespace of {}",
-                    c.name
-                )))?;
+                .map_err(|e| Error::System(format!("namespace worker failed: {e}")))
+                .and_then(|r| {
+                    r.map_err(Error::kernel(format!(
+                        "cannot delete the namespace of {}",
+                        c.name
+                    )))
+                });
+            if let Err(e) = deleted {
+                self.store.end_op(op).await?;
+                return Err(e);
+            }
         }
+        crash::point("sandbox.remove.netns");
         self.store.delete_container(&c.id).await?;
+        crash::point("sandbox.remove.row");
+        self.store.end_op(op).await?;
         tracing::info!(container = %c.id, name = %c.name, "container removed");
         Ok(())
     }

@@ -8,7 +8,9 @@ use std::collections::BTreeSet;
 use std::net::IpAddr;
 use std::str::FromStr;
 
-use super::{Daemon, Error, Lookup, Result};
+use serde_json::json;
+
+use super::{Daemon, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
 use crate::kernel::{Attachment, KernelError, Netns};
 use crate::model::{self, Container, ContainerKind, Endpoint, Network};
@@ -33,6 +35,7 @@ impl Daemon {
     /// Attaches a container to a network. Checks run in Docker's order: container, network,
     /// endpoint settings, already connected, addresses.
     pub async fn connect(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
+        let _shared = self.exclusive.read().await;
         let (container, unsaved) = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
         match network.driver.as_str() {
@@ -140,18 +143,35 @@ impl Daemon {
             created_nanos: model::now_nanos(),
         };
         // The row reserves the address; a random veth name may clash, so retry a few times.
+        // The journal names the veth before it exists, so a crash at any later point can be
+        // rolled back even before the veth carries its mark.
         let mut attempt = 0;
-        loop {
+        let op = loop {
             endpoint.host_ifname = format!("veth{}", &model::new_id()[..7]);
+            let op = self
+                .store
+                .begin_op(
+                    "connect",
+                    &endpoint.id,
+                    &json!({"host_ifname": endpoint.host_ifname, "container": container.id}),
+                )
+                .await?;
+            crash::point("connect.journaled");
             match self.store.insert_endpoint(&endpoint).await {
-                Ok(()) => break,
-                Err(StoreError::Duplicate(_)) if attempt < 3 => attempt += 1,
-                Err(StoreError::Duplicate(_)) => {
-                    return Err(Error::Forbidden("Address already in use".to_string()));
+                Ok(()) => break op,
+                Err(e) => {
+                    self.store.end_op(op).await?;
+                    match e {
+                        StoreError::Duplicate(_) if attempt < 3 => attempt += 1,
+                        StoreError::Duplicate(_) => {
+                            return Err(Error::Forbidden("Address already in use".to_string()));
+                        }
+                        e => return Err(e.into()),
+                    }
                 }
-                Err(e) => return Err(e.into()),
             }
-        }
+        };
+        crash::point("connect.row");
         let attachment = Attachment {
             host_name: endpoint.host_ifname.clone(),
             container_name: None,
@@ -183,14 +203,19 @@ impl Daemon {
                 if let Err(undo) = self.store.delete_endpoint(&endpoint.id).await {
                     tracing::error!(endpoint = %endpoint.id, error = %undo, "cannot roll back an endpoint row");
                 }
+                self.store.end_op(op).await?;
                 return Err(attach_error(&bridge, e));
             }
         };
+        crash::point("connect.attached");
         if let Err(e) = self.store.set_endpoint_ifname(&endpoint.id, &ifname).await {
             let _ = self.kernel.detach(&endpoint.host_ifname).await;
             let _ = self.store.delete_endpoint(&endpoint.id).await;
+            self.store.end_op(op).await?;
             return Err(e.into());
         }
+        crash::point("connect.recorded");
+        self.store.end_op(op).await?;
         if gateway_owner && !others.is_empty() {
             // The namespace's default route came from another network that this one outranks.
             self.rehome_gateway(container).await;
@@ -202,7 +227,7 @@ impl Daemon {
 
     /// Points the container's default route at the endpoint Docker's rule picks. Best effort: a
     /// failure is logged, the attachment itself stands.
-    async fn rehome_gateway(&self, container: &Container) {
+    pub(super) async fn rehome_gateway(&self, container: &Container) {
         let mut candidates = Vec::new();
         match self.store.endpoints_of_container(&container.id).await {
             Ok(endpoints) => {
@@ -256,6 +281,7 @@ impl Daemon {
         container_term: &str,
         force: bool,
     ) -> Result<()> {
+        let _shared = self.exclusive.read().await;
         let resolved = self.resolve_container(container_term).await;
         let network = self.find_network(network_term, Lookup::Connect).await?;
         if network.driver == "host" {
@@ -299,15 +325,29 @@ impl Daemon {
         container: &Container,
         endpoint: &Endpoint,
     ) -> Result<()> {
+        // Veth first, row last: a crash in between leaves the row, and start-up re-attaches
+        // the endpoint, so disconnecting again works.
+        let op = self
+            .store
+            .begin_op(
+                "disconnect",
+                &endpoint.id,
+                &json!({"host_ifname": endpoint.host_ifname}),
+            )
+            .await?;
+        crash::point("disconnect.journaled");
         // A vanished namespace took the pair with it: nothing to delete is fine.
-        self.kernel
-            .detach(&endpoint.host_ifname)
-            .await
-            .map_err(Error::kernel(format!(
+        if let Err(e) = self.kernel.detach(&endpoint.host_ifname).await {
+            self.store.end_op(op).await?;
+            return Err(Error::kernel(format!(
                 "cannot delete {} of container {}",
                 endpoint.host_ifname, container.name
-            )))?;
+            ))(e));
+        }
+        crash::point("disconnect.detached");
         self.store.delete_endpoint(&endpoint.id).await?;
+        crash::point("disconnect.row");
+        self.store.end_op(op).await?;
         // The default route went with the interface; the next network in line provides it.
         if !network.internal {
             self.rehome_gateway(container).await;
@@ -477,7 +517,7 @@ fn attach_error(bridge: &str, e: KernelError) -> Error {
 }
 
 /// A random locally administered unicast MAC, as Docker 28+ makes.
-fn random_mac() -> [u8; 6] {
+pub(super) fn random_mac() -> [u8; 6] {
     let mut mac: [u8; 6] = rand::random();
     mac[0] = (mac[0] & 0xfe) | 0x02;
     mac
@@ -491,7 +531,7 @@ fn format_mac(mac: &[u8; 6]) -> String {
 }
 
 /// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
-fn parse_mac(text: &str) -> Option<[u8; 6]> {
+pub(super) fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = text.split([':', '-']).collect();
     if parts.len() != 6 {
         return None;

@@ -6,10 +6,13 @@
 //! before its row (a network never disappears from the store while its bridge lives on).
 
 mod containers;
+pub mod crash;
 mod endpoints;
 mod error;
 pub mod filters;
+mod firewall;
 mod networks;
+mod reconcile;
 mod startup;
 
 use std::collections::HashMap;
@@ -23,7 +26,7 @@ pub use error::{Error, Result};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 
 use crate::ipam::Pool;
-use crate::kernel::Kernel;
+use crate::kernel::{Firewall, Kernel};
 use crate::store::Store;
 
 /// What the daemon was started with that shapes its behaviour.
@@ -41,21 +44,32 @@ pub struct Settings {
 pub struct Daemon {
     store: Store,
     kernel: Kernel,
+    firewall: Arc<dyn Firewall>,
     settings: Settings,
-    /// Serialises changes to the set of networks (names and subnets must stay unique).
+    /// Serialises network creates (names and subnets must stay unique).
     topology: tokio::sync::Mutex<()>,
+    /// Every state-changing operation holds it shared; reconcile holds it exclusively, so it
+    /// never rolls back an operation that is still running.
+    exclusive: tokio::sync::RwLock<()>,
     /// Orders operations on one network; different networks never wait for each other.
     network_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     prune_running: AtomicBool,
 }
 
 impl Daemon {
-    pub fn new(store: Store, kernel: Kernel, settings: Settings) -> Daemon {
+    pub fn new(
+        store: Store,
+        kernel: Kernel,
+        firewall: Arc<dyn Firewall>,
+        settings: Settings,
+    ) -> Daemon {
         Daemon {
             store,
             kernel,
+            firewall,
             settings,
             topology: tokio::sync::Mutex::new(()),
+            exclusive: tokio::sync::RwLock::new(()),
             network_locks: Mutex::new(HashMap::new()),
             prune_running: AtomicBool::new(false),
         }

@@ -4,8 +4,10 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::Ordering;
 
+use serde_json::json;
+
 use super::filters::{self, Filters, NetworkFilter};
-use super::{Daemon, Error, Result};
+use super::{Daemon, Error, Result, crash};
 use crate::ipam::{self, AllocError, Cidr, ConfigError, ConfigRequest};
 use crate::kernel::{BridgeSpec, KernelError};
 use crate::model::{self, Container, Endpoint, Network, PREDEFINED_NAMES, parse_go_bool};
@@ -69,6 +71,7 @@ pub struct SubnetStatus {
 impl Daemon {
     /// `POST /networks/create`, with Docker's checks in Docker's order. Returns the new ID.
     pub async fn create_network(&self, req: CreateNetwork) -> Result<String> {
+        let _shared = self.exclusive.read().await;
         // 1. Predefined names.
         if PREDEFINED_NAMES.contains(&req.name.as_str()) {
             return Err(Error::Forbidden(format!(
@@ -208,24 +211,58 @@ impl Daemon {
             ipam_options: req.ipam_options,
             ipam: ipam_cfg,
         };
-        // Row first: a crash after it leaves a network whose bridge start-up re-creates.
-        self.store
-            .insert_network(&network)
-            .await
-            .map_err(|e| match e {
+        // Journal, row, bridge, firewall: a crash anywhere is rolled back at start-up.
+        let op = self
+            .store
+            .begin_op(
+                "create_network",
+                &network.id,
+                &json!({"bridge": network.bridge, "adopted": network.bridge_adopted}),
+            )
+            .await?;
+        crash::point("network.create.journaled");
+        if let Err(e) = self.store.insert_network(&network).await {
+            self.store.end_op(op).await?;
+            return Err(match e {
                 crate::store::StoreError::Duplicate(_) => {
                     Error::Conflict(format!("network with name {} already exists", network.name))
                 }
                 other => other.into(),
-            })?;
-        if let Err(e) = self.make_bridge(&network).await {
-            if let Err(undo) = self.store.delete_network(&network.id).await {
-                tracing::error!(network = %network.id, error = %undo, "cannot roll back a network row");
+            });
+        }
+        crash::point("network.create.row");
+        let made = match self.make_bridge(&network).await {
+            Ok(()) => {
+                crash::point("network.create.bridge");
+                self.firewall_add(&network).await
             }
+            Err(e) => Err(e),
+        };
+        if let Err(e) = made {
+            self.undo_create(&network).await;
+            self.store.end_op(op).await?;
             return Err(e);
         }
+        crash::point("network.create.firewall");
+        self.store.end_op(op).await?;
         tracing::info!(network = %network.id, name = %network.name, bridge = ?network.bridge, "network created");
         Ok(id)
+    }
+
+    /// Rolls back a half-made network: its firewall elements, its bridge (unless adopted), its row.
+    pub(super) async fn undo_create(&self, network: &Network) {
+        self.firewall_remove(network).await;
+        if let Some(bridge) = network
+            .bridge
+            .as_deref()
+            .filter(|_| !network.bridge_adopted)
+            && let Err(e) = self.kernel.delete_link(bridge).await
+        {
+            tracing::error!(network = %network.id, %bridge, error = %e, "cannot roll back a bridge");
+        }
+        if let Err(e) = self.store.delete_network(&network.id).await {
+            tracing::error!(network = %network.id, error = %e, "cannot roll back a network row");
+        }
     }
 
     /// Makes (or adopts) the network's bridge with its gateway addresses.
@@ -322,9 +359,10 @@ impl Daemon {
             .collect())
     }
 
-    /// `DELETE /networks/{id}`.
+    /// `DELETE /networks/{id}`. Only this network's lock is held, so removing one network
+    /// (the kernel takes ~40 ms to delete a bridge) never holds up work on others.
     pub async fn remove_network(&self, term: &str) -> Result<()> {
-        let _topology = self.topology.lock().await;
+        let _shared = self.exclusive.read().await;
         let network = self.find_network(term, Lookup::Delete).await?;
         self.remove_resolved(&network).await
     }
@@ -338,6 +376,13 @@ impl Daemon {
         }
         let lock = self.network_lock(&network.id);
         let _guard = lock.lock().await;
+        // Removed meanwhile by another request.
+        if self.store.network(&network.id).await?.is_none() {
+            return Err(Error::NotFound(format!(
+                "network {} not found",
+                network.name
+            )));
+        }
         let endpoints = self.store.endpoints_of_network(&network.id).await?;
         if !endpoints.is_empty() {
             let mut names = Vec::new();
@@ -354,18 +399,38 @@ impl Daemon {
                 names.join(", ")
             )));
         }
-        // Bridge first: a crash after it leaves a row whose bridge start-up re-creates.
+        // Kernel first, row last: a crash in between leaves the row, and start-up restores
+        // the bridge and its rules, so the network is wholly there and removing it again works.
+        let op = self
+            .store
+            .begin_op(
+                "remove_network",
+                &network.id,
+                &json!({"bridge": network.bridge}),
+            )
+            .await?;
+        crash::point("network.remove.journaled");
+        self.firewall_remove(network).await;
+        crash::point("network.remove.firewall");
         if let Some(bridge) = network
             .bridge
             .as_deref()
             .filter(|_| !network.bridge_adopted)
+            && let Err(e) = self.kernel.delete_link(bridge).await
         {
-            self.kernel
-                .delete_link(bridge)
-                .await
-                .map_err(Error::kernel(format!("failed to delete bridge {bridge}")))?;
+            // Put the rules back: the network stays, whole.
+            if let Err(again) = self.firewall_add(network).await {
+                tracing::error!(network = %network.id, error = %again, "cannot restore firewall rules");
+            }
+            self.store.end_op(op).await?;
+            return Err(Error::kernel(format!("failed to delete bridge {bridge}"))(
+                e,
+            ));
         }
+        crash::point("network.remove.bridge");
         self.store.delete_network(&network.id).await?;
+        crash::point("network.remove.row");
+        self.store.end_op(op).await?;
         drop(_guard);
         self.forget_network_lock(&network.id);
         tracing::info!(network = %network.id, name = %network.name, "network removed");
@@ -374,6 +439,7 @@ impl Daemon {
 
     /// `POST /networks/prune`: removes unused custom networks. Returns their names.
     pub async fn prune_networks(&self, filters: Filters) -> Result<Vec<String>> {
+        let _shared = self.exclusive.read().await;
         filters.check_keys(&filters::PRUNE_KEYS)?;
         let until = match filters.get("until") {
             None => None,
@@ -402,7 +468,6 @@ impl Daemon {
     }
 
     async fn prune_locked(&self, filters: &Filters, until: Option<i64>) -> Result<Vec<String>> {
-        let _topology = self.topology.lock().await;
         let counts: HashMap<String, usize> = self.store.endpoint_counts().await?;
         let mut deleted = Vec::new();
         for n in self.store.networks().await? {

@@ -2,17 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use super::networks::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU, bridge_spec};
+use super::networks::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
 use super::{Daemon, Error, Result};
 use crate::ipam;
 use crate::model::{self, Network};
 
 impl Daemon {
-    /// Runs once before the API is served.
-    pub async fn start(&self) -> Result<()> {
+    /// Runs once before the API is served: the predefined networks, then a reconcile that
+    /// repairs whatever a crash left. Returns the repairs made.
+    pub async fn start(&self) -> Result<Vec<String>> {
         self.ensure_predefined().await?;
-        self.restore_bridges().await;
-        Ok(())
+        self.reconcile().await
     }
 
     /// Creates `bridge`, `host` and `none` on first start. The `bridge` network's subnet is the
@@ -57,25 +57,6 @@ impl Daemon {
             }
         }
         Ok(())
-    }
-
-    /// Every network whose bridge is missing gets it back, with its addresses, and brought up.
-    async fn restore_bridges(&self) {
-        let networks = match self.store.networks().await {
-            Ok(n) => n,
-            Err(e) => {
-                tracing::error!(error = %e, "cannot list networks to restore their bridges");
-                return;
-            }
-        };
-        for n in networks {
-            let Some(spec) = bridge_spec(&n) else {
-                continue;
-            };
-            if let Err(e) = self.kernel.ensure_bridge(&spec).await {
-                tracing::error!(network = %n.id, bridge = %spec.name, error = %e, "cannot restore a bridge");
-            }
-        }
     }
 }
 

@@ -449,3 +449,65 @@ fn prefix_upper_bound(prefix: &str) -> String {
     // Hex digits sort below 'g', so appending it bounds every continuation.
     format!("{prefix}g")
 }
+
+/// One unfinished operation, as recorded in the journal.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct JournalEntry {
+    pub id: i64,
+    pub op: String,
+    pub subject: String,
+    pub detail: serde_json::Value,
+    pub started_nanos: i64,
+}
+
+impl Store {
+    /// Records an operation's intent; returns the entry to close with [`Store::end_op`].
+    pub async fn begin_op(
+        &self,
+        op: &str,
+        subject: &str,
+        detail: &serde_json::Value,
+    ) -> Result<i64> {
+        let done = sqlx::query(
+            "INSERT INTO journal (op, subject, detail, started_nanos) VALUES (?, ?, ?, ?)",
+        )
+        .bind(op)
+        .bind(subject)
+        .bind(detail.to_string())
+        .bind(crate::model::now_nanos())
+        .execute(&self.pool)
+        .await
+        .ctx("journaling an operation")?;
+        Ok(done.last_insert_rowid())
+    }
+
+    /// Records an operation's completion (or its rollback).
+    pub async fn end_op(&self, id: i64) -> Result<()> {
+        sqlx::query("DELETE FROM journal WHERE id = ?")
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("closing a journal entry")?;
+        Ok(())
+    }
+
+    /// Operations that were cut short, oldest first.
+    pub async fn unfinished_ops(&self) -> Result<Vec<JournalEntry>> {
+        let rows = sqlx::query("SELECT * FROM journal ORDER BY id")
+            .fetch_all(&self.pool)
+            .await
+            .ctx("reading the journal")?;
+        rows.iter()
+            .map(|r| {
+                let detail: String = r.try_get("detail").ctx("reading the journal")?;
+                Ok(JournalEntry {
+                    id: r.try_get("id").ctx("reading the journal")?,
+                    op: r.try_get("op").ctx("reading the journal")?,
+                    subject: r.try_get("subject").ctx("reading the journal")?,
+                    detail: serde_json::from_str(&detail).unwrap_or(serde_json::Value::Null),
+                    started_nanos: r.try_get("started_nanos").ctx("reading the journal")?,
+                })
+            })
+            .collect()
+    }
+}

@@ -1,0 +1,378 @@
+//! The firewall: isolation, NAT and forwarding for netbridge's bridges, with nftables.
+//!
+//! Everything lives in one table of netbridge's own, `table inet netbridge`, in the namespace
+//! the daemon runs in (the calling thread's). Its rules are fixed; each network is a handful of
+//! set elements keyed by its bridge's name, so the rule count never grows with the number of
+//! networks and creating a network is one small transaction:
+//!
+//! ```text
+//! table inet netbridge {
+//!     set bridges  { type ifname; }                 # every bridge of netbridge's
+//!     set same     { type ifname . ifname; }        # "br" . "br": in and out the same bridge
+//!     set internal { type ifname; }                 # Internal networks
+//!     set no_icc   { type ifname; }                 # enable_icc=false
+//!     set masq_v4  { type ipv4_addr; flags interval; }  # subnets to masquerade
+//!     set masq_v6  { type ipv6_addr; flags interval; }
+//!     chain forward {
+//!         type filter hook forward priority filter - 10; policy accept;
+//!         iifname != @bridges oifname != @bridges accept          # not ours: not our business
+//!         iifname . oifname @same jump same_bridge               # inside one bridge
+//!         iifname @internal drop                                 # Internal: nothing leaves…
+//!         oifname @internal drop                                 # …nothing enters
+//!         iifname @bridges oifname @bridges drop                 # network to network
+//!         iifname @bridges meta mark set meta mark | 0x01000000 accept   # out to the world
+//!         ct state established,related meta mark set meta mark | 0x01000000 accept  # replies
+//!     }
+//!     chain same_bridge {
+//!         iifname @no_icc drop
+//!         meta mark set meta mark | 0x01000000 accept
+//!     }
+//!     chain postrouting {
+//!         type nat hook postrouting priority srcnat; policy accept;
+//!         ip saddr @masq_v4 oifname != @bridges masquerade
+//!         ip6 saddr @masq_v6 oifname != @bridges masquerade
+//!     }
+//! }
+//! ```
+//!
+//! New connections from elsewhere into a (non-internal) bridge are neither accepted nor dropped
+//! here: the host's own forward policy decides, as it does for Docker's bridges.
+//!
+//! Traffic between two containers of one bridge is bridged, not routed: it passes the `inet`
+//! forward hook only through `br_netfilter` (then with the bridge as both `iifname` and
+//! `oifname`, which is what `same` matches). The bridge family's `meta ibrname` would avoid
+//! that, but needs `CONFIG_NFT_BRIDGE_META`, which kernels do not all have (this machine's does
+//! not). So `enable_icc=false` relies on `br_netfilter`, as Docker's does: a network with it
+//! makes sure `net.bridge.bridge-nf-call-iptables` (and `-ip6tables`) is 1, loading the module
+//! if need be, and is refused if that is impossible.
+//!
+//! A host firewall whose FORWARD policy drops (Docker sets one; with `br_netfilter` even
+//! bridged traffic meets it) would cut netbridge's bridges off; allowed traffic is therefore
+//! marked with [`FORWARD_MARK`] and one fixed accept rule for the mark is kept in the host's
+//! iptables `filter` table (see [`host`]).
+//!
+//! Every call is one `nft -f -` process with a script on stdin (1–3 ms): this work happens at
+//! network create and remove, never per attach. Calls are synchronous; callers on tokio wrap
+//! them in `spawn_blocking`.
+
+mod host;
+mod script;
+
+#[cfg(test)]
+mod tests;
+
+use std::{
+    io::{self, Write},
+    net::IpAddr,
+    path::Path,
+    process::{Command, Output, Stdio},
+    sync::Mutex,
+    time::Instant,
+};
+
+use tracing::{debug, error, info, warn};
+
+use super::{KernelError, set_sysctl, sysctl::set_ipv6_sysctl};
+use script::Checked;
+pub use script::FORWARD_MARK;
+
+/// The table netbridge owns, `table inet netbridge`.
+pub const DEFAULT_TABLE: &str = "netbridge";
+
+/// What the firewall needs to know of one network.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct NetworkRules {
+    /// The kernel bridge's name.
+    pub bridge: String,
+    /// The network's subnets (IPv4 and/or IPv6): network address and prefix length. Host bits
+    /// are ignored.
+    pub subnets: Vec<(IpAddr, u8)>,
+    /// `Internal`: nothing leaves or enters across the bridge.
+    pub internal: bool,
+    /// `com.docker.network.bridge.enable_icc`: false = containers of this bridge cannot talk to
+    /// each other.
+    pub icc: bool,
+    /// `com.docker.network.bridge.enable_ip_masquerade`: source NAT for traffic of the subnets
+    /// leaving through an interface that is not one of netbridge's bridges. Ignored for
+    /// `Internal` networks, which never leave.
+    pub masquerade: bool,
+}
+
+/// A firewall backend (nftables today; netavark keeps its firewall behind such a trait too).
+pub trait Firewall: Send + Sync {
+    /// Forwarding on (`net.ipv4.ip_forward=1`; `net.ipv6.conf.all.forwarding=1`, best effort,
+    /// when a network has an IPv6 subnet) and the whole ruleset replaced atomically by exactly
+    /// `networks` (start-up, and re-apply). Idempotent.
+    fn apply_all(&self, networks: &[NetworkRules]) -> Result<(), KernelError>;
+    /// One network's elements added (network create); atomic; idempotent.
+    fn add_network(&self, n: &NetworkRules) -> Result<(), KernelError>;
+    /// One network's elements removed (network remove); absent elements are not an error.
+    fn remove_network(&self, n: &NetworkRules) -> Result<(), KernelError>;
+}
+
+/// The nftables backend: drives the `nft` command.
+#[derive(Debug)]
+pub struct Nftables {
+    table: String,
+    /// Serialises this process's transactions, so that an `apply_all` and an `add_network`
+    /// never interleave their steps (the kernel serialises each transaction anyway).
+    lock: Mutex<()>,
+}
+
+impl Default for Nftables {
+    fn default() -> Self {
+        Nftables::new()
+    }
+}
+
+impl Nftables {
+    /// The backend for `table inet netbridge`.
+    pub fn new() -> Nftables {
+        Nftables {
+            table: DEFAULT_TABLE.to_string(),
+            lock: Mutex::new(()),
+        }
+    }
+
+    /// The backend for another table name (a plain identifier).
+    pub fn with_table(table: &str) -> Result<Nftables, KernelError> {
+        script::check_table(table)?;
+        Ok(Nftables {
+            table: table.to_string(),
+            lock: Mutex::new(()),
+        })
+    }
+
+    pub fn table(&self) -> &str {
+        &self.table
+    }
+
+    fn target(&self) -> String {
+        format!("table inet {}", self.table)
+    }
+
+    fn guard(&self) -> std::sync::MutexGuard<'_, ()> {
+        // A panic while holding the lock leaves nothing half-done in here (each step is one
+        // kernel transaction), so a poisoned lock is still usable.
+        self.lock.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Whether the table exists (for telling "not set up" from other failures).
+    fn table_exists(&self) -> bool {
+        Command::new("nft")
+            .args(["list", "table", "inet", &self.table])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+    }
+}
+
+impl Firewall for Nftables {
+    fn apply_all(&self, networks: &[NetworkRules]) -> Result<(), KernelError> {
+        let checked = networks
+            .iter()
+            .map(Checked::new)
+            .collect::<Result<Vec<_>, _>>()?;
+        let _guard = self.guard();
+        let started = Instant::now();
+        run_nft(
+            &script::ruleset(&self.table, &checked),
+            "nft replace ruleset",
+            self.target(),
+        )?;
+        // Forwarding only once the rules are in place, so there is no unfiltered moment.
+        enable_forwarding(checked.iter().any(Checked::has_ipv6))?;
+        // The remaining steps are independent; all are attempted, the first failure reported.
+        let mut result = host::ensure_forward_accept();
+        if checked.iter().any(|n| !n.icc) {
+            let v6 = checked.iter().any(|n| !n.icc && n.has_ipv6());
+            if let Err(e) = ensure_br_netfilter(v6) {
+                error!(error = %e, "networks with enable_icc=false are not isolated inside their bridge");
+                result = result.and(Err(e));
+            }
+        }
+        info!(
+            table = %self.table,
+            networks = checked.len(),
+            elapsed_ms = started.elapsed().as_secs_f64() * 1e3,
+            "firewall ruleset applied"
+        );
+        result
+    }
+
+    fn add_network(&self, n: &NetworkRules) -> Result<(), KernelError> {
+        let n = Checked::new(n)?;
+        let _guard = self.guard();
+        // Refused before anything changes: an icc=false network that cannot be isolated.
+        if !n.icc {
+            ensure_br_netfilter(n.has_ipv6())?;
+        }
+        if let Err(e) = run_nft(
+            &script::add_network(&self.table, &n),
+            "nft add network",
+            format!("{} bridge {}", self.target(), n.bridge),
+        ) {
+            if !self.table_exists() {
+                return Err(KernelError::NotFound {
+                    what: "nftables table (apply_all makes it)",
+                    name: self.target(),
+                });
+            }
+            return Err(e);
+        }
+        enable_forwarding(n.has_ipv6())?;
+        debug!(bridge = %n.bridge, "firewall elements added");
+        Ok(())
+    }
+
+    fn remove_network(&self, n: &NetworkRules) -> Result<(), KernelError> {
+        let n = Checked::new(n)?;
+        let _guard = self.guard();
+        match run_nft(
+            &script::remove_network(&self.table, &n),
+            "nft remove network",
+            format!("{} bridge {}", self.target(), n.bridge),
+        ) {
+            Ok(()) => {
+                debug!(bridge = %n.bridge, "firewall elements removed");
+                Ok(())
+            }
+            // No table, no elements: nothing to remove.
+            Err(_) if !self.table_exists() => {
+                debug!(bridge = %n.bridge, table = %self.table, "no firewall table, nothing to remove");
+                Ok(())
+            }
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// `net.ipv4.ip_forward=1`, and `net.ipv6.conf.all.forwarding=1` when IPv6 subnets exist. IPv6
+/// is best effort (IPv6 may be disabled), and only turned on when needed: it also makes every
+/// interface with `accept_ra=1` ignore router advertisements, which a SLAAC-configured host
+/// would notice (such hosts want `accept_ra=2` on their uplink, as with Docker).
+fn enable_forwarding(ipv6: bool) -> Result<(), KernelError> {
+    set_sysctl("net/ipv4/ip_forward", "1")?;
+    if ipv6 {
+        if let Err(e) = set_ipv6_sysctl("net/ipv6/conf/all/forwarding", "1") {
+            warn!(error = %e, "cannot turn IPv6 forwarding on; IPv6 subnets will not be forwarded");
+        }
+    }
+    Ok(())
+}
+
+/// Makes bridged traffic pass the IP forward hook (see the module documentation): loads
+/// `br_netfilter` if its sysctls are missing, and sets them to 1 if they are not. IPv6's is
+/// best effort.
+fn ensure_br_netfilter(ipv6: bool) -> Result<(), KernelError> {
+    const V4: &str = "net/bridge/bridge-nf-call-iptables";
+    const V6: &str = "net/bridge/bridge-nf-call-ip6tables";
+    let present = || Path::new("/proc/sys").join(V4).exists();
+    if !present() {
+        match Command::new("modprobe").arg("br_netfilter").output() {
+            Ok(out) if out.status.success() => info!("loaded br_netfilter"),
+            Ok(out) => {
+                debug!(stderr = %String::from_utf8_lossy(&out.stderr).trim(), "modprobe br_netfilter failed")
+            }
+            Err(e) => debug!(error = %e, "cannot run modprobe"),
+        }
+        if !present() {
+            return Err(KernelError::invalid(
+                "com.docker.network.bridge.enable_icc=false",
+                "needs the br_netfilter kernel module (modprobe br_netfilter), so that traffic \
+                 inside a bridge passes the firewall",
+            ));
+        }
+    }
+    set_if_not_one(V4)?;
+    if ipv6 {
+        if let Err(e) = set_if_not_one(V6) {
+            warn!(error = %e, "cannot make bridged IPv6 traffic pass the firewall; enable_icc=false does not hold for IPv6");
+        }
+    }
+    Ok(())
+}
+
+fn set_if_not_one(key: &str) -> Result<(), KernelError> {
+    let current = std::fs::read_to_string(Path::new("/proc/sys").join(key))
+        .map_err(|e| KernelError::os("read sysctl", key, e))?;
+    if current.trim() != "1" {
+        info!(key, "enabling");
+        set_sysctl(key, "1")?;
+    }
+    Ok(())
+}
+
+/// Runs `nft -f -` with `script` on stdin, as one transaction.
+pub(super) fn run_nft(
+    script: &str,
+    op: &'static str,
+    target: impl Into<String>,
+) -> Result<(), KernelError> {
+    let target = target.into();
+    debug!(op, %target, script, "nft -f -");
+    let out = spawn_nft(&["-f", "-"], Some(script)).map_err(|e| KernelError::os(op, &target, e))?;
+    check_status(&out, op, &target)
+}
+
+/// Runs `nft -j <args>` and parses its JSON output.
+pub(super) fn nft_json(args: &[&str], op: &'static str) -> Result<serde_json::Value, KernelError> {
+    let mut full = vec!["-j"];
+    full.extend_from_slice(args);
+    let target = args.join(" ");
+    let out = spawn_nft(&full, None).map_err(|e| KernelError::os(op, &target, e))?;
+    check_status(&out, op, &target)?;
+    serde_json::from_slice(&out.stdout).map_err(|e| {
+        KernelError::os(
+            op,
+            &target,
+            io::Error::new(io::ErrorKind::InvalidData, format!("nft -j output: {e}")),
+        )
+    })
+}
+
+fn spawn_nft(args: &[&str], stdin: Option<&str>) -> io::Result<Output> {
+    let mut child = Command::new("nft")
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()?;
+    // Written from another thread while this one collects the output, so a large script and a
+    // chatty nft cannot block each other on full pipes.
+    std::thread::scope(|scope| {
+        let writer = child
+            .stdin
+            .take()
+            .zip(stdin)
+            .map(|(mut pipe, text)| scope.spawn(move || pipe.write_all(text.as_bytes())));
+        let out = child.wait_with_output()?;
+        if let Some(writer) = writer {
+            match writer.join() {
+                // nft stopping early (a syntax error) closes the pipe; its stderr says why.
+                Ok(Err(e)) if e.kind() == io::ErrorKind::BrokenPipe => {}
+                Ok(Err(e)) => return Err(e),
+                Ok(Ok(())) => {}
+                Err(_) => return Err(io::Error::other("the nft stdin writer panicked")),
+            }
+        }
+        Ok(out)
+    })
+}
+
+fn check_status(out: &Output, op: &'static str, target: &str) -> Result<(), KernelError> {
+    if out.status.success() {
+        return Ok(());
+    }
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    Err(KernelError::os(
+        op,
+        target,
+        io::Error::other(format!("nft {}: {}", out.status, stderr.trim())),
+    ))
+}

@@ -1,0 +1,65 @@
+//! The service's side of the firewall: which rules a network needs, applied through the
+//! kernel layer's [`Firewall`] on a blocking thread (it runs `nft`).
+
+use std::sync::Arc;
+
+use super::networks::{OPT_ICC, OPT_MASQUERADE};
+use super::{Daemon, Error, Result};
+use crate::kernel::{Firewall, NetworkRules};
+use crate::model::Network;
+
+/// A network's rules, or `None` when it has no bridge (host, none).
+fn rules(n: &Network) -> Option<NetworkRules> {
+    Some(NetworkRules {
+        bridge: n.bridge.clone()?,
+        subnets: n
+            .ipam
+            .iter()
+            .map(|c| (c.subnet.network(), c.subnet.prefix))
+            .collect(),
+        internal: n.internal,
+        icc: n.bool_option(OPT_ICC, true),
+        masquerade: n.bool_option(OPT_MASQUERADE, true),
+    })
+}
+
+async fn blocking<T: Send + 'static>(
+    firewall: &Arc<dyn Firewall>,
+    work: impl FnOnce(&dyn Firewall) -> std::result::Result<T, crate::kernel::KernelError>
+    + Send
+    + 'static,
+) -> Result<T> {
+    let firewall = firewall.clone();
+    tokio::task::spawn_blocking(move || work(firewall.as_ref()))
+        .await
+        .map_err(|e| Error::System(format!("firewall worker failed: {e}")))?
+        .map_err(Error::kernel("firewall"))
+}
+
+impl Daemon {
+    /// Adds a network's firewall elements (isolation, masquerade, ICC).
+    pub(super) async fn firewall_add(&self, n: &Network) -> Result<()> {
+        let Some(r) = rules(n) else { return Ok(()) };
+        blocking(&self.firewall, move |f| f.add_network(&r)).await
+    }
+
+    /// Removes a network's firewall elements; a failure is logged (start-up re-applies all).
+    pub(super) async fn firewall_remove(&self, n: &Network) {
+        let Some(r) = rules(n) else { return };
+        if let Err(e) = blocking(&self.firewall, move |f| f.remove_network(&r)).await {
+            tracing::warn!(network = %n.id, error = %e, "cannot remove firewall elements");
+        }
+    }
+
+    /// Replaces the whole ruleset with the rules of every network in the store.
+    pub(super) async fn firewall_apply_all(&self) -> Result<()> {
+        let all: Vec<NetworkRules> = self
+            .store
+            .networks()
+            .await?
+            .iter()
+            .filter_map(rules)
+            .collect();
+        blocking(&self.firewall, move |f| f.apply_all(&all)).await
+    }
+}

@@ -214,9 +214,10 @@ impl Firewall for Nftables {
             format!("{} bridge {}", self.target(), n.bridge),
         ) {
             if !self.table_exists() {
+                // apply_all (start-up) makes it.
                 return Err(KernelError::NotFound {
-                    what: "nftables table (apply_all makes it)",
-                    name: self.target(),
+                    what: "nftables table",
+                    name: format!("inet {}", self.table),
                 });
             }
             return Err(e);

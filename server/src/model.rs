@@ -117,6 +117,9 @@ pub struct Endpoint {
     pub aliases: Vec<String>,
     pub gw_priority: i64,
     pub created_nanos: i64,
+    /// Static addresses the client asked for (Docker reports them as `IPAMConfig`).
+    pub requested_ipv4: Option<IpAddr>,
+    pub requested_ipv6: Option<IpAddr>,
 }
 
 /// Go's `strconv.ParseBool`, which Docker uses for every boolean option and query parameter.

@@ -573,8 +573,13 @@ pub struct ContainerSummary {
 fn endpoint_settings(e: &Endpoint, n: &Network) -> EndpointSettings {
     let v4 = n.ipv4();
     let v6 = n.ipv6();
+    let requested = e.requested_ipv4.is_some() || e.requested_ipv6.is_some();
     EndpointSettings {
-        ipam_config: None,
+        ipam_config: requested.then(|| EndpointIpamConfig {
+            ipv4_address: e.requested_ipv4.map(|a| a.to_string()),
+            ipv6_address: e.requested_ipv6.map(|a| a.to_string()),
+            link_local_ips: None,
+        }),
         links: None,
         mac_address: e.mac.clone(),
         aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),

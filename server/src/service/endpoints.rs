@@ -140,6 +140,8 @@ impl Daemon {
             ipv6,
             aliases: wanted.aliases,
             gw_priority: wanted.gw_priority,
+            requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
+            requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
             created_nanos: model::now_nanos(),
         };
         // The row reserves the address; a random veth name may clash, so retry a few times.
@@ -283,6 +285,12 @@ impl Daemon {
     ) -> Result<()> {
         let _shared = self.exclusive.read().await;
         let resolved = self.resolve_container(container_term).await;
+        // As Docker: an unknown container is reported before the network, unless forced.
+        if let Err(Error::NotFound(msg)) = &resolved
+            && !force
+        {
+            return Err(Error::NotFound(msg.clone()));
+        }
         let network = self.find_network(network_term, Lookup::Connect).await?;
         if network.driver == "host" {
             return Err(Error::InvalidParameter(

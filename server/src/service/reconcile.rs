@@ -201,6 +201,25 @@ impl Daemon {
             }
         }
 
+        // Endpoints whose namespace is gone (or going: `ip netns del` removes the name at once,
+        // the kernel tears the namespace down later) are dropped and their addresses freed.
+        let mut gone = HashSet::new();
+        for c in self.store.containers().await? {
+            if Netns::open(Path::new(&c.netns_path)).is_err() {
+                gone.insert(c.id);
+            }
+        }
+        let mut endpoints = endpoints;
+        for e in endpoints.iter().filter(|e| gone.contains(&e.container_id)) {
+            let _ = self.kernel.detach(&e.host_ifname).await;
+            self.store.delete_endpoint(&e.id).await?;
+            repairs.push(format!(
+                "endpoint {} dropped: its namespace is gone",
+                &e.id[..12]
+            ));
+        }
+        endpoints.retain(|e| !gone.contains(&e.container_id));
+
         // Endpoints' veths.
         let by_name: HashMap<&str, &LinkInfo> =
             links.iter().map(|l| (l.name.as_str(), l)).collect();

@@ -331,8 +331,8 @@ impl Store {
     pub async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
         sqlx::query(
             "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
-                ipv6, aliases, gw_priority, created_nanos)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&e.id)
         .bind(&e.network_id)
@@ -345,6 +345,8 @@ impl Store {
         .bind(rows::to_json(&e.aliases))
         .bind(e.gw_priority)
         .bind(e.created_nanos)
+        .bind(e.requested_ipv4.map(|a| a.to_string()))
+        .bind(e.requested_ipv6.map(|a| a.to_string()))
         .execute(&self.pool)
         .await
         .ctx("endpoint")?;

@@ -96,6 +96,8 @@ pub(super) fn subnet(row: &SqliteRow) -> Result<(String, NetworkConfig)> {
 pub(super) fn endpoint(row: &SqliteRow) -> Result<Endpoint> {
     let ipv4: Option<String> = get(row, "ipv4")?;
     let ipv6: Option<String> = get(row, "ipv6")?;
+    let requested_ipv4: Option<String> = get(row, "requested_ipv4")?;
+    let requested_ipv6: Option<String> = get(row, "requested_ipv6")?;
     Ok(Endpoint {
         id: get(row, "id")?,
         network_id: get(row, "network_id")?,
@@ -114,6 +116,14 @@ pub(super) fn endpoint(row: &SqliteRow) -> Result<Endpoint> {
         aliases: from_json("endpoints", &get::<String>(row, "aliases")?)?,
         gw_priority: get(row, "gw_priority")?,
         created_nanos: get(row, "created_nanos")?,
+        requested_ipv4: requested_ipv4
+            .as_deref()
+            .map(|t| parse_ip("endpoints", t))
+            .transpose()?,
+        requested_ipv6: requested_ipv6
+            .as_deref()
+            .map(|t| parse_ip("endpoints", t))
+            .transpose()?,
     })
 }
 

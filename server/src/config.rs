@@ -65,6 +65,67 @@ pub struct ServeArgs {
     )]
     pub default_address_pools: Vec<Pool>,
 
+    /// TLS certificate chain (PEM) for --tcp. With --tls-key, TCP speaks HTTPS only.
+    #[arg(
+        long,
+        env = "NETBRIDGE_TLS_CERT",
+        requires = "tls_key",
+        value_name = "PEM"
+    )]
+    pub tls_cert: Option<PathBuf>,
+
+    /// TLS private key (PEM) for --tcp.
+    #[arg(
+        long,
+        env = "NETBRIDGE_TLS_KEY",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    pub tls_key: Option<PathBuf>,
+
+    /// CA bundle (PEM): TCP clients must present a certificate it signed, as Docker's
+    /// --tlsverify requires.
+    #[arg(
+        long,
+        env = "NETBRIDGE_TLS_CLIENT_CA",
+        requires = "tls_cert",
+        value_name = "PEM"
+    )]
+    pub tls_client_ca: Option<PathBuf>,
+
+    /// Bearer tokens, one per line: every request on TCP must send `Authorization: Bearer
+    /// <token>`. Re-read on SIGHUP.
+    #[arg(long, env = "NETBRIDGE_TOKEN_FILE", value_name = "PATH")]
+    pub token_file: Option<PathBuf>,
+
+    /// Allow --tcp without tokens, and without TLS on a non-loopback address. Anyone who can
+    /// reach the port can then create interfaces as root: for isolated test setups only.
+    #[arg(long, env = "NETBRIDGE_INSECURE_TCP")]
+    pub insecure_tcp: bool,
+
+    /// Group that owns the Unix socket (mode 0660), e.g. "netbridge"; default root's.
+    #[arg(long, env = "NETBRIDGE_SOCKET_GROUP", value_name = "GROUP")]
+    pub socket_group: Option<String>,
+
+    /// Origin allowed to call the API from a browser (CORS), e.g. https://dash.example.com;
+    /// repeatable (space-separated in the env var). None by default: requests carrying any
+    /// other Origin are refused.
+    #[arg(
+        long = "cors-origin",
+        env = "NETBRIDGE_CORS_ORIGIN",
+        value_delimiter = ' ',
+        value_name = "ORIGIN"
+    )]
+    pub cors_origins: Vec<String>,
+
+    /// Requests served at once; more are answered 503 at once.
+    #[arg(long, env = "NETBRIDGE_MAX_REQUESTS", default_value_t = 256)]
+    pub max_requests: usize,
+
+    /// Seconds a client has to send a request's headers (slow clients are cut off).
+    #[arg(long, env = "NETBRIDGE_HEADER_TIMEOUT", default_value_t = 10)]
+    pub header_timeout: u64,
+
     /// Log filter: error, warn, info, debug, trace, or a tracing directive such as
     /// "netbridge=debug,sqlx=warn".
     #[arg(long, env = "NETBRIDGE_LOG_LEVEL", default_value = "info")]
@@ -94,18 +155,28 @@ pub struct ServeArgs {
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     #[error(
-        "refusing to serve on {0}: plain TCP is allowed only on a loopback address until TLS and \
-         tokens are supported (use 127.0.0.1:PORT, or the Unix socket)"
+        "refusing to serve plain TCP on {0}: a non-loopback address needs --tls-cert and \
+         --tls-key (or --insecure-tcp, for isolated test setups only)"
     )]
     NonLoopbackTcp(SocketAddr),
+    #[error(
+        "refusing to serve TCP on {0} without --token-file: every TCP request must carry a \
+         bearer token (or pass --insecure-tcp, for isolated test setups only)"
+    )]
+    TcpWithoutTokens(SocketAddr),
 }
 
 impl ServeArgs {
     pub fn check(&self) -> Result<(), ConfigError> {
-        if let Some(addr) = self.tcp
-            && !addr.ip().is_loopback()
-        {
+        let Some(addr) = self.tcp else { return Ok(()) };
+        if self.insecure_tcp {
+            return Ok(());
+        }
+        if !addr.ip().is_loopback() && self.tls_cert.is_none() {
             return Err(ConfigError::NonLoopbackTcp(addr));
+        }
+        if self.token_file.is_none() {
+            return Err(ConfigError::TcpWithoutTokens(addr));
         }
         Ok(())
     }

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Netns, Response, Value, json};
+use common::{Daemon, Netns, Response, Value, json, rand_hex};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -1683,7 +1683,8 @@ fn tcp_on_a_non_loopback_address_is_refused() {
             "exit {code:?} for --tcp {addr}: {out}"
         );
         assert!(
-            out.contains(&format!("refusing to serve on {addr}")) && out.contains("loopback"),
+            out.contains(&format!("refusing to serve plain TCP on {addr}"))
+                && out.contains("non-loopback address needs --tls-cert"),
             "unclear error for --tcp {addr}: {out}"
         );
         assert!(
@@ -1715,11 +1716,15 @@ fn in_netns<T: Send + 'static>(ns: &str, f: impl FnOnce() -> T + Send + 'static)
 }
 
 fn tcp_get(addr: &str, path: &str) -> String {
+    tcp_get_with(addr, path, "Authorization: Bearer loopback-token\r\n")
+}
+
+fn tcp_get_with(addr: &str, path: &str, headers: &str) -> String {
     let mut s = std::net::TcpStream::connect(addr).expect("connect over TCP");
     s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
     write!(
         s,
-        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n"
+        "GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n{headers}\r\n"
     )
     .unwrap();
     let mut out = String::new();
@@ -1728,8 +1733,23 @@ fn tcp_get(addr: &str, path: &str) -> String {
 }
 
 #[test]
+fn tcp_without_a_token_file_is_refused() {
+    let ns = Netns::new("nbt");
+    let dir = std::env::temp_dir().join(format!("netbridge-test-{}", ns.name));
+    std::fs::create_dir_all(&dir).unwrap();
+    let (code, out) = serve_directly(&ns, &dir, &["--tcp", "127.0.0.1:2375"]);
+    let _ = std::fs::remove_dir_all(&dir);
+    assert!(code.is_some_and(|c| c != 0), "exit {code:?}: {out}");
+    assert!(out.contains("without --token-file"), "unclear error: {out}");
+}
+
+#[test]
 fn tcp_on_loopback_serves_the_api() {
-    let d = Daemon::start_with(&["--tcp", "127.0.0.1:2375"]);
+    let tokens = std::env::temp_dir().join(format!("nbt-tokens-{}", rand_hex(8)));
+    std::fs::write(&tokens, "# test\nloopback-token\n").unwrap();
+    let tokens_arg = tokens.display().to_string();
+    let d = Daemon::start_with(&["--tcp", "127.0.0.1:2375", "--token-file", &tokens_arg]);
+    let _ = std::fs::remove_file(&tokens);
     let ss = d.ns.exec(&["ss", "-ltn"]);
     assert!(ss.status.success());
     assert!(
@@ -1752,4 +1772,25 @@ fn tcp_on_loopback_serves_the_api() {
     assert!(ping.ends_with("OK"), "{ping}");
     assert!(list.starts_with("HTTP/1.1 200"), "{list}");
     assert!(list.contains("\"Name\":\"viaunix\""), "{list}");
+    // Without a token, or with a wrong one: 401 with a JSON message and WWW-Authenticate.
+    let (none, wrong) = in_netns(&d.ns.name, || {
+        (
+            tcp_get_with("127.0.0.1:2375", "/networks", ""),
+            tcp_get_with(
+                "127.0.0.1:2375",
+                "/networks",
+                "Authorization: Bearer nope\r\n",
+            ),
+        )
+    });
+    for r in [&none, &wrong] {
+        assert!(r.starts_with("HTTP/1.1 401"), "{r}");
+        assert!(
+            r.to_ascii_lowercase().contains("www-authenticate: bearer"),
+            "{r}"
+        );
+        assert!(r.contains("{\"message\":"), "{r}");
+    }
+    // The Unix socket needs no token: its file mode is its authentication.
+    assert_eq!(d.get("/networks").status, 200);
 }

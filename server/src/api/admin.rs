@@ -4,6 +4,8 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
@@ -18,6 +20,39 @@ pub struct ReconcileReport {
     pub repairs: Vec<String>,
 }
 
+/// Prometheus metrics: requests by route and status, latency histograms, netlink and SQLite
+/// operation latency, and gauges of networks, endpoints and containers.
+#[utoipa::path(get, path = "/metrics", tag = "netbridge", operation_id = "Metrics",
+    responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
+pub async fn metrics(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
+    let (networks, endpoints, containers) = d
+        .store()
+        .counts()
+        .await
+        .map_err(|e| ApiError::from(crate::service::Error::from(e)))?;
+    let text = crate::metrics::render(&[
+        ("netbridge_networks", "Networks in the store.", networks),
+        (
+            "netbridge_endpoints",
+            "Endpoints (attachments) in the store.",
+            endpoints,
+        ),
+        (
+            "netbridge_containers",
+            "Containers (namespaces) recorded.",
+            containers,
+        ),
+    ]);
+    Ok((
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("text/plain; version=0.0.4; charset=utf-8"),
+        )],
+        text,
+    )
+        .into_response())
+}
+
 /// Repair now what the daemon repairs at every start-up: roll back interrupted operations, put
 /// back missing bridges, veths and sandboxes' namespaces, remove marked leftovers, drop
 /// endpoints whose namespace is gone, re-apply the firewall. Waits for operations in flight.
@@ -25,6 +60,6 @@ pub struct ReconcileReport {
     responses((status = 200, description = "What was repaired", body = ReconcileReport),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn reconcile(State(d): State<Arc<Daemon>>) -> Result<Json<ReconcileReport>, ApiError> {
-    let repairs = d.reconcile().await?;
+    let repairs = super::detached(async move { d.reconcile().await }).await?;
     Ok(Json(ReconcileReport { repairs }))
 }

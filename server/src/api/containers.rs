@@ -29,7 +29,8 @@ pub async fn create(
     q: QueryMap,
     DockerJson(_body): DockerJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
-    let c = d.create_sandbox(q.get("name")).await?;
+    let name = q.get("name").map(str::to_string);
+    let c = super::detached(async move { d.create_sandbox(name.as_deref()).await }).await?;
     Ok((
         StatusCode::CREATED,
         Json(ContainerCreateResponse {
@@ -79,6 +80,6 @@ pub async fn remove(
     q: QueryMap,
 ) -> Result<StatusCode, ApiError> {
     let force = q.go_bool("force")?;
-    d.remove_container(&id, force).await?;
+    super::detached(async move { d.remove_container(&id, force).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }

@@ -12,7 +12,9 @@ use serde::de::DeserializeOwned;
 use super::error::ApiError;
 
 /// Largest request body accepted; Docker's network requests are a few hundred bytes.
-const BODY_LIMIT: usize = 1024 * 1024;
+const BODY_LIMIT: usize = super::guard::BODY_LIMIT as usize;
+/// How long a client may take to send its body.
+const BODY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(15);
 
 /// A JSON body: an empty body (or `null`) is the default value; a non-JSON Content-Type, bad
 /// JSON and trailing data are each refused with Docker's 400 text.
@@ -30,8 +32,16 @@ where
             .headers()
             .get(CONTENT_TYPE)
             .map(|v| String::from_utf8_lossy(v.as_bytes()).into_owned());
-        let body = axum::body::to_bytes(req.into_body(), BODY_LIMIT)
+        // A client that trickles its body cannot hold a connection (and a permit) for long.
+        let read = axum::body::to_bytes(req.into_body(), BODY_LIMIT);
+        let body = tokio::time::timeout(BODY_TIMEOUT, read)
             .await
+            .map_err(|_| {
+                ApiError::new(
+                    axum::http::StatusCode::REQUEST_TIMEOUT,
+                    "request body not received in time",
+                )
+            })?
             .map_err(|e| {
                 ApiError::new(
                     axum::http::StatusCode::PAYLOAD_TOO_LARGE,

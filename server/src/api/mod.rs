@@ -9,8 +9,10 @@ mod admin;
 mod containers;
 pub mod error;
 mod extract;
+pub mod guard;
 mod networks;
 mod system;
+pub mod tokens;
 pub mod version;
 pub mod wire;
 
@@ -57,6 +59,7 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::inspect))
         .routes(routes!(containers::remove))
         .routes(routes!(admin::reconcile))
+        .routes(routes!(admin::metrics))
 }
 
 /// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).
@@ -66,8 +69,23 @@ pub fn openapi() -> utoipa::openapi::OpenApi {
     doc
 }
 
-/// The whole application: version negotiation in front of the routes.
-pub fn app(daemon: Arc<Daemon>) -> Router {
+/// Runs a state-changing operation to its end even if the client hangs up: a dropped future
+/// would stop it half-way, leaving its journal entry open until the next reconcile.
+pub(crate) async fn detached<T: Send + 'static>(
+    work: impl std::future::Future<Output = Result<T, crate::service::Error>> + Send + 'static,
+) -> Result<T, ApiError> {
+    match tokio::spawn(work).await {
+        Ok(result) => result.map_err(ApiError::from),
+        Err(e) => Err(ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            format!("operation failed: {e}"),
+        )),
+    }
+}
+
+/// The whole application: the guard (request IDs, CORS, tokens, limits, metrics, audit), then
+/// version negotiation, then the routes.
+pub fn app(daemon: Arc<Daemon>, guard: Arc<guard::Guard>) -> Router {
     let (router, _) = routes().split_for_parts();
     // The interactive docs and the document itself, served from the binary (no CDN).
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi());
@@ -81,4 +99,5 @@ pub fn app(daemon: Arc<Daemon>) -> Router {
     Router::new()
         .fallback_service(router)
         .layer(axum::middleware::from_fn(version::negotiate))
+        .layer(axum::middleware::from_fn_with_state(guard, guard::guard))
 }

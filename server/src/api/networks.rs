@@ -97,7 +97,7 @@ pub async fn create(
         options: req.options.unwrap_or_default(),
         labels: req.labels.unwrap_or_default(),
     };
-    let id = d.create_network(spec).await?;
+    let id = super::detached(async move { d.create_network(spec).await }).await?;
     Ok((
         StatusCode::CREATED,
         Json(NetworkCreateResponse {
@@ -116,7 +116,7 @@ pub async fn create(
         (status = 404, description = "no such network", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn remove(State(d): Daemon_, Path(id): Path<String>) -> Result<StatusCode, ApiError> {
-    d.remove_network(&id).await?;
+    super::detached(async move { d.remove_network(&id).await }).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -129,7 +129,7 @@ pub async fn remove(State(d): Daemon_, Path(id): Path<String>) -> Result<StatusC
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn prune(State(d): Daemon_, q: QueryMap) -> Result<Json<NetworkPruneResponse>, ApiError> {
     let filters = Filters::parse(q.get("filters").unwrap_or_default())?;
-    let deleted = d.prune_networks(filters).await?;
+    let deleted = super::detached(async move { d.prune_networks(filters).await }).await?;
     Ok(Json(NetworkPruneResponse {
         networks_deleted: (!deleted.is_empty()).then_some(deleted),
     }))
@@ -154,18 +154,15 @@ pub async fn connect(
     let honour_mac = version.is_none_or(|v| v.0.at_least(1, 54));
     let cfg = req.endpoint_config.unwrap_or_default();
     let ipam = cfg.ipam_config.unwrap_or_default();
-    d.connect(
-        &id,
-        ConnectRequest {
-            container: req.container.unwrap_or_default(),
-            ipv4: ipam.ipv4_address,
-            ipv6: ipam.ipv6_address,
-            mac: cfg.mac_address.filter(|_| honour_mac),
-            aliases: cfg.aliases.unwrap_or_default(),
-            gw_priority: cfg.gw_priority.unwrap_or(0),
-        },
-    )
-    .await?;
+    let request = ConnectRequest {
+        container: req.container.unwrap_or_default(),
+        ipv4: ipam.ipv4_address,
+        ipv6: ipam.ipv6_address,
+        mac: cfg.mac_address.filter(|_| honour_mac),
+        aliases: cfg.aliases.unwrap_or_default(),
+        gw_priority: cfg.gw_priority.unwrap_or(0),
+    };
+    super::detached(async move { d.connect(&id, request).await }).await?;
     Ok(StatusCode::OK)
 }
 
@@ -183,11 +180,8 @@ pub async fn disconnect(
     Path(id): Path<String>,
     DockerJson(req): DockerJson<NetworkDisconnectRequest>,
 ) -> Result<StatusCode, ApiError> {
-    d.disconnect(
-        &id,
-        &req.container.unwrap_or_default(),
-        req.force.unwrap_or(false),
-    )
-    .await?;
+    let container = req.container.unwrap_or_default();
+    let force = req.force.unwrap_or(false);
+    super::detached(async move { d.disconnect(&id, &container, force).await }).await?;
     Ok(StatusCode::OK)
 }

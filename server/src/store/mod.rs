@@ -232,6 +232,22 @@ impl Store {
             .collect()
     }
 
+    /// How many networks, endpoints and containers there are (for metrics gauges).
+    pub async fn counts(&self) -> Result<(u64, u64, u64)> {
+        let row = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM networks) AS n, (SELECT COUNT(*) FROM endpoints) AS e,
+                    (SELECT COUNT(*) FROM containers) AS c",
+        )
+        .fetch_one(&self.pool)
+        .await
+        .ctx("counting")?;
+        let get = |col: &str| -> Result<u64> {
+            let v: i64 = row.try_get(col).ctx("counting")?;
+            Ok(u64::try_from(v).unwrap_or(0))
+        };
+        Ok((get("n")?, get("e")?, get("c")?))
+    }
+
     /// Subnets held by every network: what a new network must not overlap.
     pub async fn taken_subnets(&self) -> Result<Vec<Cidr>> {
         let rows = sqlx::query("SELECT subnet FROM subnets")

@@ -1,11 +1,16 @@
 //! Bringing the daemon up and down: store, kernel, start-up repair, listeners, signals.
 
+mod listener;
+
 use std::path::Path;
 use std::sync::Arc;
+use std::time::Duration;
 
 use tokio::net::{TcpListener, UnixListener};
 use tokio::sync::watch;
 
+use crate::api::guard::Guard;
+use crate::api::tokens::Tokens;
 use crate::config::ServeArgs;
 use crate::kernel::Kernel;
 use crate::service::{Daemon, Settings};
@@ -29,6 +34,12 @@ pub enum ServeError {
     },
     #[error("another daemon is already serving on {0}")]
     SocketInUse(String),
+    #[error("no group named {0}")]
+    UnknownGroup(String),
+    #[error(transparent)]
+    Tokens(#[from] crate::api::tokens::TokenError),
+    #[error(transparent)]
+    Tls(#[from] listener::TlsError),
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -66,6 +77,24 @@ pub async fn reconcile(args: ServeArgs) -> Result<Vec<String>, ServeError> {
 /// Runs the daemon until SIGTERM or SIGINT, then removes its socket.
 pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     args.check()?;
+    let tokens = match &args.token_file {
+        Some(path) => Some(Tokens::open(path)?),
+        None => None,
+    };
+    let tls = match (&args.tls_cert, &args.tls_key) {
+        (Some(cert), Some(key)) => Some(listener::tls_acceptor(
+            cert,
+            key,
+            args.tls_client_ca.as_deref(),
+        )?),
+        _ => None,
+    };
+    if args.tcp.is_some() && args.insecure_tcp {
+        tracing::warn!(
+            "--insecure-tcp: TCP clients are not authenticated; anyone who reaches the port can \
+             create interfaces as root"
+        );
+    }
     let (store, daemon) = open(&args).await?;
     let repairs = daemon.start().await?;
     if !repairs.is_empty() {
@@ -74,46 +103,43 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             "start-up reconcile repaired what a crash left"
         );
     }
-    let app = crate::api::app(daemon);
+    let guard = Arc::new(Guard::new(
+        // Tokens guard TCP; --insecure-tcp without a token file leaves it open.
+        tokens.clone(),
+        args.cors_origins.clone(),
+        args.max_requests,
+    ));
+    let app = crate::api::app(daemon, guard);
+    let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
-    let unix = bind_unix(&args.socket).await?;
+    let unix = bind_unix(&args.socket, args.socket_group.as_deref()).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
-    {
-        let app = app.clone();
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            axum::serve(unix, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await
-        });
-    }
+    servers.spawn(listener::serve_unix(
+        unix,
+        app.clone(),
+        header_timeout,
+        stop_rx.clone(),
+    ));
     if let Some(addr) = args.tcp {
         let tcp = TcpListener::bind(addr)
             .await
             .map_err(io("cannot listen on", Path::new(&addr.to_string())))?;
-        let mut stop = stop_rx.clone();
-        servers.spawn(async move {
-            axum::serve(tcp, app)
-                .with_graceful_shutdown(async move {
-                    let _ = stop.changed().await;
-                })
-                .await
-        });
-        tracing::info!(%addr, "serving on TCP (loopback only)");
+        tracing::info!(%addr, tls = tls.is_some(), tokens = tokens.is_some(), "serving on TCP");
+        servers.spawn(listener::serve_tcp(
+            tcp,
+            tls,
+            app,
+            header_timeout,
+            stop_rx.clone(),
+        ));
     }
     tracing::info!(socket = %args.socket.display(), db = %args.db.display(), "netbridge is serving");
 
-    shutdown_signal().await;
+    wait_for_stop(tokens.as_ref()).await;
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
-    while let Some(done) = servers.join_next().await {
-        if let Ok(Err(e)) = done {
-            tracing::warn!(error = %e, "listener ended with an error");
-        }
-    }
+    while servers.join_next().await.is_some() {}
     if let Err(e) = std::fs::remove_file(&args.socket) {
         tracing::warn!(socket = %args.socket.display(), error = %e, "cannot remove the socket");
     }
@@ -121,8 +147,9 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     Ok(())
 }
 
-/// Binds the Unix socket, replacing a stale file but never a live daemon's socket.
-async fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
+/// Binds the Unix socket, replacing a stale file but never a live daemon's socket; mode 0660,
+/// owned by `group` when given.
+async fn bind_unix(path: &Path, group: Option<&str>) -> Result<UnixListener, ServeError> {
     if let Some(dir) = path.parent()
         && !dir.as_os_str().is_empty()
     {
@@ -138,21 +165,42 @@ async fn bind_unix(path: &Path) -> Result<UnixListener, ServeError> {
     use std::os::unix::fs::PermissionsExt;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(io("cannot set the mode of", path))?;
+    if let Some(group) = group {
+        let gid = nix::unistd::Group::from_name(group)
+            .ok()
+            .flatten()
+            .ok_or_else(|| ServeError::UnknownGroup(group.to_string()))?
+            .gid;
+        nix::unistd::chown(path, None, Some(gid)).map_err(|e| ServeError::Io {
+            what: "cannot give the socket to its group",
+            path: path.display().to_string(),
+            source: e.into(),
+        })?;
+    }
     Ok(listener)
 }
 
-async fn shutdown_signal() {
+/// Waits for SIGTERM or SIGINT; SIGHUP meanwhile re-reads the token file.
+async fn wait_for_stop(tokens: Option<&Tokens>) {
     use tokio::signal::unix::{SignalKind, signal};
-    let (Ok(mut term), Ok(mut int)) = (
+    let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
         signal(SignalKind::terminate()),
         signal(SignalKind::interrupt()),
+        signal(SignalKind::hangup()),
     ) else {
         tracing::error!("cannot install signal handlers; stop with SIGKILL");
         std::future::pending::<()>().await;
         return;
     };
-    tokio::select! {
-        _ = term.recv() => {},
-        _ = int.recv() => {},
+    loop {
+        tokio::select! {
+            _ = term.recv() => return,
+            _ = int.recv() => return,
+            _ = hup.recv() => match tokens.map(Tokens::reload) {
+                Some(Ok(n)) => tracing::info!(tokens = n, "token file re-read"),
+                Some(Err(e)) => tracing::error!(error = %e, "token file not re-read; the old tokens stay"),
+                None => tracing::info!("SIGHUP: no token file to re-read"),
+            },
+        }
     }
 }

@@ -210,3 +210,14 @@ mod tests {
         assert_eq!(parse_go_bool("yes"), None);
     }
 }
+
+/// Something that happened, in Docker's event terms: `Type` network or container, `Action`
+/// create, connect, disconnect or destroy, an actor and its attributes.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Event {
+    pub time_nanos: i64,
+    pub kind: String,
+    pub action: String,
+    pub actor_id: String,
+    pub attributes: std::collections::BTreeMap<String, String>,
+}

@@ -8,6 +8,7 @@
 mod admin;
 mod containers;
 pub mod error;
+mod events;
 mod extract;
 pub mod guard;
 mod networks;
@@ -60,6 +61,7 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::remove))
         .routes(routes!(admin::reconcile))
         .routes(routes!(admin::metrics))
+        .routes(routes!(events::events))
 }
 
 /// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).

@@ -141,6 +141,7 @@ impl Daemon {
         }
         crash::point("sandbox.create.netns");
         self.store.end_op(op).await?;
+        self.emit_container("create", &container).await;
         tracing::info!(container = %container.id, name = %container.name, "sandbox created");
         Ok(container)
     }
@@ -227,6 +228,7 @@ impl Daemon {
         self.store.delete_container(&c.id).await?;
         crash::point("sandbox.remove.row");
         self.store.end_op(op).await?;
+        self.emit_container("destroy", &c).await;
         tracing::info!(container = %c.id, name = %c.name, "container removed");
         Ok(())
     }

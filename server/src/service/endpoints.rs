@@ -218,6 +218,7 @@ impl Daemon {
         }
         crash::point("connect.recorded");
         self.store.end_op(op).await?;
+        self.emit_network("connect", network, Some(container)).await;
         if gateway_owner && !others.is_empty() {
             // The namespace's default route came from another network that this one outranks.
             self.rehome_gateway(container).await;
@@ -356,6 +357,8 @@ impl Daemon {
         self.store.delete_endpoint(&endpoint.id).await?;
         crash::point("disconnect.row");
         self.store.end_op(op).await?;
+        self.emit_network("disconnect", network, Some(container))
+            .await;
         // The default route went with the interface; the next network in line provides it.
         if !network.internal {
             self.rehome_gateway(container).await;

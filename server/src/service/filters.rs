@@ -182,7 +182,10 @@ pub fn label_matches(term: &str, labels: &BTreeMap<String, String>) -> bool {
 /// Parses a prune `until` value into Unix nanoseconds: Unix seconds (optionally `.nanos`), an
 /// RFC 3339 / date-time string, or a Go duration meaning "now minus it".
 pub fn parse_until(value: &str, now_nanos: i64) -> Option<i64> {
-    if let Some(d) = parse_go_duration(value) {
+    // As Docker's GetTimestamp: "0" is the epoch, not a zero duration.
+    if value != "0"
+        && let Some(d) = parse_go_duration(value)
+    {
         return Some(now_nanos.saturating_sub(d));
     }
     if let Some((secs, frac)) = value.split_once('.').or(Some((value, "")))
@@ -407,6 +410,7 @@ mod tests {
         );
         assert_eq!(parse_until("yesterday", now), None);
         assert_eq!(parse_until("2999-01-01T00:00:00Z", now), Some(i64::MAX));
+        assert_eq!(parse_until("0", now), Some(0));
         assert_eq!(parse_go_duration("1.5s"), Some(1_500_000_000));
         assert_eq!(parse_go_duration("5x"), None);
     }

@@ -9,6 +9,7 @@ mod containers;
 pub mod crash;
 mod endpoints;
 mod error;
+mod events;
 pub mod filters;
 mod firewall;
 mod networks;
@@ -23,6 +24,7 @@ use std::sync::{Arc, Mutex};
 pub use containers::ContainerView;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
+pub use events::{EventFilter, parse_time};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 
 use crate::ipam::Pool;
@@ -46,6 +48,7 @@ pub struct Daemon {
     kernel: Kernel,
     firewall: Arc<dyn Firewall>,
     settings: Settings,
+    events: tokio::sync::broadcast::Sender<crate::model::Event>,
     /// Serialises network creates (names and subnets must stay unique).
     topology: tokio::sync::Mutex<()>,
     /// Every state-changing operation holds it shared; reconcile holds it exclusively, so it
@@ -68,6 +71,7 @@ impl Daemon {
             kernel,
             firewall,
             settings,
+            events: tokio::sync::broadcast::channel(events::LIVE_BUFFER).0,
             topology: tokio::sync::Mutex::new(()),
             exclusive: tokio::sync::RwLock::new(()),
             network_locks: Mutex::new(HashMap::new()),

@@ -245,6 +245,7 @@ impl Daemon {
         }
         crash::point("network.create.firewall");
         self.store.end_op(op).await?;
+        self.emit_network("create", &network, None).await;
         tracing::info!(network = %network.id, name = %network.name, bridge = ?network.bridge, "network created");
         Ok(id)
     }
@@ -431,6 +432,7 @@ impl Daemon {
         self.store.delete_network(&network.id).await?;
         crash::point("network.remove.row");
         self.store.end_op(op).await?;
+        self.emit_network("destroy", network, None).await;
         drop(_guard);
         self.forget_network_lock(&network.id);
         tracing::info!(network = %network.id, name = %network.name, "network removed");

@@ -529,3 +529,64 @@ impl Store {
             .collect()
     }
 }
+
+/// How many events the store keeps.
+pub const EVENTS_KEPT: i64 = 10_000;
+
+impl Store {
+    /// Records an event, dropping the oldest beyond [`EVENTS_KEPT`]. Returns its sequence number.
+    pub async fn insert_event(&self, e: &crate::model::Event) -> Result<i64> {
+        let done = sqlx::query(
+            "INSERT INTO events (time_nanos, type, action, actor_id, attributes) VALUES (?, ?, ?, ?, ?)",
+        )
+        .bind(e.time_nanos)
+        .bind(&e.kind)
+        .bind(&e.action)
+        .bind(&e.actor_id)
+        .bind(rows::to_json(&e.attributes))
+        .execute(&self.pool)
+        .await
+        .ctx("recording an event")?;
+        let id = done.last_insert_rowid();
+        if id % 100 == 0 {
+            sqlx::query("DELETE FROM events WHERE id <= ?")
+                .bind(id - EVENTS_KEPT)
+                .execute(&self.pool)
+                .await
+                .ctx("dropping old events")?;
+        }
+        Ok(id)
+    }
+
+    /// Events with `since <= time <= until`, oldest first.
+    pub async fn events_between(
+        &self,
+        since: i64,
+        until: i64,
+    ) -> Result<Vec<(i64, crate::model::Event)>> {
+        let rows = sqlx::query(
+            "SELECT * FROM events WHERE time_nanos >= ? AND time_nanos <= ? ORDER BY id LIMIT ?",
+        )
+        .bind(since)
+        .bind(until)
+        .bind(EVENTS_KEPT)
+        .fetch_all(&self.pool)
+        .await
+        .ctx("reading events")?;
+        rows.iter()
+            .map(|r| {
+                let attributes: String = r.try_get("attributes").ctx("reading events")?;
+                Ok((
+                    r.try_get("id").ctx("reading events")?,
+                    crate::model::Event {
+                        time_nanos: r.try_get("time_nanos").ctx("reading events")?,
+                        kind: r.try_get("type").ctx("reading events")?,
+                        action: r.try_get("action").ctx("reading events")?,
+                        actor_id: r.try_get("actor_id").ctx("reading events")?,
+                        attributes: serde_json::from_str(&attributes).unwrap_or_default(),
+                    },
+                ))
+            })
+            .collect()
+    }
+}

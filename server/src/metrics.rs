@@ -76,6 +76,30 @@ pub fn operation(layer: &'static str, op: &'static str, took: Duration) {
     });
 }
 
+/// Records the time from its creation to its drop as one operation of `layer`; for code
+/// with several exits.
+pub struct Timer {
+    layer: &'static str,
+    op: &'static str,
+    started: std::time::Instant,
+}
+
+impl Timer {
+    pub fn new(layer: &'static str, op: &'static str) -> Timer {
+        Timer {
+            layer,
+            op,
+            started: std::time::Instant::now(),
+        }
+    }
+}
+
+impl Drop for Timer {
+    fn drop(&mut self) {
+        operation(self.layer, self.op, self.started.elapsed());
+    }
+}
+
 /// Times a future as one operation of `layer`.
 pub async fn timed<T>(
     layer: &'static str,

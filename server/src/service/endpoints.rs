@@ -13,6 +13,7 @@ use serde_json::json;
 use super::{Daemon, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
 use crate::kernel::{Attachment, KernelError, Netns};
+use crate::metrics::timed;
 use crate::model::{self, Container, ContainerKind, Endpoint, Network};
 use crate::store::StoreError;
 
@@ -198,7 +199,7 @@ impl Daemon {
                 })
                 .flatten(),
         };
-        let attached = self.kernel.attach(&ns, &attachment).await;
+        let attached = timed("netlink", "attach", self.kernel.attach(&ns, &attachment)).await;
         let (ifname, _) = match attached {
             Ok(done) => done,
             Err(e) => {
@@ -346,7 +347,13 @@ impl Daemon {
             .await?;
         crash::point("disconnect.journaled");
         // A vanished namespace took the pair with it: nothing to delete is fine.
-        if let Err(e) = self.kernel.detach(&endpoint.host_ifname).await {
+        if let Err(e) = timed(
+            "netlink",
+            "detach",
+            self.kernel.detach(&endpoint.host_ifname),
+        )
+        .await
+        {
             self.store.end_op(op).await?;
             return Err(Error::kernel(format!(
                 "cannot delete {} of container {}",

@@ -40,13 +40,15 @@ impl Daemon {
     /// Adds a network's firewall elements (isolation, masquerade, ICC).
     pub(super) async fn firewall_add(&self, n: &Network) -> Result<()> {
         let Some(r) = rules(n) else { return Ok(()) };
-        blocking(&self.firewall, move |f| f.add_network(&r)).await
+        let work = blocking(&self.firewall, move |f| f.add_network(&r));
+        crate::metrics::timed("nftables", "add_network", work).await
     }
 
     /// Removes a network's firewall elements; a failure is logged (start-up re-applies all).
     pub(super) async fn firewall_remove(&self, n: &Network) {
         let Some(r) = rules(n) else { return };
-        if let Err(e) = blocking(&self.firewall, move |f| f.remove_network(&r)).await {
+        let work = blocking(&self.firewall, move |f| f.remove_network(&r));
+        if let Err(e) = crate::metrics::timed("nftables", "remove_network", work).await {
             tracing::warn!(network = %n.id, error = %e, "cannot remove firewall elements");
         }
     }

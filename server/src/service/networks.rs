@@ -10,6 +10,7 @@ use super::filters::{self, Filters, NetworkFilter};
 use super::{Daemon, Error, Result, crash};
 use crate::ipam::{self, AllocError, Cidr, ConfigError, ConfigRequest};
 use crate::kernel::{BridgeSpec, KernelError};
+use crate::metrics::timed;
 use crate::model::{self, Container, Endpoint, Network, PREDEFINED_NAMES, parse_go_bool};
 
 pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
@@ -272,9 +273,9 @@ impl Daemon {
             return Ok(());
         };
         let made = if n.bridge_adopted {
-            self.kernel.ensure_bridge(&spec).await
+            timed("netlink", "ensure_bridge", self.kernel.ensure_bridge(&spec)).await
         } else {
-            self.kernel.create_bridge(&spec).await
+            timed("netlink", "create_bridge", self.kernel.create_bridge(&spec)).await
         };
         made.map(|_| ()).map_err(Error::kernel(format!(
             "failed to create bridge {}",
@@ -417,7 +418,7 @@ impl Daemon {
             .bridge
             .as_deref()
             .filter(|_| !network.bridge_adopted)
-            && let Err(e) = self.kernel.delete_link(bridge).await
+            && let Err(e) = timed("netlink", "delete_bridge", self.kernel.delete_link(bridge)).await
         {
             // Put the rules back: the network stays, whole.
             if let Err(again) = self.firewall_add(network).await {

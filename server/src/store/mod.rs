@@ -107,6 +107,7 @@ impl Store {
 
     /// Inserts a network and its IPAM rows in one transaction.
     pub async fn insert_network(&self, n: &Network) -> Result<()> {
+        let _timer = crate::metrics::Timer::new("sqlite", "insert_network");
         let mut tx = self
             .pool
             .begin_with("BEGIN IMMEDIATE")
@@ -210,6 +211,7 @@ impl Store {
 
     /// Every network with its IPAM, in two queries whatever the count.
     pub async fn networks(&self) -> Result<Vec<Network>> {
+        let _timer = crate::metrics::Timer::new("sqlite", "list_networks");
         let rows = sqlx::query("SELECT * FROM networks ORDER BY name")
             .fetch_all(&self.pool)
             .await
@@ -327,6 +329,7 @@ impl Store {
 
     /// Addresses held by a network's endpoints.
     pub async fn used_addresses(&self, network_id: &str) -> Result<BTreeSet<IpAddr>> {
+        let _timer = crate::metrics::Timer::new("sqlite", "used_addresses");
         let rows = sqlx::query("SELECT ipv4, ipv6 FROM endpoints WHERE network_id = ?")
             .bind(network_id)
             .fetch_all(&self.pool)
@@ -345,6 +348,7 @@ impl Store {
     }
 
     pub async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
+        let _timer = crate::metrics::Timer::new("sqlite", "insert_endpoint");
         sqlx::query(
             "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
                 ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6)
@@ -370,6 +374,7 @@ impl Store {
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool> {
+        let _timer = crate::metrics::Timer::new("sqlite", "delete_endpoint");
         let done = sqlx::query("DELETE FROM endpoints WHERE id = ?")
             .bind(id)
             .execute(&self.pool)
@@ -486,6 +491,7 @@ impl Store {
         subject: &str,
         detail: &serde_json::Value,
     ) -> Result<i64> {
+        let _timer = crate::metrics::Timer::new("sqlite", "begin_op");
         let done = sqlx::query(
             "INSERT INTO journal (op, subject, detail, started_nanos) VALUES (?, ?, ?, ?)",
         )
@@ -501,6 +507,7 @@ impl Store {
 
     /// Records an operation's completion (or its rollback).
     pub async fn end_op(&self, id: i64) -> Result<()> {
+        let _timer = crate::metrics::Timer::new("sqlite", "end_op");
         sqlx::query("DELETE FROM journal WHERE id = ?")
             .bind(id)
             .execute(&self.pool)

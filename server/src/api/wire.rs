@@ -36,17 +36,13 @@ pub struct Ipam {
 #[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
 #[schema(as = IPAMConfig)]
 pub struct IpamConfig {
-    #[serde(rename = "Subnet", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "Subnet", skip_serializing_if = "Option::is_none")]
     pub subnet: Option<String>,
-    #[serde(rename = "IPRange", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "IPRange", skip_serializing_if = "Option::is_none")]
     pub ip_range: Option<String>,
-    #[serde(rename = "Gateway", default, skip_serializing_if = "Option::is_none")]
+    #[serde(rename = "Gateway", skip_serializing_if = "Option::is_none")]
     pub gateway: Option<String>,
-    #[serde(
-        rename = "AuxiliaryAddresses",
-        default,
-        skip_serializing_if = "Option::is_none"
-    )]
+    #[serde(rename = "AuxiliaryAddresses", skip_serializing_if = "Option::is_none")]
     pub auxiliary_addresses: Option<BTreeMap<String, String>>,
 }
 
@@ -137,7 +133,6 @@ pub struct SubnetStatusWire {
 
 /// `POST /networks/create` body. Every field may be absent or null; unknown fields are ignored.
 #[derive(Serialize, Deserialize, ToSchema, Default)]
-#[serde(default)]
 #[schema(example = json!({
     "Name": "mynet", "Driver": "bridge",
     "IPAM": {"Driver": "default", "Config": [{"Subnet": "172.30.0.0/24", "Gateway": "172.30.0.254"}]},
@@ -176,14 +171,12 @@ pub struct NetworkCreateRequest {
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default)]
-#[serde(default)]
 pub struct ConfigReferenceRequest {
     #[serde(rename = "Network")]
     pub network: Option<String>,
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default)]
-#[serde(default)]
 pub struct IpamRequest {
     #[serde(rename = "Driver")]
     pub driver: Option<String>,
@@ -350,7 +343,6 @@ fn endpoint_resource(n: &Network, e: &Endpoint, c: &Container) -> EndpointResour
 
 /// `POST /networks/{id}/connect` body.
 #[derive(Serialize, Deserialize, ToSchema, Default)]
-#[serde(default)]
 #[schema(example = json!({"Container": "test2", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "172.30.0.20"}}}))]
 pub struct NetworkConnectRequest {
     /// The ID or name of the container (sandbox, named namespace or PID) to connect.
@@ -362,7 +354,6 @@ pub struct NetworkConnectRequest {
 
 /// `POST /networks/{id}/disconnect` body.
 #[derive(Serialize, Deserialize, ToSchema, Default)]
-#[serde(default)]
 #[schema(example = json!({"Container": "test1", "Force": false}))]
 pub struct NetworkDisconnectRequest {
     #[serde(rename = "Container")]
@@ -374,7 +365,6 @@ pub struct NetworkDisconnectRequest {
 /// The configuration part of Docker's EndpointSettings; operational fields a client sends
 /// (NetworkID, IPAddress, …) are ignored.
 #[derive(Serialize, Deserialize, ToSchema, Default)]
-#[serde(default)]
 pub struct EndpointSettingsRequest {
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpamConfig>,
@@ -391,7 +381,6 @@ pub struct EndpointSettingsRequest {
 }
 
 #[derive(Serialize, Deserialize, ToSchema, Default, Clone)]
-#[serde(default)]
 #[schema(as = EndpointIPAMConfig)]
 pub struct EndpointIpamConfig {
     #[serde(rename = "IPv4Address", skip_serializing_if = "Option::is_none")]

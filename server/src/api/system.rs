@@ -36,7 +36,12 @@ fn ping_headers() -> [(HeaderName, HeaderValue); 5] {
 /// Ping: the CLI reads `Api-Version` from it to pick the version it speaks.
 #[utoipa::path(get, path = "/_ping", tag = "System", operation_id = "SystemPing",
     responses((status = 200, description = "no error", body = String, content_type = "text/plain",
-        headers(("Api-Version" = String, description = "Max API Version the server supports"))),
+        headers(("Api-Version" = String, description = "Max API Version the server supports"),
+            ("Builder-Version" = String, description = "Default version of docker image builder"),
+            ("Docker-Experimental" = bool, description = "If the server is running with experimental mode enabled"),
+            ("Swarm" = String, description = "Swarm status of the daemon: always inactive"),
+            ("Cache-Control" = String, description = "no-cache, no-store, must-revalidate"),
+            ("Pragma" = String, description = "no-cache"))),
         (status = 500, description = "server error", body = ErrorResponse)))]
 pub async fn ping() -> Response {
     (ping_headers(), "OK").into_response()
@@ -45,7 +50,12 @@ pub async fn ping() -> Response {
 /// Ping without a body; the CLI tries this first.
 #[utoipa::path(head, path = "/_ping", tag = "System", operation_id = "SystemPingHead",
     responses((status = 200, description = "no error",
-        headers(("Api-Version" = String, description = "Max API Version the server supports"))),
+        headers(("Api-Version" = String, description = "Max API Version the server supports"),
+            ("Builder-Version" = String, description = "Default version of docker image builder"),
+            ("Docker-Experimental" = bool, description = "If the server is running with experimental mode enabled"),
+            ("Swarm" = String, description = "Swarm status of the daemon: always inactive"),
+            ("Cache-Control" = String, description = "no-cache, no-store, must-revalidate"),
+            ("Pragma" = String, description = "no-cache"))),
         (status = 500, description = "server error", body = ErrorResponse)))]
 pub async fn ping_head() -> Response {
     (

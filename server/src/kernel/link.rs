@@ -49,6 +49,9 @@ pub struct LinkInfo {
 #[derive(Clone, Debug)]
 pub struct Kernel {
     pub(crate) handle: Handle,
+    /// The kernel runs one dump at a time per netlink socket (a second gets EBUSY), and this
+    /// socket is shared by every request: dumps on it take turns.
+    dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
 }
 
 impl Kernel {
@@ -57,6 +60,7 @@ impl Kernel {
     pub fn connect() -> Result<Kernel, KernelError> {
         Ok(Kernel {
             handle: connect_here("connect to netlink")?,
+            dumps: Default::default(),
         })
     }
 
@@ -80,7 +84,9 @@ impl Kernel {
         spec.validate()?;
         let handle = self.handle.clone();
         let spec = spec.clone();
+        let dumps = self.dumps.clone();
         run_detached("ensure bridge", async move {
+            let _turn = dumps.lock().await;
             ensure_bridge(&handle, &spec).await
         })
         .await
@@ -101,6 +107,7 @@ impl Kernel {
 
     /// Every link with its name, kind, alias and master; one dump.
     pub async fn links(&self) -> Result<Vec<LinkInfo>, KernelError> {
+        let _turn = self.dumps.lock().await;
         Ok(dump_links(&self.handle)
             .await?
             .iter()
@@ -113,19 +120,22 @@ impl Kernel {
     /// host. Returned as (network address, prefix length), sorted and without duplicates;
     /// default routes are left out, they would reserve everything.
     pub async fn reserved_prefixes(&self) -> Result<Vec<(IpAddr, u8)>, KernelError> {
+        // One dump after the other: the kernel refuses a second dump on a busy socket.
+        let _turn = self.dumps.lock().await;
         let routes = self
             .handle
             .route()
             .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
             .execute()
-            .try_collect::<Vec<_>>();
+            .try_collect::<Vec<_>>()
+            .await;
         let addresses = self
             .handle
             .address()
             .get()
             .execute()
-            .try_collect::<Vec<_>>();
-        let (routes, addresses) = futures::join!(routes, addresses);
+            .try_collect::<Vec<_>>()
+            .await;
         let routes = routes.map_err(|e| KernelError::netlink("dump routes", "all", e))?;
         let addresses = addresses.map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
 

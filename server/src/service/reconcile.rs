@@ -174,7 +174,10 @@ impl Daemon {
         }
         let links = self.kernel.links().await?;
 
-        // Sandboxes' namespaces.
+        // Sandboxes' namespaces. A re-created namespace is empty: its endpoints must be
+        // attached again even if an old host end still lingers while the kernel tears the old
+        // namespace down.
+        let mut recreated = HashSet::new();
         for c in self.store.containers().await? {
             if c.kind == ContainerKind::Sandbox && Netns::open(Path::new(&c.netns_path)).is_err() {
                 let dir = self.settings.netns_dir.clone();
@@ -187,7 +190,8 @@ impl Daemon {
                 .await;
                 match tokio::task::spawn_blocking(move || Netns::create_named(&dir, &name)).await {
                     Ok(Ok(_)) => {
-                        repairs.push(format!("namespace of sandbox {} re-created", c.name))
+                        recreated.insert(c.id.clone());
+                        repairs.push(format!("namespace of sandbox {} re-created", c.name));
                     }
                     Ok(Err(e)) => repairs.push(format!(
                         "namespace of sandbox {} could not be made: {e}",
@@ -236,7 +240,7 @@ impl Daemon {
                 .map(|l| l.index);
             let host = by_name.get(e.host_ifname.as_str());
             let healthy = matches!((host, bridge_index), (Some(l), Some(b)) if l.kind.as_deref() == Some("veth") && l.master == Some(b));
-            if healthy && !e.ifname.is_empty() {
+            if healthy && !e.ifname.is_empty() && !recreated.contains(&e.container_id) {
                 continue;
             }
             touched.insert(e.container_id.clone());

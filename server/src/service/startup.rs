@@ -47,6 +47,12 @@ impl Daemon {
             n.options = options;
             n.ipam = cfg;
             self.store.insert_network(&n).await?;
+            if let Some(spec) = super::networks::bridge_spec(&n) {
+                self.kernel
+                    .ensure_bridge(&spec)
+                    .await
+                    .map_err(Error::kernel(format!("cannot make bridge {}", spec.name)))?;
+            }
             tracing::info!(subnet = %n.ipam.first().map(|c| c.subnet.to_string()).unwrap_or_default(), "created the predefined bridge network");
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {

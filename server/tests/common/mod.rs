@@ -7,8 +7,10 @@
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Command, ExitStatus, Output, Stdio};
 use std::time::{Duration, Instant};
+
+pub mod consistency;
 
 #[allow(unused_imports)]
 pub use serde_json::{Value, json};
@@ -118,6 +120,8 @@ pub struct Daemon {
     pub socket: PathBuf,
     pub db: PathBuf,
     extra: Vec<String>,
+    /// Environment variables set on every (re)start, e.g. `NETBRIDGE_CRASH_AT`.
+    env: Vec<(String, String)>,
     child: Option<Child>,
 }
 
@@ -132,6 +136,16 @@ impl Daemon {
 
     /// Starts with extra `serve` arguments.
     pub fn start_with(extra: &[&str]) -> Daemon {
+        Daemon::start_with_args_env(extra, &[])
+    }
+
+    /// Starts with extra environment variables (kept for restarts until [`Daemon::set_env`]).
+    pub fn start_with_env(env: &[(&str, &str)]) -> Daemon {
+        Daemon::start_with_args_env(&[], env)
+    }
+
+    /// Starts with extra `serve` arguments and environment variables.
+    pub fn start_with_args_env(extra: &[&str], env: &[(&str, &str)]) -> Daemon {
         let ns = Netns::new("nbt");
         let dir = std::env::temp_dir().join(format!("netbridge-test-{}", ns.name));
         std::fs::create_dir_all(&dir).expect("temp dir");
@@ -141,6 +155,10 @@ impl Daemon {
             dir,
             ns,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            env: env
+                .iter()
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect(),
             child: None,
         };
         d.spawn();
@@ -173,6 +191,7 @@ impl Daemon {
         args.extend(self.extra.iter().map(String::as_str));
         let child = Command::new("nsenter")
             .args(&args)
+            .envs(self.env.iter().map(|(k, v)| (k, v)))
             .stdin(Stdio::null())
             .stdout(log.try_clone().expect("log"))
             .stderr(log)
@@ -241,34 +260,81 @@ impl Daemon {
         self.spawn();
     }
 
+    /// Replaces the environment used from the next (re)start on.
+    pub fn set_env(&mut self, env: &[(&str, &str)]) {
+        self.env = env
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+    }
+
+    /// Stops (SIGTERM, if still running) and starts again with this environment instead;
+    /// `restart_with_env(&[])` restarts without any extra variables.
+    pub fn restart_with_env(&mut self, env: &[(&str, &str)]) {
+        self.stop();
+        self.set_env(env);
+        self.spawn();
+    }
+
+    /// Waits up to `secs` seconds for the daemon to exit by itself (e.g. an abort at a crash
+    /// point); returns its exit status, or None if it is still running.
+    pub fn wait_exit(&mut self, secs: u64) -> Option<ExitStatus> {
+        let deadline = Instant::now() + Duration::from_secs(secs);
+        loop {
+            let child = self.child.as_mut()?;
+            if let Ok(Some(status)) = child.try_wait() {
+                self.child = None;
+                return Some(status);
+            }
+            if Instant::now() > deadline {
+                return None;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Whether the daemon process is still running.
+    pub fn running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    /// `netbridge <args…>` as a one-off command inside the daemon's namespace (e.g. the offline
+    /// `reconcile` against this daemon's database and socket).
+    pub fn run_cli(&self, args: &[&str]) -> Output {
+        let netns_file = format!("--net=/run/netns/{}", self.ns.name);
+        let mut all: Vec<&str> = vec![&netns_file, "--", binary()];
+        all.extend_from_slice(args);
+        Command::new("nsenter")
+            .args(&all)
+            .output()
+            .expect("run netbridge")
+    }
     pub fn pid(&self) -> Option<u32> {
         self.child.as_ref().map(Child::id)
     }
 
-    fn try_request(
+    /// A raw HTTP request that reports connection errors (a killed daemon) instead of
+    /// panicking. A daemon that dies mid-request gives `Ok` with status 0 or an `Err`.
+    pub fn try_request(
         &self,
         method: &str,
         path: &str,
         content_type: Option<&str>,
         body: Option<&str>,
     ) -> std::io::Result<Response> {
-        let mut s = UnixStream::connect(&self.socket)?;
-        s.set_read_timeout(Some(Duration::from_secs(60)))?;
-        let mut req =
-            format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
-        if let Some(ct) = content_type {
-            req.push_str(&format!("Content-Type: {ct}\r\n"));
-        }
-        let body = body.unwrap_or("");
-        if !body.is_empty() || method == "POST" {
-            req.push_str(&format!("Content-Length: {}\r\n", body.len()));
-        }
-        req.push_str("\r\n");
-        req.push_str(body);
-        s.write_all(req.as_bytes())?;
-        let mut raw = Vec::new();
-        s.read_to_end(&mut raw)?;
-        Ok(parse_response(&raw, method == "HEAD"))
+        request_at(&self.socket, method, path, content_type, body)
+    }
+
+    /// [`Daemon::try_request`] of a JSON body.
+    pub fn try_post(&self, path: &str, body: &Value) -> std::io::Result<Response> {
+        self.try_request(
+            "POST",
+            path,
+            Some("application/json"),
+            Some(&body.to_string()),
+        )
     }
 
     /// A raw HTTP request with an optional Content-Type and body.
@@ -362,6 +428,38 @@ impl Drop for Daemon {
     }
 }
 
+/// One HTTP/1.1 request over a Unix socket (`Connection: close`); connection errors are returned.
+pub fn request_at(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    content_type: Option<&str>,
+    body: Option<&str>,
+) -> std::io::Result<Response> {
+    let mut s = UnixStream::connect(socket)?;
+    s.set_read_timeout(Some(Duration::from_secs(60)))?;
+    let mut req = format!("{method} {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n");
+    if let Some(ct) = content_type {
+        req.push_str(&format!("Content-Type: {ct}\r\n"));
+    }
+    let body = body.unwrap_or("");
+    if !body.is_empty() || method == "POST" {
+        req.push_str(&format!("Content-Length: {}\r\n", body.len()));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes())?;
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw)?;
+    Ok(parse_response(&raw, method == "HEAD"))
+}
+
+/// Parses a raw HTTP/1.1 response (status line, headers, a plain or chunked body), e.g. one
+/// read off a TCP connection a test drove by hand.
+pub fn parse_http(raw: &[u8]) -> Response {
+    parse_response(raw, false)
+}
+
 fn parse_response(raw: &[u8], head: bool) -> Response {
     let split = raw
         .windows(4)
@@ -428,4 +526,95 @@ pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
 
 pub fn path_exists(p: &Path) -> bool {
     p.exists()
+}
+
+/// A small xorshift generator for workloads: seeded from /dev/urandom unless `NETBRIDGE_SEED`
+/// is set, and printed by the tests so a failing run can be replayed.
+pub struct Rng(u64);
+
+impl Rng {
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed | 1)
+    }
+
+    /// `NETBRIDGE_SEED` if set, else a random seed; the seed is returned to be printed.
+    pub fn seeded() -> (Rng, u64) {
+        let seed = std::env::var("NETBRIDGE_SEED")
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or_else(|| u64::from_str_radix(&rand_hex(16), 16).unwrap_or(0x9e37_79b9));
+        (Rng::new(seed), seed)
+    }
+
+    pub fn next(&mut self) -> u64 {
+        let mut x = self.0;
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        self.0 = x;
+        x
+    }
+
+    /// Uniform in `lo..=hi`.
+    pub fn range(&mut self, lo: u64, hi: u64) -> u64 {
+        lo + self.next() % (hi - lo + 1)
+    }
+
+    pub fn below(&mut self, n: usize) -> usize {
+        (self.next() % n.max(1) as u64) as usize
+    }
+
+    pub fn chance(&mut self, percent: u64) -> bool {
+        self.next() % 100 < percent
+    }
+}
+
+/// Names of namespaces a test had the daemon make under /run/netns (sandboxes). Every name is
+/// `nbt-…`; on drop, any of them still present is deleted, also when the test panicked or the
+/// daemon was killed before it could remove them.
+#[derive(Default)]
+pub struct SandboxNames(std::sync::Mutex<Vec<String>>);
+
+impl SandboxNames {
+    pub fn new() -> SandboxNames {
+        SandboxNames::default()
+    }
+
+    /// A fresh `nbt-<random>` name, registered for clean-up.
+    pub fn fresh(&self) -> String {
+        let name = format!("nbt-{}", rand_hex(10));
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(name.clone());
+        name
+    }
+
+    pub fn all(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
+    /// Removes every registered sandbox through the API (`DELETE /containers/<name>?force=1`,
+    /// which must answer 204 or 404), while the daemon runs.
+    pub fn remove_all(&self, d: &Daemon) {
+        for name in self.all() {
+            let r = d.delete(&format!("/containers/{name}?force=1"));
+            assert!(
+                r.status == 204 || r.status == 404,
+                "remove sandbox {name}: {} {}",
+                r.status,
+                r.body
+            );
+        }
+    }
+}
+
+impl Drop for SandboxNames {
+    fn drop(&mut self) {
+        for name in self.all() {
+            if name.starts_with("nbt-") && Path::new("/run/netns").join(&name).exists() {
+                let _ = run("ip", &["netns", "del", &name]);
+            }
+        }
+    }
 }

@@ -9,8 +9,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::extract::Request;
 use hyper::body::Incoming;
-use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
-use hyper_util::server::conn::auto::Builder;
+use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::io::{AsyncRead, AsyncWrite};
@@ -186,14 +185,13 @@ async fn serve_connection<IO>(
         req.extensions_mut().insert(peer.clone());
         req
     });
-    let mut builder = Builder::new(TokioExecutor::new());
+    // HTTP/1 only: the header timeout then runs from the first byte awaited, so a client that
+    // connects and sends nothing is cut off too (auto-detection would wait for it unbounded).
+    let mut builder = hyper::server::conn::http1::Builder::new();
     builder
-        .http1()
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout);
-    let conn = builder
-        .serve_connection_with_upgrades(TokioIo::new(io), TowerToHyperService::new(service))
-        .into_owned();
+    let conn = builder.serve_connection(TokioIo::new(io), TowerToHyperService::new(service));
     if let Err(e) = watcher.watch(conn).await {
         tracing::debug!(error = %e, "connection ended");
     }

@@ -112,6 +112,15 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     let app = crate::api::app(daemon, guard);
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
+    // TCP first: once the Unix socket answers, every listener is up.
+    let tcp = match args.tcp {
+        Some(addr) => Some(
+            TcpListener::bind(addr)
+                .await
+                .map_err(io("cannot listen on", Path::new(&addr.to_string())))?,
+        ),
+        None => None,
+    };
     let unix = bind_unix(&args.socket, args.socket_group.as_deref()).await?;
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut servers = tokio::task::JoinSet::new();
@@ -121,10 +130,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         header_timeout,
         stop_rx.clone(),
     ));
-    if let Some(addr) = args.tcp {
-        let tcp = TcpListener::bind(addr)
-            .await
-            .map_err(io("cannot listen on", Path::new(&addr.to_string())))?;
+    if let (Some(tcp), Some(addr)) = (tcp, args.tcp) {
         tracing::info!(%addr, tls = tls.is_some(), tokens = tokens.is_some(), "serving on TCP");
         servers.spawn(listener::serve_tcp(
             tcp,

@@ -92,40 +92,14 @@ impl Kernel {
                     .gateway(gateway)
                     .output_interface(index)
                     .build();
-                inner
-                    .handle
-                    .route()
-                    .add(route)
-                    .replace()
-                    .execute()
-                    .await
-                    .map_err(|e| {
-                        KernelError::netlink(
-                            "replace default route",
-                            format!("{ifname} via {gateway}"),
-                            e,
-                        )
-                    })?;
+                replace_default_route(&inner.handle, route, &ifname, gateway.into()).await?;
             }
             if let Some(gateway) = gateway_v6 {
                 let route = RouteMessageBuilder::<Ipv6Addr>::new()
                     .gateway(gateway)
                     .output_interface(index)
                     .build();
-                inner
-                    .handle
-                    .route()
-                    .add(route)
-                    .replace()
-                    .execute()
-                    .await
-                    .map_err(|e| {
-                        KernelError::netlink(
-                            "replace default route",
-                            format!("{ifname} via {gateway}"),
-                            e,
-                        )
-                    })?;
+                replace_default_route(&inner.handle, route, &ifname, gateway.into()).await?;
             }
             Ok(())
         })
@@ -342,6 +316,24 @@ async fn configure_container_end(
         add_default_route(handle, route, name, IpAddr::V6(gateway)).await?;
     }
     Ok(index)
+}
+
+/// Sets the default route, replacing the one there.
+async fn replace_default_route(
+    handle: &Handle,
+    route: rtnetlink::packet_route::route::RouteMessage,
+    link: &str,
+    gateway: IpAddr,
+) -> Result<(), KernelError> {
+    handle
+        .route()
+        .add(route)
+        .replace()
+        .execute()
+        .await
+        .map_err(|e| {
+            KernelError::netlink("replace default route", format!("{link} via {gateway}"), e)
+        })
 }
 
 /// Adds a default route unless the namespace has one already (EEXIST under NLM_F_EXCL):

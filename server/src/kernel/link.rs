@@ -105,6 +105,12 @@ impl Kernel {
             .map(|msg| msg.header.index))
     }
 
+    /// One link by name, with its kind, alias and master; no dump.
+    pub async fn link(&self, name: &str) -> Result<Option<LinkInfo>, KernelError> {
+        validate_link_name("link name", name)?;
+        Ok(get_link(&self.handle, name).await?.map(|m| link_info(&m)))
+    }
+
     /// Every link with its name, kind, alias and master; one dump.
     pub async fn links(&self) -> Result<Vec<LinkInfo>, KernelError> {
         let _turn = self.dumps.lock().await;

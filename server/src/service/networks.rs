@@ -162,25 +162,17 @@ impl Daemon {
             .name
             .clone()
             .unwrap_or_else(|| format!("br-{}", &id[..12]));
-        if let Some(other) = self
-            .store
-            .networks()
-            .await?
-            .into_iter()
-            .find(|n| n.bridge.as_deref() == Some(bridge.as_str()))
-        {
+        // One indexed lookup and one link query: create stays flat as networks pile up.
+        if let Some(other) = self.store.network_id_with_bridge(&bridge).await? {
             return Err(Error::Forbidden(format!(
-                "cannot create network {id} ({bridge}): conflicts with network {} ({bridge}): networks have same bridge name",
-                other.id
+                "cannot create network {id} ({bridge}): conflicts with network {other} ({bridge}): networks have same bridge name"
             )));
         }
         let existing = self
             .kernel
-            .links()
+            .link(&bridge)
             .await
-            .map_err(Error::kernel("listing links"))?
-            .into_iter()
-            .find(|l| l.name == bridge);
+            .map_err(Error::kernel(format!("looking up {bridge}")))?;
         if let Some(link) = &existing
             && link.kind.as_deref() != Some("bridge")
         {

@@ -188,6 +188,17 @@ impl Store {
         self.with_subnets(row).await
     }
 
+    /// The network whose kernel bridge is `bridge`, if any.
+    pub async fn network_id_with_bridge(&self, bridge: &str) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT id FROM networks WHERE bridge = ?")
+            .bind(bridge)
+            .fetch_optional(&self.pool)
+            .await
+            .ctx("looking up a bridge name")?;
+        row.map(|r| r.try_get("id").ctx("reading an ID"))
+            .transpose()
+    }
+
     /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing).
     pub async fn network_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         if prefix.is_empty()

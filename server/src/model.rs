@@ -173,6 +173,36 @@ pub fn format_nanos(nanos: i64) -> String {
     }
 }
 
+/// A random locally administered unicast MAC, as Docker 28+ makes.
+pub fn random_mac() -> [u8; 6] {
+    let mut mac: [u8; 6] = rand::random();
+    mac[0] = (mac[0] & 0xfe) | 0x02;
+    mac
+}
+
+pub fn format_mac(mac: &[u8; 6]) -> String {
+    mac.iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<Vec<_>>()
+        .join(":")
+}
+
+/// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
+pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
+    let parts: Vec<&str> = text.split([':', '-']).collect();
+    if parts.len() != 6 {
+        return None;
+    }
+    let mut mac = [0u8; 6];
+    for (slot, part) in mac.iter_mut().zip(parts) {
+        if part.len() != 2 {
+            return None;
+        }
+        *slot = u8::from_str_radix(part, 16).ok()?;
+    }
+    (mac[0] & 1 == 0).then_some(mac)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -200,6 +230,23 @@ mod tests {
         assert_eq!(
             format_nanos(1_476_851_610_500_000_000),
             "2016-10-19T04:33:30.5Z"
+        );
+    }
+
+    #[test]
+    fn macs() {
+        assert_eq!(
+            parse_mac("02:42:ac:11:00:04"),
+            Some([2, 0x42, 0xac, 0x11, 0, 4])
+        );
+        assert_eq!(parse_mac("01:00:5e:00:00:01"), None, "multicast");
+        assert_eq!(parse_mac("02:42:ac:11:00"), None);
+        assert_eq!(parse_mac("zz:42:ac:11:00:04"), None);
+        let m = random_mac();
+        assert_eq!(m[0] & 0x03, 0x02, "local, unicast");
+        assert_eq!(
+            format_mac(&[2, 0x42, 0xac, 0x11, 0, 4]),
+            "02:42:ac:11:00:04"
         );
     }
 

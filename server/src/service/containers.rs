@@ -10,6 +10,26 @@ use super::{Daemon, Error, Result, crash};
 use crate::kernel::{KernelError, Netns};
 use crate::model::{self, Container, ContainerKind, Endpoint, Network};
 
+/// Makes the named namespace `name` under the netns directory (mount work: a blocking thread).
+pub(super) async fn create_netns(dir: &Path, name: &str) -> std::result::Result<(), KernelError> {
+    let (dir, name) = (dir.to_path_buf(), name.to_string());
+    tokio::task::spawn_blocking(move || Netns::create_named(&dir, &name).map(drop))
+        .await
+        .unwrap_or(Err(KernelError::Worker {
+            op: "create namespace",
+        }))
+}
+
+/// Deletes the named namespace `name`; one already gone is fine.
+pub(super) async fn delete_netns(dir: &Path, name: &str) -> std::result::Result<(), KernelError> {
+    let (dir, name) = (dir.to_path_buf(), name.to_string());
+    tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name))
+        .await
+        .unwrap_or(Err(KernelError::Worker {
+            op: "delete namespace",
+        }))
+}
+
 /// A container with its endpoints and their networks, for the container routes.
 pub struct ContainerView {
     pub container: Container,
@@ -119,11 +139,7 @@ impl Daemon {
             return Err(e.into());
         }
         crash::point("sandbox.create.row");
-        let dir = self.settings.netns_dir.clone();
-        let made = tokio::task::spawn_blocking(move || Netns::create_named(&dir, &name))
-            .await
-            .map_err(|e| Error::System(format!("namespace worker failed: {e}")))?;
-        if let Err(e) = made {
+        if let Err(e) = create_netns(&self.settings.netns_dir, &name).await {
             if let Err(undo) = self.store.delete_container(&container.id).await {
                 tracing::error!(container = %container.id, error = %undo, "cannot roll back a sandbox row");
             }
@@ -175,6 +191,18 @@ impl Daemon {
         })
     }
 
+    /// A namespace netbridge did not make is recorded only while it has endpoints: forgets it
+    /// once it has none. Sandboxes stay until removed.
+    pub(super) async fn forget_unused_namespace(&self, container_id: &str) -> Result<()> {
+        if let Some(c) = self.store.container(container_id).await?
+            && c.kind != ContainerKind::Sandbox
+            && self.store.endpoints_of_container(&c.id).await?.is_empty()
+        {
+            self.store.delete_container(&c.id).await?;
+        }
+        Ok(())
+    }
+
     /// `DELETE /containers/{id}`: `force` disconnects it first. Only sandboxes' namespaces are
     /// deleted; other namespaces are merely forgotten.
     pub async fn remove_container(&self, term: &str, force: bool) -> Result<()> {
@@ -208,20 +236,12 @@ impl Daemon {
             .await?;
         crash::point("sandbox.remove.journaled");
         if c.kind == ContainerKind::Sandbox {
-            let dir = self.settings.netns_dir.clone();
-            let name = c.name.clone();
-            let deleted = tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name))
-                .await
-                .map_err(|e| Error::System(format!("namespace worker failed: {e}")))
-                .and_then(|r| {
-                    r.map_err(Error::kernel(format!(
-                        "cannot delete the namespace of {}",
-                        c.name
-                    )))
-                });
-            if let Err(e) = deleted {
+            if let Err(e) = delete_netns(&self.settings.netns_dir, &c.name).await {
                 self.store.end_op(op).await?;
-                return Err(e);
+                return Err(Error::kernel(format!(
+                    "cannot delete the namespace of {}",
+                    c.name
+                ))(e));
             }
         }
         crash::point("sandbox.remove.netns");

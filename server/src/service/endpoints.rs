@@ -5,7 +5,7 @@
 //! undoes what was done, so no veth, address or row is left behind.
 
 use std::collections::BTreeSet;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
 use serde_json::json;
@@ -14,7 +14,7 @@ use super::{Daemon, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
 use crate::kernel::{Attachment, KernelError, Netns};
 use crate::metrics::timed;
-use crate::model::{self, Container, ContainerKind, Endpoint, Network};
+use crate::model::{self, Container, Endpoint, Network};
 use crate::store::StoreError;
 
 /// `POST /networks/{id}/connect` in domain terms.
@@ -78,8 +78,8 @@ impl Daemon {
             container
         };
         let result = self.connect_locked(&network, &container, wanted).await;
-        if result.is_err() && container.kind != ContainerKind::Sandbox {
-            self.forget_if_unused(&container).await;
+        if result.is_err() {
+            self.forget_quietly(&container.id).await;
         }
         result
     }
@@ -102,7 +102,7 @@ impl Daemon {
         let used = self.store.used_addresses(&network.id).await?;
         let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
-        let mac = wanted.mac.unwrap_or_else(random_mac);
+        let mac = wanted.mac.unwrap_or_else(model::random_mac);
         let Some(bridge) = network.bridge.clone() else {
             return Err(Error::InvalidParameter(format!(
                 "network {} has no bridge to attach to",
@@ -136,7 +136,7 @@ impl Daemon {
             container_id: container.id.clone(),
             host_ifname: String::new(),
             ifname: String::new(),
-            mac: format_mac(&mac),
+            mac: model::format_mac(&mac),
             ipv4,
             ipv6,
             aliases: wanted.aliases,
@@ -186,18 +186,8 @@ impl Daemon {
                 .into_iter()
                 .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
                 .collect(),
-            gateway_v4: gateway_owner
-                .then(|| match network.ipv4().map(|c| c.gateway) {
-                    Some(IpAddr::V4(g)) => Some(g),
-                    _ => None,
-                })
-                .flatten(),
-            gateway_v6: gateway_owner
-                .then(|| match network.ipv6().map(|c| c.gateway) {
-                    Some(IpAddr::V6(g)) => Some(g),
-                    _ => None,
-                })
-                .flatten(),
+            gateway_v4: gateway_v4(network).filter(|_| gateway_owner),
+            gateway_v6: gateway_v6(network).filter(|_| gateway_owner),
         };
         let attached = timed("netlink", "attach", self.kernel.attach(&ns, &attachment)).await;
         let (ifname, _) = match attached {
@@ -229,6 +219,13 @@ impl Daemon {
         Ok(())
     }
 
+    /// [`Daemon::forget_unused_namespace`] where a failure must not fail the operation.
+    async fn forget_quietly(&self, container_id: &str) {
+        if let Err(e) = self.forget_unused_namespace(container_id).await {
+            tracing::warn!(container = %container_id, error = %e, "cannot forget a namespace");
+        }
+    }
+
     /// Points the container's default route at the endpoint Docker's rule picks. Best effort: a
     /// failure is logged, the attachment itself stands.
     pub(super) async fn rehome_gateway(&self, container: &Container) {
@@ -256,14 +253,8 @@ impl Daemon {
         }) else {
             return;
         };
-        let v4 = match network.ipv4().map(|c| c.gateway) {
-            Some(IpAddr::V4(g)) if owner.ipv4.is_some() => Some(g),
-            _ => None,
-        };
-        let v6 = match network.ipv6().map(|c| c.gateway) {
-            Some(IpAddr::V6(g)) if owner.ipv6.is_some() => Some(g),
-            _ => None,
-        };
+        let v4 = gateway_v4(network).filter(|_| owner.ipv4.is_some());
+        let v6 = gateway_v6(network).filter(|_| owner.ipv6.is_some());
         let moved = match Netns::open(std::path::Path::new(&container.netns_path)) {
             Ok(ns) => {
                 self.kernel
@@ -370,26 +361,9 @@ impl Daemon {
         if !network.internal {
             self.rehome_gateway(container).await;
         }
-        if container.kind != ContainerKind::Sandbox {
-            self.forget_if_unused(container).await;
-        }
+        self.forget_quietly(&container.id).await;
         tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id, "disconnected");
         Ok(())
-    }
-
-    /// A namespace netbridge did not make is recorded only while it has endpoints.
-    async fn forget_if_unused(&self, container: &Container) {
-        match self.store.endpoints_of_container(&container.id).await {
-            Ok(left) if left.is_empty() => {
-                if let Err(e) = self.store.delete_container(&container.id).await {
-                    tracing::warn!(container = %container.id, error = %e, "cannot forget a container");
-                }
-            }
-            Ok(_) => {}
-            Err(e) => {
-                tracing::warn!(container = %container.id, error = %e, "cannot read endpoints")
-            }
-        }
     }
 }
 
@@ -443,7 +417,7 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
     }
     let mac = match req.mac.as_deref().filter(|m| !m.is_empty()) {
         None => None,
-        Some(text) => match parse_mac(text) {
+        Some(text) => match model::parse_mac(text) {
             Some(mac) => Some(mac),
             None => {
                 problems.push(format!("invalid MAC address: {text}"));
@@ -534,54 +508,18 @@ fn attach_error(bridge: &str, e: KernelError) -> Error {
     }
 }
 
-/// A random locally administered unicast MAC, as Docker 28+ makes.
-pub(super) fn random_mac() -> [u8; 6] {
-    let mut mac: [u8; 6] = rand::random();
-    mac[0] = (mac[0] & 0xfe) | 0x02;
-    mac
-}
-
-fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
-}
-
-/// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
-pub(super) fn parse_mac(text: &str) -> Option<[u8; 6]> {
-    let parts: Vec<&str> = text.split([':', '-']).collect();
-    if parts.len() != 6 {
-        return None;
+/// The network's IPv4 gateway, if it has one.
+fn gateway_v4(n: &Network) -> Option<Ipv4Addr> {
+    match n.ipv4()?.gateway {
+        IpAddr::V4(g) => Some(g),
+        IpAddr::V6(_) => None,
     }
-    let mut mac = [0u8; 6];
-    for (slot, part) in mac.iter_mut().zip(parts) {
-        if part.len() != 2 {
-            return None;
-        }
-        *slot = u8::from_str_radix(part, 16).ok()?;
-    }
-    (mac[0] & 1 == 0).then_some(mac)
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn macs() {
-        assert_eq!(
-            parse_mac("02:42:ac:11:00:04"),
-            Some([2, 0x42, 0xac, 0x11, 0, 4])
-        );
-        assert_eq!(parse_mac("01:00:5e:00:00:01"), None, "multicast");
-        assert_eq!(parse_mac("02:42:ac:11:00"), None);
-        assert_eq!(parse_mac("zz:42:ac:11:00:04"), None);
-        let m = random_mac();
-        assert_eq!(m[0] & 0x03, 0x02, "local, unicast");
-        assert_eq!(
-            format_mac(&[2, 0x42, 0xac, 0x11, 0, 4]),
-            "02:42:ac:11:00:04"
-        );
+/// The network's IPv6 gateway, if it has one.
+fn gateway_v6(n: &Network) -> Option<Ipv6Addr> {
+    match n.ipv6()?.gateway {
+        IpAddr::V6(g) => Some(g),
+        IpAddr::V4(_) => None,
     }
 }

@@ -7,9 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
 
+use super::containers::{create_netns, delete_netns};
 use super::{Daemon, Result};
 use crate::kernel::{Attachment, LinkInfo, Netns};
-use crate::model::{ContainerKind, Endpoint, Network};
+use crate::model::{self, ContainerKind, Endpoint, Network};
 use crate::store::JournalEntry;
 
 /// The alias prefix that marks a link as netbridge's.
@@ -90,9 +91,7 @@ impl Daemon {
             "create_sandbox" => {
                 self.store.delete_container(&entry.subject).await?;
                 if let Some(name) = text("name") {
-                    let dir = self.settings.netns_dir.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name)).await;
+                    let _ = delete_netns(&self.settings.netns_dir, &name).await;
                 }
                 repairs.push(format!(
                     "interrupted create of sandbox {} rolled back",
@@ -105,9 +104,7 @@ impl Daemon {
                     && text("kind").as_deref() == Some("sandbox")
                     && let Some(name) = text("name")
                 {
-                    let dir = self.settings.netns_dir.clone();
-                    let _ =
-                        tokio::task::spawn_blocking(move || Netns::delete_named(&dir, &name)).await;
+                    let _ = delete_netns(&self.settings.netns_dir, &name).await;
                 }
                 repairs.push(format!(
                     "interrupted removal of sandbox {} settled",
@@ -180,23 +177,13 @@ impl Daemon {
         let mut recreated = HashSet::new();
         for c in self.store.containers().await? {
             if c.kind == ContainerKind::Sandbox && Netns::open(Path::new(&c.netns_path)).is_err() {
-                let dir = self.settings.netns_dir.clone();
-                let name = c.name.clone();
-                let _ = tokio::task::spawn_blocking({
-                    let dir = dir.clone();
-                    let name = name.clone();
-                    move || Netns::delete_named(&dir, &name)
-                })
-                .await;
-                match tokio::task::spawn_blocking(move || Netns::create_named(&dir, &name)).await {
-                    Ok(Ok(_)) => {
+                let dir = &self.settings.netns_dir;
+                let _ = delete_netns(dir, &c.name).await;
+                match create_netns(dir, &c.name).await {
+                    Ok(()) => {
                         recreated.insert(c.id.clone());
                         repairs.push(format!("namespace of sandbox {} re-created", c.name));
                     }
-                    Ok(Err(e)) => repairs.push(format!(
-                        "namespace of sandbox {} could not be made: {e}",
-                        c.name
-                    )),
                     Err(e) => repairs.push(format!(
                         "namespace of sandbox {} could not be made: {e}",
                         c.name
@@ -299,7 +286,7 @@ impl Daemon {
             container_name: (!e.ifname.is_empty()).then(|| e.ifname.clone()),
             bridge_index,
             mtu: n.mtu,
-            mac: super::endpoints::parse_mac(&e.mac).unwrap_or_else(super::endpoints::random_mac),
+            mac: model::parse_mac(&e.mac).unwrap_or_else(model::random_mac),
             alias: format!("{MARK}{}", e.id),
             addresses,
             gateway_v4: None,
@@ -324,17 +311,6 @@ impl Daemon {
                     n.name
                 ));
             }
-        }
-        Ok(())
-    }
-
-    /// Forgets a recorded namespace that netbridge did not make once it has no endpoints.
-    async fn forget_unused_namespace(&self, container_id: &str) -> Result<()> {
-        if let Some(c) = self.store.container(container_id).await?
-            && c.kind != ContainerKind::Sandbox
-            && self.store.endpoints_of_container(&c.id).await?.is_empty()
-        {
-            self.store.delete_container(&c.id).await?;
         }
         Ok(())
     }

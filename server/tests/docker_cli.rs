@@ -5,7 +5,7 @@ mod common;
 
 use std::collections::BTreeSet;
 
-use common::{Daemon, Value};
+use common::{Daemon, Value, inet, is_id};
 
 fn stderr(out: &std::process::Output) -> String {
     String::from_utf8_lossy(&out.stderr).into_owned()
@@ -60,21 +60,6 @@ fn ls(d: &Daemon, extra: &[&str]) -> Vec<String> {
     let mut lines: Vec<String> = d.docker_ok(&args).lines().map(str::to_string).collect();
     lines.sort();
     lines
-}
-
-fn inet(d: &Daemon, dev: &str) -> Vec<String> {
-    d.ip(&["-4", "addr", "show", "dev", dev])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("inet "))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
-}
-
-fn is_id(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 #[test]

@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::Daemon;
+use common::{Daemon, inet, is_id};
 
 /// Runs a docker-py script against `d`; it must succeed. Returns its stdout.
 fn py(d: &Daemon, body: &str) -> String {
@@ -22,21 +22,6 @@ fn py(d: &Daemon, body: &str) -> String {
         d.log()
     );
     String::from_utf8_lossy(&out.stdout).into_owned()
-}
-
-fn inet(d: &Daemon, dev: &str) -> Vec<String> {
-    d.ip(&["-4", "addr", "show", "dev", dev])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("inet "))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
-}
-
-fn is_id(s: &str) -> bool {
-    s.len() == 64
-        && s.bytes()
-            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
 }
 
 #[test]

@@ -10,7 +10,7 @@ use std::io::{Read, Write};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Daemon, Netns, Response, Value, json, rand_hex};
+use common::{Daemon, Netns, Response, Value, inet, json, rand_hex};
 
 // ---------------------------------------------------------------------------------------------
 // helpers
@@ -84,16 +84,6 @@ fn post_raw(d: &Daemon, path: &str, ct: Option<&str>, body: &str) -> Response {
 fn assert_error(r: &Response, status: u16, message: &str) {
     assert_eq!(r.status, status, "expected {status} {message:?}, got {r:?}");
     assert_eq!(r.message(), message, "status {status}");
-}
-
-/// IPv4 addresses (with prefix) on a link.
-fn inet(d: &Daemon, dev: &str) -> Vec<String> {
-    d.ip(&["-4", "addr", "show", "dev", dev])
-        .lines()
-        .filter_map(|l| l.trim().strip_prefix("inet "))
-        .filter_map(|rest| rest.split_whitespace().next())
-        .map(str::to_string)
-        .collect()
 }
 
 /// IPv6 global addresses (with prefix) on a link.

@@ -218,6 +218,16 @@ fn in_ns(d: &Daemon, program: &str) -> Command {
     c
 }
 
+/// The command failed, and its stderr says `needle` (a refusal with the daemon's reason).
+fn assert_fails_saying(out: &Output, needle: &str, what: &str) {
+    assert!(!out.status.success(), "{what} succeeded: {}", text(out));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains(needle),
+        "{what}: no {needle:?} in {}",
+        text(out)
+    );
+}
+
 fn text(out: &Output) -> String {
     format!(
         "status {:?}\nstdout: {}\nstderr: {}",
@@ -592,39 +602,20 @@ fn tcp_requests_without_the_right_token_are_refused() {
     let bare = s.docker_config("docker-bare", None);
     let certs = s.arg("client");
     let out = docker_tls(&d, &certs, &bare, &["network", "ls"]);
-    assert!(
-        !out.status.success(),
-        "docker without a token: {}",
-        text(&out)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("authentication required"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_saying(&out, "authentication required", "docker without a token");
     let out = docker_tls(&d, &certs, &bare, &["network", "create", &name]);
-    assert!(
-        !out.status.success(),
-        "docker create without a token: {}",
-        text(&out)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("authentication required"),
-        "{}",
-        text(&out)
+    assert_fails_saying(
+        &out,
+        "authentication required",
+        "docker create without a token",
     );
     // And with a wrong token in its config.
     let wrong = s.docker_config("docker-wrong", Some(&token()));
     let out = docker_tls(&d, &certs, &wrong, &["network", "create", &name]);
-    assert!(
-        !out.status.success(),
-        "docker create with a wrong token: {}",
-        text(&out)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("invalid bearer token"),
-        "{}",
-        text(&out)
+    assert_fails_saying(
+        &out,
+        "invalid bearer token",
+        "docker create with a wrong token",
     );
     unchanged(&d, &before, &name, "docker CLI without a valid token");
 }
@@ -769,16 +760,7 @@ fn an_expired_server_certificate_is_refused_by_clients() {
     );
     let config = s.docker_config("docker-config", Some(&tok));
     let out = docker_tls(&d, &s.arg("client"), &config, &["network", "create", &name]);
-    assert!(
-        !out.status.success(),
-        "docker accepted an expired server cert: {}",
-        text(&out)
-    );
-    assert!(
-        String::from_utf8_lossy(&out.stderr).contains("expired"),
-        "{}",
-        text(&out)
-    );
+    assert_fails_saying(&out, "expired", "docker accepted an expired server cert");
     unchanged(&d, &before, &name, "expired server certificate");
 }
 

@@ -512,6 +512,23 @@ fn dechunk(mut data: &[u8]) -> Vec<u8> {
     out
 }
 
+/// The IPv4 addresses (with prefix) on `dev` in the daemon's namespace.
+pub fn inet(d: &Daemon, dev: &str) -> Vec<String> {
+    d.ip(&["-4", "addr", "show", "dev", dev])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("inet "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .map(str::to_string)
+        .collect()
+}
+
+/// Docker's ID form: 64 lowercase hex characters.
+pub fn is_id(s: &str) -> bool {
+    s.len() == 64
+        && s.bytes()
+            .all(|c| c.is_ascii_digit() || (b'a'..=b'f').contains(&c))
+}
+
 /// Waits until `f` holds, up to `secs` seconds.
 pub fn eventually(secs: u64, mut f: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + Duration::from_secs(secs);

@@ -11,6 +11,7 @@ pub mod api;
 pub mod config;
 pub mod ipam;
 pub mod kernel;
+pub mod memory;
 pub mod metrics;
 pub mod model;
 pub mod serve;

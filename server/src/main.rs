@@ -6,6 +6,7 @@ use clap::Parser;
 use netbridge::config::{Cli, Command};
 
 fn main() -> ExitCode {
+    netbridge::memory::limit_arenas();
     let cli = Cli::parse();
     match cli.command {
         Command::Openapi => match netbridge::api::openapi().to_pretty_json() {

@@ -30,7 +30,12 @@ type Daemon_ = State<Arc<Daemon>>;
 pub async fn list(State(d): Daemon_, q: QueryMap) -> Result<Json<Vec<NetworkSummary>>, ApiError> {
     let filters = Filters::parse(q.get("filters").unwrap_or_default())?;
     let networks = d.list_networks(filters).await?;
-    Ok(Json(networks.iter().map(NetworkSummary::from).collect()))
+    Ok(Json(
+        networks
+            .iter()
+            .map(|n| NetworkSummary::from(&**n))
+            .collect(),
+    ))
 }
 
 /// Inspect a network by full ID, exact name, or unique ID prefix.

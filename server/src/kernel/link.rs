@@ -1,7 +1,7 @@
 //! The daemon's own namespace: bridges, the link list, and the prefixes a new subnet must avoid.
 
 use std::{
-    collections::BTreeSet,
+    collections::{BTreeSet, HashMap},
     future::Future,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Instant,
@@ -13,13 +13,17 @@ use rtnetlink::{
     packet_route::{
         AddressFamily,
         address::{AddressAttribute, AddressFlags, AddressMessage},
-        link::{LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
+        link::{LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage},
         route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope, RouteType},
     },
 };
-use tracing::{debug, info, warn};
+use tracing::{debug, warn};
 
-use super::{KernelError, error::netlink_errno, sysctl::set_ipv6_sysctl};
+use super::{
+    KernelError,
+    error::netlink_errno,
+    sysctl::{Ipv6Conf, set_ipv6_sysctl},
+};
 
 /// What a network's bridge must look like.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +35,15 @@ pub struct BridgeSpec {
     pub alias: String,
     /// Gateway addresses with their prefix length, IPv4 and IPv6.
     pub addresses: Vec<(IpAddr, u8)>,
+}
+
+/// What [`Kernel::ensure_bridges`] found for one bridge.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Ensured {
+    /// It was there (and was corrected where it differed).
+    Existed,
+    /// It was missing and has been made.
+    Created,
 }
 
 /// One link as the kernel reports it.
@@ -52,6 +65,8 @@ pub struct Kernel {
     /// The kernel runs one dump at a time per netlink socket (a second gets EBUSY), and this
     /// socket is shared by every request: dumps on it take turns.
     dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
+    /// For turning IPv6 off on host-side links from any thread; `None` without IPv6.
+    pub(crate) ipv6_conf: Option<std::sync::Arc<Ipv6Conf>>,
 }
 
 impl Kernel {
@@ -61,6 +76,7 @@ impl Kernel {
         Ok(Kernel {
             handle: connect_here("connect to netlink")?,
             dumps: Default::default(),
+            ipv6_conf: Ipv6Conf::open_here().map(std::sync::Arc::new),
         })
     }
 
@@ -88,6 +104,22 @@ impl Kernel {
         run_detached("ensure bridge", async move {
             let _turn = dumps.lock().await;
             ensure_bridge(&handle, &spec).await
+        })
+        .await
+    }
+
+    /// [`Kernel::ensure_bridge`] for many bridges at once (start-up, reconcile): one link dump
+    /// and one address dump instead of a dump per bridge, which at 1,000 networks is the
+    /// difference between milliseconds and seconds. One result per spec, in order.
+    pub async fn ensure_bridges(
+        &self,
+        specs: Vec<BridgeSpec>,
+    ) -> Result<Vec<Result<Ensured, KernelError>>, KernelError> {
+        let handle = self.handle.clone();
+        let dumps = self.dumps.clone();
+        run_detached("ensure bridges", async move {
+            let _turn = dumps.lock().await;
+            ensure_bridges(&handle, &specs).await
         })
         .await
     }
@@ -135,13 +167,11 @@ impl Kernel {
             .execute()
             .try_collect::<Vec<_>>()
             .await;
-        let addresses = self
-            .handle
-            .address()
-            .get()
-            .execute()
-            .try_collect::<Vec<_>>()
-            .await;
+        let mut request = self.handle.address().get();
+        // Asked for by family, the kernel dumps IPv4 only: the IPv6 link-local addresses of
+        // every interface would be most of the dump.
+        request.message_mut().header.family = AddressFamily::Inet;
+        let addresses = request.execute().try_collect::<Vec<_>>().await;
         let routes = routes.map_err(|e| KernelError::netlink("dump routes", "all", e))?;
         let addresses = addresses.map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
 
@@ -257,6 +287,11 @@ async fn configure_new_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32,
     if spec.has_ipv6() {
         // The gateway must not configure itself from router advertisements on its own subnet.
         set_ipv6_sysctl(&format!("net/ipv6/conf/{}/accept_ra", spec.name), "0")?;
+    } else {
+        // An IPv4-only network's bridge needs no IPv6 of its own (containers still reach each
+        // other over link-local IPv6 through it): no address, no routes, no walk of the IPv6
+        // routing table when it comes up.
+        set_ipv6_sysctl(&format!("net/ipv6/conf/{}/disable_ipv6", spec.name), "1")?;
     }
     // The kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so the mark comes with the final up.
     set_link(
@@ -296,6 +331,33 @@ async fn adopt_bridge(
     spec: &BridgeSpec,
     existing: &LinkMessage,
 ) -> Result<u32, KernelError> {
+    let mut request = handle
+        .address()
+        .get()
+        .set_link_index_filter(existing.header.index);
+    if !spec.has_ipv6() {
+        request.message_mut().header.family = AddressFamily::Inet;
+    }
+    let present: Vec<(IpAddr, u8)> = request
+        .execute()
+        .try_collect::<Vec<_>>()
+        .await
+        .map_err(|e| KernelError::netlink("dump bridge addresses", &spec.name, e))?
+        .iter()
+        .filter_map(prefix_of)
+        .collect();
+    adopt_bridge_with(handle, spec, existing, &present).await
+}
+
+/// Brings an existing bridge in line with `spec`, given the addresses it has: adds the missing
+/// ones, sets alias, MTU and up only where they differ. An adopted bridge that is already
+/// right costs no request at all.
+async fn adopt_bridge_with(
+    handle: &Handle,
+    spec: &BridgeSpec,
+    existing: &LinkMessage,
+    present: &[(IpAddr, u8)],
+) -> Result<u32, KernelError> {
     let info = link_info(existing);
     if info.kind.as_deref() != Some("bridge") {
         return Err(KernelError::NotBridge {
@@ -304,17 +366,6 @@ async fn adopt_bridge(
         });
     }
     let index = info.index;
-    let present: Vec<(IpAddr, u8)> = handle
-        .address()
-        .get()
-        .set_link_index_filter(index)
-        .execute()
-        .try_collect::<Vec<_>>()
-        .await
-        .map_err(|e| KernelError::netlink("dump bridge addresses", &spec.name, e))?
-        .iter()
-        .filter_map(|m| address_of(m).map(|ip| (ip, m.header.prefix_len)))
-        .collect();
     for (addr, len) in spec.addresses.iter().filter(|a| !present.contains(a)) {
         add_address(handle, index, &spec.name, *addr, *len).await?;
     }
@@ -322,16 +373,77 @@ async fn adopt_bridge(
         set_ipv6_sysctl(&format!("net/ipv6/conf/{}/accept_ra", spec.name), "0")?;
     }
 
-    let mut change = LinkUnspec::new_with_index(index).up();
+    let mut change = LinkUnspec::new_with_index(index);
+    let mut changed = false;
+    if !existing.header.flags.contains(LinkFlags::Up) {
+        change = change.up();
+        changed = true;
+    }
     if info.alias.as_deref() != Some(spec.alias.as_str()) {
         change = change.alias(spec.alias.clone());
+        changed = true;
     }
     if let Some(mtu) = spec.mtu.filter(|m| link_mtu(existing) != Some(*m)) {
         change = change.mtu(mtu);
+        changed = true;
     }
-    set_link(handle, change.build(), "update bridge", &spec.name).await?;
-    info!(bridge = %spec.name, index, "adopted existing bridge");
+    if changed {
+        set_link(handle, change.build(), "update bridge", &spec.name).await?;
+    }
+    debug!(bridge = %spec.name, index, changed, "adopted existing bridge");
     Ok(index)
+}
+
+/// [`Kernel::ensure_bridges`] on the connection's runtime: one link dump and one address dump
+/// (per family needed) for all bridges, then per bridge only the requests that change something.
+async fn ensure_bridges(
+    handle: &Handle,
+    specs: &[BridgeSpec],
+) -> Result<Vec<Result<Ensured, KernelError>>, KernelError> {
+    let links = dump_links(handle).await?;
+    let by_name: HashMap<String, &LinkMessage> = links
+        .iter()
+        .filter_map(|m| link_name(m).map(|n| (n, m)))
+        .collect();
+    let mut addresses: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
+    let families = [
+        (AddressFamily::Inet, true),
+        (AddressFamily::Inet6, specs.iter().any(BridgeSpec::has_ipv6)),
+    ];
+    for (family, _) in families.iter().filter(|(_, wanted)| *wanted) {
+        let mut request = handle.address().get();
+        request.message_mut().header.family = *family;
+        let dumped = request
+            .execute()
+            .try_collect::<Vec<_>>()
+            .await
+            .map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
+        for msg in &dumped {
+            if let Some(prefix) = prefix_of(msg) {
+                addresses.entry(msg.header.index).or_default().push(prefix);
+            }
+        }
+    }
+    let mut results = Vec::with_capacity(specs.len());
+    for spec in specs {
+        let result = match spec.validate() {
+            Err(e) => Err(e),
+            Ok(()) => match by_name.get(&spec.name) {
+                Some(existing) => {
+                    let present = addresses
+                        .get(&existing.header.index)
+                        .map(Vec::as_slice)
+                        .unwrap_or_default();
+                    adopt_bridge_with(handle, spec, existing, present)
+                        .await
+                        .map(|_| Ensured::Existed)
+                }
+                None => ensure_bridge(handle, spec).await.map(|_| Ensured::Created),
+            },
+        };
+        results.push(result);
+    }
+    Ok(results)
 }
 
 /// One link by name; `None` if there is none.
@@ -448,6 +560,18 @@ pub(crate) fn link_mtu(msg: &LinkMessage) -> Option<u32> {
 
 /// The interface's own address of an address message (IFA_LOCAL; IFA_ADDRESS is the peer on
 /// point-to-point links).
+/// An address with its prefix length.
+fn prefix_of(msg: &AddressMessage) -> Option<(IpAddr, u8)> {
+    address_of(msg).map(|ip| (ip, msg.header.prefix_len))
+}
+
+fn link_name(msg: &LinkMessage) -> Option<String> {
+    msg.attributes.iter().find_map(|a| match a {
+        LinkAttribute::IfName(name) => Some(name.clone()),
+        _ => None,
+    })
+}
+
 pub(crate) fn address_of(msg: &AddressMessage) -> Option<IpAddr> {
     let local = msg.attributes.iter().find_map(|a| match a {
         AddressAttribute::Local(ip) => Some(*ip),

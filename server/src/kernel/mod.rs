@@ -20,7 +20,7 @@ mod tests;
 
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
-pub use link::{BridgeSpec, Kernel, LinkInfo};
+pub use link::{BridgeSpec, Ensured, Kernel, LinkInfo};
 pub use netns::Netns;
 pub use sysctl::set_sysctl;
 pub use veth::Attachment;

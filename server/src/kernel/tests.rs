@@ -27,7 +27,7 @@ use rtnetlink::{
 };
 
 use super::{
-    Attachment, BridgeSpec, Kernel, KernelError, Netns,
+    Attachment, BridgeSpec, Ensured, Kernel, KernelError, Netns,
     link::{address_of, get_link, link_mtu},
     netns::run_in_netns,
     set_sysctl,
@@ -239,6 +239,18 @@ fn create_bridge_sets_mtu_alias_addresses_and_up() {
         assert!(addresses.contains(&(v4("10.77.0.1"), 24)), "{addresses:?}");
         assert!(addresses.contains(&(v6("fd00:77::1"), 64)), "{addresses:?}");
         assert_eq!(read_sysctl("net/ipv6/conf/nb-test0/accept_ra"), "0");
+        assert_eq!(read_sysctl("net/ipv6/conf/nb-test0/disable_ipv6"), "0");
+
+        // An IPv4-only bridge has IPv6 off: nothing but its IPv4 gateway on it.
+        let v4_only = kernel
+            .create_bridge(&bridge_spec("nb-test1", vec![(v4("10.78.0.1"), 24)]))
+            .await
+            .expect("create IPv4-only bridge");
+        assert_eq!(read_sysctl("net/ipv6/conf/nb-test1/disable_ipv6"), "1");
+        assert_eq!(
+            addresses_of(&kernel.handle, v4_only).await,
+            vec![(v4("10.78.0.1"), 24)]
+        );
     });
 }
 
@@ -374,6 +386,87 @@ fn ensure_bridge_recreates_a_deleted_bridge_and_adopts_an_existing_one() {
 }
 
 #[test]
+fn ensure_bridges_checks_many_bridges_against_one_dump_each() {
+    in_throwaway_netns(|| async {
+        let kernel = Kernel::connect().expect("connect");
+        let specs: Vec<BridgeSpec> = (0..4)
+            .map(|i| {
+                bridge_spec(
+                    &format!("nb-many{i}"),
+                    vec![(v4(&format!("10.90.{i}.1")), 24)],
+                )
+            })
+            .collect();
+        for spec in &specs[..3] {
+            kernel.create_bridge(spec).await.expect("create bridge");
+        }
+        // nb-many0 is right; nb-many1 lost its address; nb-many2 went down; nb-many3 is missing;
+        // nb-many4 is a veth, not a bridge.
+        let index1 = kernel
+            .link_index("nb-many1")
+            .await
+            .expect("index")
+            .expect("present");
+        let mut gone = kernel
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index1)
+            .execute();
+        let address = gone.try_next().await.expect("dump").expect("one address");
+        kernel
+            .handle
+            .address()
+            .del(address)
+            .execute()
+            .await
+            .expect("delete address");
+        kernel
+            .handle
+            .link()
+            .set(
+                rtnetlink::LinkUnspec::new_with_name("nb-many2")
+                    .down()
+                    .build(),
+            )
+            .execute()
+            .await
+            .expect("set down");
+        kernel
+            .handle
+            .link()
+            .add(LinkVeth::new("nb-many4", "nb-many4p").build())
+            .execute()
+            .await
+            .expect("make a veth pair");
+        let mut all = specs.clone();
+        all.push(bridge_spec("nb-many4", vec![]));
+
+        let results = kernel.ensure_bridges(all).await.expect("ensure bridges");
+        assert!(matches!(results[0], Ok(Ensured::Existed)), "{results:?}");
+        assert!(matches!(results[1], Ok(Ensured::Existed)), "{results:?}");
+        assert!(matches!(results[2], Ok(Ensured::Existed)), "{results:?}");
+        assert!(matches!(results[3], Ok(Ensured::Created)), "{results:?}");
+        assert!(
+            matches!(results[4], Err(KernelError::NotBridge { .. })),
+            "{results:?}"
+        );
+        for (i, spec) in specs.iter().enumerate() {
+            let raw = link(&kernel.handle, &spec.name).await;
+            assert!(is_up(&raw), "{} is up", spec.name);
+            assert_eq!(
+                addresses_of(&kernel.handle, raw.header.index).await,
+                vec![(v4(&format!("10.90.{i}.1")), 24)],
+                "{}",
+                spec.name
+            );
+        }
+        let veth = link(&kernel.handle, "nb-many4").await;
+        assert!(!is_up(&veth), "the veth is left alone");
+    });
+}
+
+#[test]
 fn delete_link_reports_whether_it_existed() {
     in_throwaway_netns(|| async {
         let kernel = Kernel::connect().expect("connect");
@@ -499,6 +592,11 @@ fn attach_configures_the_container_side_and_the_host_end() {
         let raw = link(&kernel.handle, "veth1a2b3c4").await;
         assert!(is_up(&raw));
         assert_eq!(link_mtu(&raw), Some(1400));
+        // A bridge port has no IPv6 of its own: no link-local address, no routes to walk.
+        assert_eq!(read_sysctl("net/ipv6/conf/veth1a2b3c4/disable_ipv6"), "1");
+        assert_eq!(addresses_of(&kernel.handle, host_end.index).await, vec![]);
+        // The dual-stack bridge keeps its IPv6.
+        assert_eq!(read_sysctl("net/ipv6/conf/nb-att/disable_ipv6"), "0");
 
         // Container side, seen from inside.
         let listed = kernel

@@ -4,6 +4,7 @@
 use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     os::fd::RawFd,
+    sync::Arc,
     time::Instant,
 };
 
@@ -21,7 +22,7 @@ use super::{
         validate_link_name, validate_prefix,
     },
     netns::{InNetns, LOOPBACK_INDEX, Netns, run_in_netns},
-    sysctl::{set_ipv6_sysctl, set_sysctl},
+    sysctl::{Ipv6Conf, set_ipv6_sysctl, set_sysctl},
 };
 
 /// What connecting one endpoint needs done.
@@ -53,7 +54,10 @@ impl Kernel {
     /// container-side name and its ifindex inside `ns`.
     pub async fn attach(&self, ns: &Netns, a: &Attachment) -> Result<(String, u32), KernelError> {
         a.validate()?;
-        let host = self.handle.clone();
+        let host = Host {
+            handle: self.handle.clone(),
+            ipv6_conf: self.ipv6_conf.clone(),
+        };
         let a = a.clone();
         run_in_netns(ns, "attach", move |inner| async move {
             attach_here(&host, &inner, &a).await
@@ -138,15 +142,21 @@ impl Attachment {
     }
 }
 
+/// The daemon's side of an attach, carried onto the namespace's thread.
+struct Host {
+    handle: Handle,
+    ipv6_conf: Option<Arc<Ipv6Conf>>,
+}
+
 /// The whole attach, on the namespace's thread: `host` talks to the daemon's namespace,
 /// `inner` to the container's.
 async fn attach_here(
-    host: &Handle,
+    host: &Host,
     inner: &InNetns,
     a: &Attachment,
 ) -> Result<(String, u32), KernelError> {
     let started = Instant::now();
-    let name = create_pair(host, inner, a).await?;
+    let name = create_pair(&host.handle, inner, a).await?;
     let created_us = elapsed_us(started);
     match configure_pair(host, inner, a, &name).await {
         Ok(index) => {
@@ -158,7 +168,7 @@ async fn attach_here(
         }
         Err(e) => {
             warn!(host = %a.host_name, error = %e, "attach failed, deleting the veth pair");
-            if let Err(rollback) = delete_link_by_name(host, &a.host_name).await {
+            if let Err(rollback) = delete_link_by_name(&host.handle, &a.host_name).await {
                 warn!(host = %a.host_name, error = %rollback, "could not delete half-made veth pair");
             }
             Err(e)
@@ -231,17 +241,16 @@ async fn create_pair(
     }
 }
 
-/// One RTM_NEWLINK for the pair: host end named, enslaved, sized and up; peer named, with
-/// its MAC and MTU, created directly in the namespace and left down until configured. (The
-/// alias cannot ride along: the kernel ignores IFLA_IFALIAS when creating a link.)
+/// One RTM_NEWLINK for the pair: host end named, enslaved and sized; peer named, with its MAC
+/// and MTU, created directly in the namespace. Both are left down until configured. (The alias
+/// cannot ride along: the kernel ignores IFLA_IFALIAS when creating a link.)
 fn veth_message(a: &Attachment, container_name: &str, ns_fd: RawFd) -> LinkMessage {
     let mut peer = LinkUnspec::new_with_name(container_name)
         .address(a.mac.to_vec())
         .setns_by_fd(ns_fd);
     let mut host = LinkMessageBuilder::<LinkVeth>::new_with_info_kind(InfoKind::Veth)
         .name(a.host_name.clone())
-        .controller(a.bridge_index)
-        .up();
+        .controller(a.bridge_index);
     if let Some(mtu) = a.mtu {
         peer = peer.mtu(mtu);
         host = host.mtu(mtu);
@@ -250,26 +259,29 @@ fn veth_message(a: &Attachment, container_name: &str, ns_fd: RawFd) -> LinkMessa
         .build()
 }
 
-/// Everything after creation: the host end's alias over the daemon's socket while the
-/// container end is set up over the namespace's, the two in flight at once.
+/// Everything after creation. The host end first: IPv6 off (a bridge port needs no address
+/// of its own), then alias and up. Then the container end, whose gratuitous ARP on up must
+/// find the host end up to get anywhere.
 async fn configure_pair(
-    host: &Handle,
+    host: &Host,
     inner: &InNetns,
     a: &Attachment,
     name: &str,
 ) -> Result<u32, KernelError> {
-    let mark = set_link(
-        host,
+    if let Some(conf) = &host.ipv6_conf {
+        conf.disable(&a.host_name)?;
+    }
+    set_link(
+        &host.handle,
         LinkUnspec::new_with_name(&a.host_name)
             .alias(a.alias.clone())
+            .up()
             .build(),
-        "set host end alias",
+        "set host end alias and up",
         &a.host_name,
-    );
-    let (marked, configured) =
-        futures::join!(mark, configure_container_end(&inner.handle, a, name));
-    marked?;
-    configured
+    )
+    .await?;
+    configure_container_end(&inner.handle, a, name).await
 }
 
 /// The container end, from this thread, which is inside the namespace (the per-interface

@@ -79,10 +79,7 @@ impl Daemon {
 
     /// A recorded container by full ID, exact name or unique ID prefix.
     pub(super) async fn find_recorded_container(&self, term: &str) -> Result<Option<Container>> {
-        if let Some(c) = self.store.container(term).await? {
-            return Ok(Some(c));
-        }
-        if let Some(c) = self.store.container_by_name(term).await? {
+        if let Some(c) = self.store.container_by_id_or_name(term).await? {
             return Ok(Some(c));
         }
         let ids = self.store.container_ids_with_prefix(term).await?;

@@ -17,7 +17,6 @@ pub const STEPS: &[&str] = &[
     "network.remove.bridge",
     "network.remove.row",
     "connect.journaled",
-    "connect.row",
     "connect.attached",
     "connect.recorded",
     "disconnect.journaled",

@@ -151,30 +151,18 @@ impl Daemon {
         let mut attempt = 0;
         let op = loop {
             endpoint.host_ifname = format!("veth{}", &model::new_id()[..7]);
-            let op = self
-                .store
-                .begin_op(
-                    "connect",
-                    &endpoint.id,
-                    &json!({"host_ifname": endpoint.host_ifname, "container": container.id}),
-                )
-                .await?;
-            crash::point("connect.journaled");
-            match self.store.insert_endpoint(&endpoint).await {
-                Ok(()) => break op,
-                Err(e) => {
-                    self.store.end_op(op).await?;
-                    match e {
-                        StoreError::Duplicate(_) if attempt < 3 => attempt += 1,
-                        StoreError::Duplicate(_) => {
-                            return Err(Error::Forbidden("Address already in use".to_string()));
-                        }
-                        e => return Err(e.into()),
-                    }
+            let detail = json!({"host_ifname": endpoint.host_ifname, "container": container.id});
+            match self.store.begin_connect(&endpoint, &detail).await {
+                Ok(op) => break op,
+                Err(StoreError::Duplicate(_)) if attempt < 3 => attempt += 1,
+                Err(StoreError::Duplicate(_)) => {
+                    return Err(Error::Forbidden("Address already in use".to_string()));
                 }
+                Err(e) => return Err(e.into()),
             }
         };
-        crash::point("connect.row");
+        // Journal entry and row were one write: one crash point covers both.
+        crash::point("connect.journaled");
         let attachment = Attachment {
             host_name: endpoint.host_ifname.clone(),
             container_name: None,
@@ -201,14 +189,13 @@ impl Daemon {
             }
         };
         crash::point("connect.attached");
-        if let Err(e) = self.store.set_endpoint_ifname(&endpoint.id, &ifname).await {
+        if let Err(e) = self.store.finish_connect(op, &endpoint.id, &ifname).await {
             let _ = self.kernel.detach(&endpoint.host_ifname).await;
             let _ = self.store.delete_endpoint(&endpoint.id).await;
             self.store.end_op(op).await?;
             return Err(e.into());
         }
         crash::point("connect.recorded");
-        self.store.end_op(op).await?;
         self.emit_network("connect", network, Some(container)).await;
         if gateway_owner && !others.is_empty() {
             // The namespace's default route came from another network that this one outranks.

@@ -2,6 +2,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::net::IpAddr;
+use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::json;
@@ -343,10 +344,14 @@ impl Daemon {
     }
 
     /// `GET /networks`.
-    pub async fn list_networks(&self, filters: Filters) -> Result<Vec<Network>> {
+    pub async fn list_networks(&self, filters: Filters) -> Result<Vec<Arc<Network>>> {
         let filter = NetworkFilter::new(filters)?;
-        let counts = self.store.endpoint_counts().await?;
-        let networks = self.store.networks().await?;
+        let counts = if filter.needs_endpoint_counts() {
+            self.store.endpoint_counts().await?
+        } else {
+            HashMap::new()
+        };
+        let networks = self.store.networks_shared().await?;
         Ok(networks
             .into_iter()
             .filter(|n| filter.matches(n, counts.get(&n.id).copied().unwrap_or(0)))
@@ -404,14 +409,23 @@ impl Daemon {
             )
             .await?;
         crash::point("network.remove.journaled");
-        self.firewall_remove(network).await;
-        crash::point("network.remove.firewall");
-        if let Some(bridge) = network
+        // Both wait on the kernel (an nf_tables commit, an RCU grace period), not the CPU:
+        // side by side they cost one wait instead of two.
+        let bridge = network
             .bridge
             .as_deref()
-            .filter(|_| !network.bridge_adopted)
-            && let Err(e) = timed("netlink", "delete_bridge", self.kernel.delete_link(bridge)).await
-        {
+            .filter(|_| !network.bridge_adopted);
+        let delete_bridge = async {
+            match bridge {
+                Some(bridge) => timed("netlink", "delete_bridge", self.kernel.delete_link(bridge))
+                    .await
+                    .map(|_| ()),
+                None => Ok(()),
+            }
+        };
+        let ((), deleted) = tokio::join!(self.firewall_remove(network), delete_bridge);
+        crash::point("network.remove.firewall");
+        if let (Some(bridge), Err(e)) = (bridge, deleted) {
             // Put the rules back: the network stays, whole.
             if let Err(again) = self.firewall_add(network).await {
                 tracing::error!(network = %network.id, error = %again, "cannot restore firewall rules");
@@ -459,6 +473,7 @@ impl Daemon {
         }
         let result = self.prune_locked(&filters, until).await;
         self.prune_running.store(false, Ordering::Release);
+        crate::memory::give_back();
         result
     }
 

@@ -9,7 +9,7 @@ use std::path::Path;
 
 use super::containers::{create_netns, delete_netns};
 use super::{Daemon, Result};
-use crate::kernel::{Attachment, LinkInfo, Netns};
+use crate::kernel::{Attachment, Ensured, LinkInfo, Netns};
 use crate::model::{self, ContainerKind, Endpoint, Network};
 use crate::store::JournalEntry;
 
@@ -34,6 +34,7 @@ impl Daemon {
         for r in &repairs {
             tracing::warn!(repair = %r, "reconcile");
         }
+        crate::memory::give_back();
         Ok(repairs)
     }
 
@@ -124,34 +125,41 @@ impl Daemon {
     /// veths; removes marked links no row claims; drops endpoints whose namespace is gone.
     async fn sync_kernel(&self, repairs: &mut Vec<String>) -> Result<()> {
         let networks = self.store.networks().await?;
-        let mut links = self.kernel.links().await?;
 
-        // Bridges of every network.
+        // Bridges of every network, all checked against one dump of links and addresses.
+        let mut owners = Vec::new();
+        let mut specs = Vec::new();
         for n in &networks {
-            let Some(spec) = super::networks::bridge_spec(n) else {
-                continue;
-            };
-            let present = links
-                .iter()
-                .any(|l| l.name == spec.name && l.kind.as_deref() == Some("bridge"));
-            match self.kernel.ensure_bridge(&spec).await {
-                Ok(_) if !present => repairs.push(format!(
+            if let Some(spec) = super::networks::bridge_spec(n) {
+                owners.push(n);
+                specs.push(spec);
+            }
+        }
+        let ensured = self
+            .kernel
+            .ensure_bridges(specs.clone())
+            .await
+            .map_err(super::Error::kernel("checking bridges"))?;
+        for ((n, spec), result) in owners.iter().zip(&specs).zip(ensured) {
+            match result {
+                Ok(Ensured::Created) => repairs.push(format!(
                     "bridge {} of network {} re-created",
                     spec.name, n.name
                 )),
-                Ok(_) => {}
+                Ok(Ensured::Existed) => {}
                 Err(e) => repairs.push(format!(
                     "bridge {} of network {} could not be made: {e}",
                     spec.name, n.name
                 )),
             }
         }
-        links = self.kernel.links().await?;
+        let mut links = self.kernel.links().await?;
 
         // Marked links that no row claims.
         let network_ids: HashSet<&str> = networks.iter().map(|n| n.id.as_str()).collect();
         let endpoints = self.store.endpoints().await?;
         let endpoint_ids: HashSet<&str> = endpoints.iter().map(|e| e.id.as_str()).collect();
+        let mut removed = HashSet::new();
         for l in &links {
             let Some(owner) = l.alias.as_deref().and_then(|a| a.strip_prefix(MARK)) else {
                 continue;
@@ -162,6 +170,7 @@ impl Daemon {
                 _ => false,
             };
             if orphan && self.kernel.delete_link(&l.name).await.unwrap_or(false) {
+                removed.insert(l.name.clone());
                 repairs.push(format!(
                     "{} {} left by a crash removed",
                     l.kind.as_deref().unwrap_or("link"),
@@ -169,7 +178,8 @@ impl Daemon {
                 ));
             }
         }
-        let links = self.kernel.links().await?;
+        // Ports of a removed bridge stay, unenslaved; no endpoint counts on them.
+        links.retain(|l| !removed.contains(&l.name));
 
         // Sandboxes' namespaces. A re-created namespace is empty: its endpoints must be
         // attached again even if an old host end still lingers while the kernel tears the old

@@ -4,12 +4,13 @@
 //! types in [`crate::model`]. Writes that must see a consistent picture run in `BEGIN IMMEDIATE`
 //! transactions so two writers never interleave.
 
+mod cache;
 mod rows;
 
 use std::collections::{BTreeSet, HashMap};
 use std::net::IpAddr;
 use std::path::Path;
-use std::str::FromStr;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
@@ -65,6 +66,8 @@ impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
+    /// The networks table, kept in step by the two statements that write it.
+    networks: Arc<RwLock<cache::Networks>>,
 }
 
 impl Store {
@@ -96,7 +99,22 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        Ok(Store { pool })
+        let networks = cache::Networks::new(load_networks(&pool).await?);
+        Ok(Store {
+            pool,
+            networks: Arc::new(RwLock::new(networks)),
+        })
+    }
+
+    /// The in-memory networks for reading. A panic elsewhere while holding the lock cannot
+    /// leave the index half-changed (each change is one map operation set), so a poisoned
+    /// lock is still read.
+    fn cached(&self) -> std::sync::RwLockReadGuard<'_, cache::Networks> {
+        self.networks.read().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn cached_mut(&self) -> std::sync::RwLockWriteGuard<'_, cache::Networks> {
+        self.networks.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub async fn close(&self) {
@@ -157,7 +175,9 @@ impl Store {
             .await
             .ctx("subnet")?;
         }
-        tx.commit().await.ctx("committing a network")
+        tx.commit().await.ctx("committing a network")?;
+        self.cached_mut().insert(n.clone());
+        Ok(())
     }
 
     /// Deletes a network row (its subnets go with it). Returns whether a row was deleted.
@@ -167,39 +187,25 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("deleting a network")?;
+        self.cached_mut().remove(id);
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn network(&self, id: &str) -> Result<Option<Network>> {
-        let row = sqlx::query("SELECT * FROM networks WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("reading a network")?;
-        self.with_subnets(row).await
+        Ok(self.cached().by_id(id))
     }
 
     pub async fn network_by_name(&self, name: &str) -> Result<Option<Network>> {
-        let row = sqlx::query("SELECT * FROM networks WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("reading a network by name")?;
-        self.with_subnets(row).await
+        Ok(self.cached().by_name(name))
     }
 
     /// The network whose kernel bridge is `bridge`, if any.
     pub async fn network_id_with_bridge(&self, bridge: &str) -> Result<Option<String>> {
-        let row = sqlx::query("SELECT id FROM networks WHERE bridge = ?")
-            .bind(bridge)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("looking up a bridge name")?;
-        row.map(|r| r.try_get("id").ctx("reading an ID"))
-            .transpose()
+        Ok(self.cached().id_with_bridge(bridge))
     }
 
-    /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing).
+    /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing), at
+    /// most 16: enough to tell "unique" from "ambiguous".
     pub async fn network_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         if prefix.is_empty()
             || !prefix
@@ -208,41 +214,22 @@ impl Store {
         {
             return Ok(Vec::new());
         }
-        let upper = prefix_upper_bound(prefix);
-        let rows = sqlx::query("SELECT id FROM networks WHERE id >= ? AND id < ? LIMIT 16")
-            .bind(prefix)
-            .bind(upper)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("searching networks by ID prefix")?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id").ctx("reading an ID"))
-            .collect()
+        Ok(self.cached().ids_with_prefix(prefix, 16))
     }
 
-    /// Every network with its IPAM, in two queries whatever the count.
+    /// Every network with its IPAM, by name.
     pub async fn networks(&self) -> Result<Vec<Network>> {
-        let _timer = crate::metrics::Timer::new("sqlite", "list_networks");
-        let rows = sqlx::query("SELECT * FROM networks ORDER BY name")
-            .fetch_all(&self.pool)
-            .await
-            .ctx("listing networks")?;
-        let subnet_rows = sqlx::query("SELECT * FROM subnets ORDER BY network_id, family")
-            .fetch_all(&self.pool)
-            .await
-            .ctx("listing subnets")?;
-        let mut by_network: HashMap<String, Vec<crate::ipam::NetworkConfig>> = HashMap::new();
-        for row in &subnet_rows {
-            let (id, cfg) = rows::subnet(row)?;
-            by_network.entry(id).or_default().push(cfg);
-        }
-        rows.iter()
-            .map(|row| {
-                let mut n = rows::network(row)?;
-                n.ipam = by_network.remove(&n.id).unwrap_or_default();
-                Ok(n)
-            })
-            .collect()
+        Ok(self
+            .cached()
+            .all()
+            .iter()
+            .map(|n| Network::clone(n))
+            .collect())
+    }
+
+    /// Every network, shared rather than copied: for the list, which only reads them.
+    pub async fn networks_shared(&self) -> Result<Vec<Arc<Network>>> {
+        Ok(self.cached().all())
     }
 
     /// How many networks, endpoints and containers there are (for metrics gauges).
@@ -263,33 +250,7 @@ impl Store {
 
     /// Subnets held by every network: what a new network must not overlap.
     pub async fn taken_subnets(&self) -> Result<Vec<Cidr>> {
-        let rows = sqlx::query("SELECT subnet FROM subnets")
-            .fetch_all(&self.pool)
-            .await
-            .ctx("listing subnets")?;
-        rows.iter()
-            .map(|r| {
-                let text: String = r.try_get("subnet").ctx("reading a subnet")?;
-                Cidr::from_str(&text).map_err(|e| StoreError::Corrupt {
-                    table: "subnets",
-                    detail: e.to_string(),
-                })
-            })
-            .collect()
-    }
-
-    async fn with_subnets(&self, row: Option<sqlx::sqlite::SqliteRow>) -> Result<Option<Network>> {
-        let Some(row) = row else { return Ok(None) };
-        let mut n = rows::network(&row)?;
-        let subnet_rows = sqlx::query("SELECT * FROM subnets WHERE network_id = ? ORDER BY family")
-            .bind(&n.id)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("reading subnets")?;
-        for r in &subnet_rows {
-            n.ipam.push(rows::subnet(r)?.1);
-        }
-        Ok(Some(n))
+        Ok(self.cached().subnets())
     }
 
     // ---- endpoints ----
@@ -360,27 +321,57 @@ impl Store {
 
     pub async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
         let _timer = crate::metrics::Timer::new("sqlite", "insert_endpoint");
+        bind_endpoint(sqlx::query(INSERT_ENDPOINT), e)
+            .execute(&self.pool)
+            .await
+            .ctx("endpoint")?;
+        Ok(())
+    }
+
+    /// A connect's first write: the journal entry, then the endpoint row (which reserves the
+    /// address), sent as one request to SQLite's thread. Returns the journal ID. On failure
+    /// nothing is left: a journal entry whose row was refused is deleted again.
+    pub async fn begin_connect(&self, e: &Endpoint, detail: &serde_json::Value) -> Result<i64> {
+        let _timer = crate::metrics::Timer::new("sqlite", "begin_connect");
+        let query = sqlx::query(BEGIN_CONNECT)
+            .bind("connect")
+            .bind(&e.id)
+            .bind(detail.to_string())
+            .bind(crate::model::now_nanos());
+        let written = bind_endpoint(query, e).fetch_all(&self.pool).await;
+        match written {
+            Ok(rows) => match rows.first() {
+                Some(row) => row.try_get("id").ctx("reading a journal ID"),
+                None => Err(StoreError::Corrupt {
+                    table: "journal",
+                    detail: "insert returned no ID".to_string(),
+                }),
+            },
+            Err(source) => {
+                sqlx::query("DELETE FROM journal WHERE op = 'connect' AND subject = ?")
+                    .bind(&e.id)
+                    .execute(&self.pool)
+                    .await
+                    .ctx("dropping a refused connect's journal entry")?;
+                Err(source).ctx("endpoint")
+            }
+        }
+    }
+
+    /// A connect's last write: the interface name the kernel chose, and the journal entry
+    /// closed, as one request. A crash between the two leaves the entry, and start-up rolls
+    /// the connect back as it would any unfinished one.
+    pub async fn finish_connect(&self, op: i64, endpoint_id: &str, ifname: &str) -> Result<()> {
+        let _timer = crate::metrics::Timer::new("sqlite", "finish_connect");
         sqlx::query(
-            "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
-                ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?",
         )
-        .bind(&e.id)
-        .bind(&e.network_id)
-        .bind(&e.container_id)
-        .bind(&e.host_ifname)
-        .bind(&e.ifname)
-        .bind(&e.mac)
-        .bind(e.ipv4.map(|a| a.to_string()))
-        .bind(e.ipv6.map(|a| a.to_string()))
-        .bind(rows::to_json(&e.aliases))
-        .bind(e.gw_priority)
-        .bind(e.created_nanos)
-        .bind(e.requested_ipv4.map(|a| a.to_string()))
-        .bind(e.requested_ipv6.map(|a| a.to_string()))
+        .bind(ifname)
+        .bind(endpoint_id)
+        .bind(op)
         .execute(&self.pool)
         .await
-        .ctx("endpoint")?;
+        .ctx("recording a connect")?;
         Ok(())
     }
 
@@ -440,6 +431,19 @@ impl Store {
         row.as_ref().map(rows::container).transpose()
     }
 
+    /// The container whose ID is `term`, else the one named `term`: Docker's look-up order, in
+    /// one query.
+    pub async fn container_by_id_or_name(&self, term: &str) -> Result<Option<Container>> {
+        let row = sqlx::query(
+            "SELECT * FROM containers WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1",
+        )
+        .bind(term)
+        .fetch_optional(&self.pool)
+        .await
+        .ctx("reading a container")?;
+        row.as_ref().map(rows::container).transpose()
+    }
+
     pub async fn container_by_name(&self, name: &str) -> Result<Option<Container>> {
         let row = sqlx::query("SELECT * FROM containers WHERE name = ?")
             .bind(name)
@@ -477,6 +481,45 @@ impl Store {
     }
 }
 
+// Macros rather than consts so that a connect's first write can be one literal (concat!).
+macro_rules! insert_journal {
+    () => {
+        "INSERT INTO journal (op, subject, detail, started_nanos) VALUES (?, ?, ?, ?)"
+    };
+}
+
+macro_rules! insert_endpoint {
+    () => {
+        "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
+            ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+    };
+}
+
+const INSERT_JOURNAL: &str = insert_journal!();
+const INSERT_ENDPOINT: &str = insert_endpoint!();
+const BEGIN_CONNECT: &str = concat!(insert_journal!(), " RETURNING id; ", insert_endpoint!());
+
+type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds an endpoint's values in the order of [`INSERT_ENDPOINT`].
+fn bind_endpoint<'q>(query: Query<'q>, e: &'q Endpoint) -> Query<'q> {
+    query
+        .bind(&e.id)
+        .bind(&e.network_id)
+        .bind(&e.container_id)
+        .bind(&e.host_ifname)
+        .bind(&e.ifname)
+        .bind(&e.mac)
+        .bind(e.ipv4.map(|a| a.to_string()))
+        .bind(e.ipv6.map(|a| a.to_string()))
+        .bind(rows::to_json(&e.aliases))
+        .bind(e.gw_priority)
+        .bind(e.created_nanos)
+        .bind(e.requested_ipv4.map(|a| a.to_string()))
+        .bind(e.requested_ipv6.map(|a| a.to_string()))
+}
+
 /// The smallest string greater than every string starting with `prefix` (hex only), so a prefix
 /// search is an index range scan rather than a LIKE over every row.
 fn prefix_upper_bound(prefix: &str) -> String {
@@ -503,16 +546,14 @@ impl Store {
         detail: &serde_json::Value,
     ) -> Result<i64> {
         let _timer = crate::metrics::Timer::new("sqlite", "begin_op");
-        let done = sqlx::query(
-            "INSERT INTO journal (op, subject, detail, started_nanos) VALUES (?, ?, ?, ?)",
-        )
-        .bind(op)
-        .bind(subject)
-        .bind(detail.to_string())
-        .bind(crate::model::now_nanos())
-        .execute(&self.pool)
-        .await
-        .ctx("journaling an operation")?;
+        let done = sqlx::query(INSERT_JOURNAL)
+            .bind(op)
+            .bind(subject)
+            .bind(detail.to_string())
+            .bind(crate::model::now_nanos())
+            .execute(&self.pool)
+            .await
+            .ctx("journaling an operation")?;
         Ok(done.last_insert_rowid())
     }
 
@@ -607,4 +648,29 @@ impl Store {
             })
             .collect()
     }
+}
+
+/// Every network with its IPAM, in two queries whatever the count: what the in-memory copy
+/// starts from.
+async fn load_networks(pool: &SqlitePool) -> Result<Vec<Network>> {
+    let rows = sqlx::query("SELECT * FROM networks ORDER BY name")
+        .fetch_all(pool)
+        .await
+        .ctx("listing networks")?;
+    let subnet_rows = sqlx::query("SELECT * FROM subnets ORDER BY network_id, family")
+        .fetch_all(pool)
+        .await
+        .ctx("listing subnets")?;
+    let mut by_network: HashMap<String, Vec<crate::ipam::NetworkConfig>> = HashMap::new();
+    for row in &subnet_rows {
+        let (id, cfg) = rows::subnet(row)?;
+        by_network.entry(id).or_default().push(cfg);
+    }
+    rows.iter()
+        .map(|row| {
+            let mut n = rows::network(row)?;
+            n.ipam = by_network.remove(&n.id).unwrap_or_default();
+            Ok(n)
+        })
+        .collect()
 }

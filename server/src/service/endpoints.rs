@@ -10,6 +10,7 @@ use std::str::FromStr;
 
 use serde_json::json;
 
+use super::events::network_event;
 use super::{Daemon, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
 use crate::kernel::{Attachment, KernelError, Netns};
@@ -189,14 +190,19 @@ impl Daemon {
             }
         };
         crash::point("connect.attached");
-        if let Err(e) = self.store.finish_connect(op, &endpoint.id, &ifname).await {
+        let event = network_event("connect", network, Some(container));
+        if let Err(e) = self
+            .store
+            .finish_connect(op, &endpoint.id, &ifname, &event)
+            .await
+        {
             let _ = self.kernel.detach(&endpoint.host_ifname).await;
             let _ = self.store.delete_endpoint(&endpoint.id).await;
             self.store.end_op(op).await?;
             return Err(e.into());
         }
         crash::point("connect.recorded");
-        self.emit_network("connect", network, Some(container)).await;
+        self.broadcast(event);
         if gateway_owner && !others.is_empty() {
             // The namespace's default route came from another network that this one outranks.
             self.rehome_gateway(container).await;

@@ -52,7 +52,7 @@ impl EventFilter {
     }
 }
 
-fn network_event(action: &str, n: &Network, container: Option<&Container>) -> Event {
+pub(super) fn network_event(action: &str, n: &Network, container: Option<&Container>) -> Event {
     let mut attributes: BTreeMap<String, String> = n.labels.clone();
     attributes.insert("name".to_string(), n.name.clone());
     attributes.insert("type".to_string(), n.driver.clone());
@@ -76,6 +76,11 @@ impl Daemon {
         if let Err(e) = self.store.insert_event(&event).await {
             tracing::warn!(error = %e, "cannot record an event");
         }
+        let _ = self.events.send(event);
+    }
+
+    /// Hands an event already recorded (with the operation's last write) to live streams.
+    pub(super) fn broadcast(&self, event: Event) {
         let _ = self.events.send(event);
     }
 

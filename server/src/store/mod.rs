@@ -358,21 +358,26 @@ impl Store {
         }
     }
 
-    /// A connect's last write: the interface name the kernel chose, and the journal entry
-    /// closed, as one request. A crash between the two leaves the entry, and start-up rolls
-    /// the connect back as it would any unfinished one.
-    pub async fn finish_connect(&self, op: i64, endpoint_id: &str, ifname: &str) -> Result<()> {
+    /// A connect's last write: the interface name the kernel chose, the journal entry closed
+    /// and the event recorded, as one request. A crash between them leaves the entry, and
+    /// start-up rolls the connect back as it would any unfinished one.
+    pub async fn finish_connect(
+        &self,
+        op: i64,
+        endpoint_id: &str,
+        ifname: &str,
+        event: &crate::model::Event,
+    ) -> Result<()> {
         let _timer = crate::metrics::Timer::new("sqlite", "finish_connect");
-        sqlx::query(
-            "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?",
-        )
-        .bind(ifname)
-        .bind(endpoint_id)
-        .bind(op)
-        .execute(&self.pool)
-        .await
-        .ctx("recording a connect")?;
-        Ok(())
+        let query = sqlx::query(FINISH_CONNECT)
+            .bind(ifname)
+            .bind(endpoint_id)
+            .bind(op);
+        let done = bind_event(query, event)
+            .execute(&self.pool)
+            .await
+            .ctx("recording a connect")?;
+        self.trim_events(done.last_insert_rowid()).await
     }
 
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool> {
@@ -496,11 +501,32 @@ macro_rules! insert_endpoint {
     };
 }
 
+macro_rules! insert_event {
+    () => {
+        "INSERT INTO events (time_nanos, type, action, actor_id, attributes) VALUES (?, ?, ?, ?, ?)"
+    };
+}
+
 const INSERT_JOURNAL: &str = insert_journal!();
+const INSERT_EVENT: &str = insert_event!();
+const FINISH_CONNECT: &str = concat!(
+    "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?; ",
+    insert_event!()
+);
 const INSERT_ENDPOINT: &str = insert_endpoint!();
 const BEGIN_CONNECT: &str = concat!(insert_journal!(), " RETURNING id; ", insert_endpoint!());
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
+
+/// Binds an event's values in the order of [`INSERT_EVENT`].
+fn bind_event<'q>(query: Query<'q>, e: &'q crate::model::Event) -> Query<'q> {
+    query
+        .bind(e.time_nanos)
+        .bind(&e.kind)
+        .bind(&e.action)
+        .bind(&e.actor_id)
+        .bind(rows::to_json(&e.attributes))
+}
 
 /// Binds an endpoint's values in the order of [`INSERT_ENDPOINT`].
 fn bind_endpoint<'q>(query: Query<'q>, e: &'q Endpoint) -> Query<'q> {
@@ -595,26 +621,25 @@ pub const EVENTS_KEPT: i64 = 10_000;
 impl Store {
     /// Records an event, dropping the oldest beyond [`EVENTS_KEPT`]. Returns its sequence number.
     pub async fn insert_event(&self, e: &crate::model::Event) -> Result<i64> {
-        let done = sqlx::query(
-            "INSERT INTO events (time_nanos, type, action, actor_id, attributes) VALUES (?, ?, ?, ?, ?)",
-        )
-        .bind(e.time_nanos)
-        .bind(&e.kind)
-        .bind(&e.action)
-        .bind(&e.actor_id)
-        .bind(rows::to_json(&e.attributes))
-        .execute(&self.pool)
-        .await
-        .ctx("recording an event")?;
+        let done = bind_event(sqlx::query(INSERT_EVENT), e)
+            .execute(&self.pool)
+            .await
+            .ctx("recording an event")?;
         let id = done.last_insert_rowid();
-        if id % 100 == 0 {
+        self.trim_events(id).await?;
+        Ok(id)
+    }
+
+    /// Every hundredth event drops those beyond [`EVENTS_KEPT`].
+    async fn trim_events(&self, newest: i64) -> Result<()> {
+        if newest % 100 == 0 {
             sqlx::query("DELETE FROM events WHERE id <= ?")
-                .bind(id - EVENTS_KEPT)
+                .bind(newest - EVENTS_KEPT)
                 .execute(&self.pool)
                 .await
                 .ctx("dropping old events")?;
         }
-        Ok(id)
+        Ok(())
     }
 
     /// Events with `since <= time <= until`, oldest first.

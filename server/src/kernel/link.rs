@@ -1,7 +1,7 @@
 //! The daemon's own namespace: bridges, the link list, and the prefixes a new subnet must avoid.
 
 use std::{
-    collections::{BTreeSet, HashMap},
+    collections::{BTreeSet, HashMap, HashSet},
     future::Future,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Instant,
@@ -146,11 +146,16 @@ impl Kernel {
     /// Every link with its name, kind, alias and master; one dump.
     pub async fn links(&self) -> Result<Vec<LinkInfo>, KernelError> {
         let _turn = self.dumps.lock().await;
-        Ok(dump_links(&self.handle)
-            .await?
-            .iter()
-            .map(link_info)
-            .collect())
+        // Each message is boiled down as it arrives: a full link message (statistics, per-family
+        // settings) is kilobytes, and thousands of them held at once made start-up's peak.
+        self.handle
+            .link()
+            .get()
+            .execute()
+            .map_ok(|m| link_info(&m))
+            .try_collect()
+            .await
+            .map_err(|e| KernelError::netlink("dump links", "all", e))
     }
 
     /// Prefixes a new auto subnet must avoid: IPv4 scope-link routes of the main table
@@ -400,11 +405,20 @@ async fn ensure_bridges(
     handle: &Handle,
     specs: &[BridgeSpec],
 ) -> Result<Vec<Result<Ensured, KernelError>>, KernelError> {
-    let links = dump_links(handle).await?;
-    let by_name: HashMap<String, &LinkMessage> = links
-        .iter()
-        .filter_map(|m| link_name(m).map(|n| (n, m)))
-        .collect();
+    // Only the links named by a spec are kept from the dump (see `Kernel::links`).
+    let wanted: HashSet<&str> = specs.iter().map(|s| s.name.as_str()).collect();
+    let by_name: HashMap<String, LinkMessage> = handle
+        .link()
+        .get()
+        .execute()
+        .try_filter_map(|m| {
+            let keep = link_name(&m).filter(|n| wanted.contains(n.as_str()));
+            std::future::ready(Ok(keep.map(|n| (n, m))))
+        })
+        .try_collect()
+        .await
+        .map_err(|e| KernelError::netlink("dump links", "all", e))?;
+    let bridges: HashSet<u32> = by_name.values().map(|m| m.header.index).collect();
     let mut addresses: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
     let families = [
         (AddressFamily::Inet, true),
@@ -418,7 +432,7 @@ async fn ensure_bridges(
             .try_collect::<Vec<_>>()
             .await
             .map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
-        for msg in &dumped {
+        for msg in dumped.iter().filter(|m| bridges.contains(&m.header.index)) {
             if let Some(prefix) = prefix_of(msg) {
                 addresses.entry(msg.header.index).or_default().push(prefix);
             }

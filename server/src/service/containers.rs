@@ -218,7 +218,17 @@ impl Daemon {
         }
         for e in endpoints {
             if let Some(n) = self.store.network(&e.network_id).await? {
-                self.disconnect_endpoint(&n, &c, &e).await?;
+                let _locks = self.lock_endpoint(&n.id, &c.netns_path).await;
+                // Disconnected meanwhile by another request: nothing left to do.
+                if self
+                    .store
+                    .endpoints_of_container(&c.id)
+                    .await?
+                    .iter()
+                    .any(|x| x.id == e.id)
+                {
+                    self.disconnect_endpoint(&n, &c, &e).await?;
+                }
             }
         }
         // Namespace first, row last: a crash in between leaves the row, and start-up makes the
@@ -245,6 +255,7 @@ impl Daemon {
         self.store.delete_container(&c.id).await?;
         crash::point("sandbox.remove.row");
         self.store.end_op(op).await?;
+        self.forget_container_lock(&c.netns_path);
         self.emit_container("destroy", &c).await;
         tracing::info!(container = %c.id, name = %c.name, "container removed");
         Ok(())

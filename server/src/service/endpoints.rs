@@ -11,7 +11,7 @@ use std::str::FromStr;
 use serde_json::json;
 
 use super::events::network_event;
-use super::{Daemon, Error, Lookup, Result, crash};
+use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
 use crate::kernel::{Attachment, KernelError, Netns};
 use crate::metrics::timed;
@@ -57,11 +57,8 @@ impl Daemon {
         }
         let wanted = endpoint_settings(&network, &req)?;
 
-        let lock = self.network_lock(&network.id);
-        let _network_guard = lock.lock().await;
-        // One container's interfaces are named in turn (eth0, eth1, …).
-        let container_lock = self.network_lock(&format!("container:{}", container.netns_path));
-        let _container_guard = container_lock.lock().await;
+        // The container's lock also keeps its interfaces named in turn (eth0, eth1, …).
+        let locks = self.lock_endpoint(&network.id, &container.netns_path).await;
         // The network may have been removed while we waited.
         let Some(network) = self.store.network(&network.id).await? else {
             return Err(Error::NotFound(format!("network {network_term} not found")));
@@ -78,7 +75,9 @@ impl Daemon {
         } else {
             container
         };
-        let result = self.connect_locked(&network, &container, wanted).await;
+        let result = self
+            .connect_locked(&network, &container, wanted, locks)
+            .await;
         if result.is_err() {
             self.forget_quietly(&container.id).await;
         }
@@ -90,6 +89,7 @@ impl Daemon {
         network: &Network,
         container: &Container,
         wanted: Wanted,
+        mut locks: EndpointLocks,
     ) -> Result<()> {
         let mine = self.store.endpoints_of_container(&container.id).await?;
         if mine.iter().any(|e| e.network_id == network.id) {
@@ -164,6 +164,10 @@ impl Daemon {
         };
         // Journal entry and row were one write: one crash point covers both.
         crash::point("connect.journaled");
+        // The row holds the address now: other connects to this network can pick theirs
+        // while this one's veth is made. A disconnect or removal still waits (for the
+        // container's lock, or refuses while the row stands).
+        locks.release_network();
         let attachment = Attachment {
             host_name: endpoint.host_ifname.clone(),
             container_name: None,
@@ -299,8 +303,7 @@ impl Daemon {
             }
             Err(e) => return Err(e),
         };
-        let lock = self.network_lock(&network.id);
-        let _guard = lock.lock().await;
+        let _locks = self.lock_endpoint(&network.id, &container.netns_path).await;
         let endpoint = self
             .store
             .endpoints_of_container(&container.id)

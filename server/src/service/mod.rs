@@ -56,7 +56,23 @@ pub struct Daemon {
     exclusive: tokio::sync::RwLock<()>,
     /// Orders operations on one network; different networks never wait for each other.
     network_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// Orders operations on one container's namespace, keyed by its path.
+    container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     prune_running: AtomicBool,
+}
+
+/// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
+pub(crate) struct EndpointLocks {
+    network: Option<tokio::sync::OwnedMutexGuard<()>>,
+    _container: tokio::sync::OwnedMutexGuard<()>,
+}
+
+impl EndpointLocks {
+    /// Lets other work on the network go on while this endpoint's kernel work finishes: once
+    /// its row is written, the row itself keeps its address and its place.
+    fn release_network(&mut self) {
+        self.network = None;
+    }
 }
 
 impl Daemon {
@@ -75,6 +91,7 @@ impl Daemon {
             topology: tokio::sync::Mutex::new(()),
             exclusive: tokio::sync::RwLock::new(()),
             network_locks: Mutex::new(HashMap::new()),
+            container_locks: Mutex::new(HashMap::new()),
             prune_running: AtomicBool::new(false),
         }
     }
@@ -92,11 +109,38 @@ impl Daemon {
         locks.entry(id.to_string()).or_default().clone()
     }
 
+    /// The locks for work on one endpoint, always taken in this order: the network's, then the
+    /// container's. Nothing waits for a network lock while holding a container lock, so no two
+    /// operations can wait on each other in a cycle.
+    async fn lock_endpoint(&self, network_id: &str, netns_path: &str) -> EndpointLocks {
+        let network = self.network_lock(network_id).lock_owned().await;
+        let container = {
+            let mut locks = self
+                .container_locks
+                .lock()
+                .unwrap_or_else(|poisoned| poisoned.into_inner());
+            locks.entry(netns_path.to_string()).or_default().clone()
+        };
+        EndpointLocks {
+            network: Some(network),
+            _container: container.lock_owned().await,
+        }
+    }
+
+    fn forget_container_lock(&self, netns_path: &str) {
+        forget_lock(&self.container_locks, netns_path);
+    }
+
     fn forget_network_lock(&self, id: &str) {
-        let mut locks = self
-            .network_locks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        locks.remove(id);
+        forget_lock(&self.network_locks, id);
+    }
+}
+
+/// Drops a lock from its map, unless someone holds or awaits it: dropping it then would let a
+/// newcomer make a second lock for the same thing and run alongside them.
+fn forget_lock(map: &Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: &str) {
+    let mut locks = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if locks.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
+        locks.remove(key);
     }
 }

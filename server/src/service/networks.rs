@@ -373,8 +373,7 @@ impl Daemon {
                 network.name
             )));
         }
-        let lock = self.network_lock(&network.id);
-        let _guard = lock.lock().await;
+        let guard = self.network_lock(&network.id).lock_owned().await;
         // Removed meanwhile by another request.
         if self.store.network(&network.id).await?.is_none() {
             return Err(Error::NotFound(format!(
@@ -440,7 +439,7 @@ impl Daemon {
         crash::point("network.remove.row");
         self.store.end_op(op).await?;
         self.emit_network("destroy", network, None).await;
-        drop(_guard);
+        drop(guard);
         self.forget_network_lock(&network.id);
         tracing::info!(network = %network.id, name = %network.name, "network removed");
         Ok(())

@@ -1,16 +1,26 @@
-//! The networks table, held in memory as well.
+//! The tables, held in memory as well.
 //!
-//! netbridge is the only writer of its database and a network row never changes after it is
-//! written, so a copy kept beside the two statements that write it (insert and delete) cannot
-//! drift. Reads that every request makes (look-up by ID, name or prefix, the list, the subnets
-//! a new network must avoid) then cost a map look-up instead of SQL round trips, and stay
-//! flat as networks pile up.
+//! netbridge is the only writer of its database, so a copy updated right after each statement
+//! that writes a row (and only when that statement succeeded) cannot drift. SQLite stays the
+//! truth that survives a crash and the judge of uniqueness (names, addresses); reads that every
+//! request makes (look-ups by ID, name or prefix, lists, the addresses taken on a network)
+//! cost a map look-up instead of a round trip to SQLite's thread, and stay flat as networks
+//! and endpoints pile up.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::ipam::Cidr;
-use crate::model::Network;
+use crate::model::{Container, Endpoint, Network};
+
+/// Everything in memory, under one lock.
+#[derive(Default)]
+pub(super) struct Tables {
+    pub(super) networks: Networks,
+    pub(super) containers: Containers,
+    pub(super) endpoints: Endpoints,
+}
 
 #[derive(Default)]
 pub(super) struct Networks {
@@ -84,5 +94,229 @@ impl Networks {
             .values()
             .flat_map(|n| n.ipam.iter().map(|cfg| cfg.subnet))
             .collect()
+    }
+}
+
+/// Up to `limit` keys of `map` starting with `prefix`.
+fn keys_with_prefix<V>(map: &BTreeMap<String, V>, prefix: &str, limit: usize) -> Vec<String> {
+    map.range::<str, _>((
+        std::ops::Bound::Included(prefix),
+        std::ops::Bound::Unbounded,
+    ))
+    .take_while(|(key, _)| key.starts_with(prefix))
+    .take(limit)
+    .map(|(key, _)| key.clone())
+    .collect()
+}
+
+#[derive(Default)]
+pub(super) struct Containers {
+    by_id: BTreeMap<String, Arc<Container>>,
+    /// Name to ID.
+    by_name: HashMap<String, String>,
+}
+
+impl Containers {
+    pub(super) fn insert(&mut self, c: Container) {
+        self.by_name.insert(c.name.clone(), c.id.clone());
+        self.by_id.insert(c.id.clone(), Arc::new(c));
+    }
+
+    pub(super) fn remove(&mut self, id: &str) {
+        if let Some(c) = self.by_id.remove(id) {
+            self.by_name.remove(&c.name);
+        }
+    }
+
+    pub(super) fn by_id(&self, id: &str) -> Option<Container> {
+        self.by_id.get(id).map(|c| Container::clone(c))
+    }
+
+    pub(super) fn by_name(&self, name: &str) -> Option<Container> {
+        self.by_name.get(name).and_then(|id| self.by_id(id))
+    }
+
+    pub(super) fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<String> {
+        keys_with_prefix(&self.by_id, prefix, limit)
+    }
+
+    /// Every container, oldest first.
+    pub(super) fn all(&self) -> Vec<Container> {
+        let mut all: Vec<Container> = self.by_id.values().map(|c| Container::clone(c)).collect();
+        all.sort_by(|a, b| (a.created_nanos, &a.id).cmp(&(b.created_nanos, &b.id)));
+        all
+    }
+}
+
+/// An endpoint's place in the per-network and per-container indexes: oldest first.
+type Key = (i64, String);
+
+#[derive(Default)]
+pub(super) struct Endpoints {
+    by_id: HashMap<String, Arc<Endpoint>>,
+    by_network: HashMap<String, BTreeSet<Key>>,
+    by_container: HashMap<String, BTreeSet<Key>>,
+}
+
+impl Endpoints {
+    pub(super) fn insert(&mut self, e: Endpoint) {
+        let key = (e.created_nanos, e.id.clone());
+        self.by_network
+            .entry(e.network_id.clone())
+            .or_default()
+            .insert(key.clone());
+        self.by_container
+            .entry(e.container_id.clone())
+            .or_default()
+            .insert(key);
+        self.by_id.insert(e.id.clone(), Arc::new(e));
+    }
+
+    pub(super) fn remove(&mut self, id: &str) {
+        let Some(e) = self.by_id.remove(id) else {
+            return;
+        };
+        let key = (e.created_nanos, e.id.clone());
+        for (index, owner) in [
+            (&mut self.by_network, &e.network_id),
+            (&mut self.by_container, &e.container_id),
+        ] {
+            if let Some(keys) = index.get_mut(owner) {
+                keys.remove(&key);
+                if keys.is_empty() {
+                    index.remove(owner);
+                }
+            }
+        }
+    }
+
+    pub(super) fn set_ifname(&mut self, id: &str, ifname: &str) {
+        if let Some(e) = self.by_id.get_mut(id) {
+            Arc::make_mut(e).ifname = ifname.to_string();
+        }
+    }
+
+    fn listed(&self, keys: Option<&BTreeSet<Key>>) -> Vec<Endpoint> {
+        keys.into_iter()
+            .flatten()
+            .filter_map(|(_, id)| self.by_id.get(id))
+            .map(|e| Endpoint::clone(e))
+            .collect()
+    }
+
+    pub(super) fn of_network(&self, network_id: &str) -> Vec<Endpoint> {
+        self.listed(self.by_network.get(network_id))
+    }
+
+    pub(super) fn of_container(&self, container_id: &str) -> Vec<Endpoint> {
+        self.listed(self.by_container.get(container_id))
+    }
+
+    /// Every endpoint, oldest first.
+    pub(super) fn all(&self) -> Vec<Endpoint> {
+        let mut all: Vec<Endpoint> = self.by_id.values().map(|e| Endpoint::clone(e)).collect();
+        all.sort_by(|a, b| (a.created_nanos, &a.id).cmp(&(b.created_nanos, &b.id)));
+        all
+    }
+
+    pub(super) fn counts(&self) -> HashMap<String, usize> {
+        self.by_network
+            .iter()
+            .map(|(id, keys)| (id.clone(), keys.len()))
+            .collect()
+    }
+
+    /// Addresses held on one network.
+    pub(super) fn used_addresses(&self, network_id: &str) -> BTreeSet<IpAddr> {
+        self.by_network
+            .get(network_id)
+            .into_iter()
+            .flatten()
+            .filter_map(|(_, id)| self.by_id.get(id))
+            .flat_map(|e| [e.ipv4, e.ipv6])
+            .flatten()
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::ContainerKind;
+
+    fn endpoint(id: &str, network: &str, container: &str, created: i64, ipv4: &str) -> Endpoint {
+        Endpoint {
+            id: id.to_string(),
+            network_id: network.to_string(),
+            container_id: container.to_string(),
+            host_ifname: format!("veth{id}"),
+            ifname: String::new(),
+            mac: "02:42:00:00:00:01".to_string(),
+            ipv4: ipv4.parse().ok(),
+            ipv6: None,
+            aliases: Vec::new(),
+            gw_priority: 0,
+            created_nanos: created,
+            requested_ipv4: None,
+            requested_ipv6: None,
+        }
+    }
+
+    #[test]
+    fn endpoints_are_indexed_by_network_and_container_oldest_first() {
+        let mut e = Endpoints::default();
+        e.insert(endpoint("b", "n1", "c1", 20, "10.0.0.3"));
+        e.insert(endpoint("a", "n1", "c2", 10, "10.0.0.2"));
+        e.insert(endpoint("c", "n2", "c1", 30, "10.1.0.2"));
+        let ids = |v: Vec<Endpoint>| v.into_iter().map(|e| e.id).collect::<Vec<_>>();
+        assert_eq!(ids(e.of_network("n1")), ["a", "b"]);
+        assert_eq!(ids(e.of_container("c1")), ["b", "c"]);
+        assert_eq!(ids(e.all()), ["a", "b", "c"]);
+        assert_eq!(e.counts().get("n1"), Some(&2));
+        let used: Vec<String> = e
+            .used_addresses("n1")
+            .iter()
+            .map(|a| a.to_string())
+            .collect();
+        assert_eq!(used, ["10.0.0.2", "10.0.0.3"]);
+
+        e.set_ifname("b", "eth1");
+        assert_eq!(e.of_container("c1")[0].ifname, "eth1");
+
+        e.remove("b");
+        e.remove("missing");
+        assert_eq!(ids(e.of_network("n1")), ["a"]);
+        assert_eq!(ids(e.of_container("c1")), ["c"]);
+        assert!(
+            e.used_addresses("n1")
+                .iter()
+                .all(|a| a.to_string() == "10.0.0.2")
+        );
+        e.remove("a");
+        assert!(e.of_network("n1").is_empty());
+        assert_eq!(e.counts().get("n1"), None, "no empty entries linger");
+    }
+
+    #[test]
+    fn containers_by_id_name_and_prefix() {
+        let mut c = Containers::default();
+        for (id, name, created) in [("abc1", "one", 2), ("abd2", "two", 1)] {
+            c.insert(Container {
+                id: id.to_string(),
+                name: name.to_string(),
+                kind: ContainerKind::Sandbox,
+                netns_path: format!("/run/netns/{name}"),
+                created_nanos: created,
+            });
+        }
+        assert_eq!(c.by_name("two").map(|x| x.id), Some("abd2".to_string()));
+        assert_eq!(c.ids_with_prefix("ab", 16), ["abc1", "abd2"]);
+        assert_eq!(c.ids_with_prefix("abc", 16), ["abc1"]);
+        assert!(c.ids_with_prefix("b", 16).is_empty());
+        let order: Vec<String> = c.all().into_iter().map(|x| x.name).collect();
+        assert_eq!(order, ["two", "one"]);
+        c.remove("abc1");
+        assert!(c.by_name("one").is_none());
+        assert!(c.by_id("abc1").is_none());
     }
 }

@@ -66,8 +66,8 @@ impl<T> Context<T> for std::result::Result<T, sqlx::Error> {
 #[derive(Clone)]
 pub struct Store {
     pool: SqlitePool,
-    /// The networks table, kept in step by the two statements that write it.
-    networks: Arc<RwLock<cache::Networks>>,
+    /// The tables in memory, kept in step by the statements that write them.
+    tables: Arc<RwLock<cache::Tables>>,
 }
 
 impl Store {
@@ -99,22 +99,25 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        let networks = cache::Networks::new(load_networks(&pool).await?);
+        let tables = cache::Tables {
+            networks: cache::Networks::new(load_networks(&pool).await?),
+            containers: load_containers(&pool).await?,
+            endpoints: load_endpoints(&pool).await?,
+        };
         Ok(Store {
             pool,
-            networks: Arc::new(RwLock::new(networks)),
+            tables: Arc::new(RwLock::new(tables)),
         })
     }
 
-    /// The in-memory networks for reading. A panic elsewhere while holding the lock cannot
-    /// leave the index half-changed (each change is one map operation set), so a poisoned
-    /// lock is still read.
-    fn cached(&self) -> std::sync::RwLockReadGuard<'_, cache::Networks> {
-        self.networks.read().unwrap_or_else(|e| e.into_inner())
+    /// The tables in memory, for reading. The lock is never held across an await, and the
+    /// changes made under it cannot panic half-way, so a poisoned lock is still good to use.
+    fn cached(&self) -> std::sync::RwLockReadGuard<'_, cache::Tables> {
+        self.tables.read().unwrap_or_else(|e| e.into_inner())
     }
 
-    fn cached_mut(&self) -> std::sync::RwLockWriteGuard<'_, cache::Networks> {
-        self.networks.write().unwrap_or_else(|e| e.into_inner())
+    fn cached_mut(&self) -> std::sync::RwLockWriteGuard<'_, cache::Tables> {
+        self.tables.write().unwrap_or_else(|e| e.into_inner())
     }
 
     pub async fn close(&self) {
@@ -176,7 +179,7 @@ impl Store {
             .ctx("subnet")?;
         }
         tx.commit().await.ctx("committing a network")?;
-        self.cached_mut().insert(n.clone());
+        self.cached_mut().networks.insert(n.clone());
         Ok(())
     }
 
@@ -187,21 +190,21 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("deleting a network")?;
-        self.cached_mut().remove(id);
+        self.cached_mut().networks.remove(id);
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn network(&self, id: &str) -> Result<Option<Network>> {
-        Ok(self.cached().by_id(id))
+        Ok(self.cached().networks.by_id(id))
     }
 
     pub async fn network_by_name(&self, name: &str) -> Result<Option<Network>> {
-        Ok(self.cached().by_name(name))
+        Ok(self.cached().networks.by_name(name))
     }
 
     /// The network whose kernel bridge is `bridge`, if any.
     pub async fn network_id_with_bridge(&self, bridge: &str) -> Result<Option<String>> {
-        Ok(self.cached().id_with_bridge(bridge))
+        Ok(self.cached().networks.id_with_bridge(bridge))
     }
 
     /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing), at
@@ -214,13 +217,14 @@ impl Store {
         {
             return Ok(Vec::new());
         }
-        Ok(self.cached().ids_with_prefix(prefix, 16))
+        Ok(self.cached().networks.ids_with_prefix(prefix, 16))
     }
 
     /// Every network with its IPAM, by name.
     pub async fn networks(&self) -> Result<Vec<Network>> {
         Ok(self
             .cached()
+            .networks
             .all()
             .iter()
             .map(|n| Network::clone(n))
@@ -229,7 +233,7 @@ impl Store {
 
     /// Every network, shared rather than copied: for the list, which only reads them.
     pub async fn networks_shared(&self) -> Result<Vec<Arc<Network>>> {
-        Ok(self.cached().all())
+        Ok(self.cached().networks.all())
     }
 
     /// How many networks, endpoints and containers there are (for metrics gauges).
@@ -250,73 +254,31 @@ impl Store {
 
     /// Subnets held by every network: what a new network must not overlap.
     pub async fn taken_subnets(&self) -> Result<Vec<Cidr>> {
-        Ok(self.cached().subnets())
+        Ok(self.cached().networks.subnets())
     }
 
     // ---- endpoints ----
 
     /// Endpoints per network ID, for `dangling` filters and prune.
     pub async fn endpoint_counts(&self) -> Result<HashMap<String, usize>> {
-        let rows =
-            sqlx::query("SELECT network_id, COUNT(*) AS n FROM endpoints GROUP BY network_id")
-                .fetch_all(&self.pool)
-                .await
-                .ctx("counting endpoints")?;
-        let mut counts = HashMap::new();
-        for r in &rows {
-            let id: String = r.try_get("network_id").ctx("reading endpoint counts")?;
-            let n: i64 = r.try_get("n").ctx("reading endpoint counts")?;
-            counts.insert(id, usize::try_from(n).unwrap_or(0));
-        }
-        Ok(counts)
+        Ok(self.cached().endpoints.counts())
     }
 
     pub async fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
-        let rows =
-            sqlx::query("SELECT * FROM endpoints WHERE network_id = ? ORDER BY created_nanos")
-                .bind(network_id)
-                .fetch_all(&self.pool)
-                .await
-                .ctx("listing a network's endpoints")?;
-        rows.iter().map(rows::endpoint).collect()
+        Ok(self.cached().endpoints.of_network(network_id))
     }
 
     pub async fn endpoints_of_container(&self, container_id: &str) -> Result<Vec<Endpoint>> {
-        let rows =
-            sqlx::query("SELECT * FROM endpoints WHERE container_id = ? ORDER BY created_nanos")
-                .bind(container_id)
-                .fetch_all(&self.pool)
-                .await
-                .ctx("listing a container's endpoints")?;
-        rows.iter().map(rows::endpoint).collect()
+        Ok(self.cached().endpoints.of_container(container_id))
     }
 
     pub async fn endpoints(&self) -> Result<Vec<Endpoint>> {
-        let rows = sqlx::query("SELECT * FROM endpoints ORDER BY created_nanos")
-            .fetch_all(&self.pool)
-            .await
-            .ctx("listing endpoints")?;
-        rows.iter().map(rows::endpoint).collect()
+        Ok(self.cached().endpoints.all())
     }
 
     /// Addresses held by a network's endpoints.
     pub async fn used_addresses(&self, network_id: &str) -> Result<BTreeSet<IpAddr>> {
-        let _timer = crate::metrics::Timer::new("sqlite", "used_addresses");
-        let rows = sqlx::query("SELECT ipv4, ipv6 FROM endpoints WHERE network_id = ?")
-            .bind(network_id)
-            .fetch_all(&self.pool)
-            .await
-            .ctx("reading used addresses")?;
-        let mut used = BTreeSet::new();
-        for r in &rows {
-            for col in ["ipv4", "ipv6"] {
-                let text: Option<String> = r.try_get(col).ctx("reading an address")?;
-                if let Some(text) = text {
-                    used.insert(rows::parse_ip("endpoints", &text)?);
-                }
-            }
-        }
-        Ok(used)
+        Ok(self.cached().endpoints.used_addresses(network_id))
     }
 
     pub async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
@@ -325,6 +287,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("endpoint")?;
+        self.cached_mut().endpoints.insert(e.clone());
         Ok(())
     }
 
@@ -341,7 +304,10 @@ impl Store {
         let written = bind_endpoint(query, e).fetch_all(&self.pool).await;
         match written {
             Ok(rows) => match rows.first() {
-                Some(row) => row.try_get("id").ctx("reading a journal ID"),
+                Some(row) => {
+                    self.cached_mut().endpoints.insert(e.clone());
+                    row.try_get("id").ctx("reading a journal ID")
+                }
                 None => Err(StoreError::Corrupt {
                     table: "journal",
                     detail: "insert returned no ID".to_string(),
@@ -377,6 +343,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("recording a connect")?;
+        self.cached_mut().endpoints.set_ifname(endpoint_id, ifname);
         self.trim_events(done.last_insert_rowid()).await
     }
 
@@ -387,6 +354,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("deleting an endpoint")?;
+        self.cached_mut().endpoints.remove(id);
         Ok(done.rows_affected() > 0)
     }
 
@@ -398,6 +366,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("updating an endpoint")?;
+        self.cached_mut().endpoints.set_ifname(id, ifname);
         Ok(())
     }
 
@@ -415,6 +384,7 @@ impl Store {
         .execute(&self.pool)
         .await
         .ctx("container")?;
+        self.cached_mut().containers.insert(c.clone());
         Ok(())
     }
 
@@ -424,40 +394,28 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("deleting a container")?;
+        self.cached_mut().containers.remove(id);
         Ok(done.rows_affected() > 0)
     }
 
     pub async fn container(&self, id: &str) -> Result<Option<Container>> {
-        let row = sqlx::query("SELECT * FROM containers WHERE id = ?")
-            .bind(id)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("reading a container")?;
-        row.as_ref().map(rows::container).transpose()
+        Ok(self.cached().containers.by_id(id))
     }
 
-    /// The container whose ID is `term`, else the one named `term`: Docker's look-up order, in
-    /// one query.
+    /// The container whose ID is `term`, else the one named `term`: Docker's look-up order.
     pub async fn container_by_id_or_name(&self, term: &str) -> Result<Option<Container>> {
-        let row = sqlx::query(
-            "SELECT * FROM containers WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1",
-        )
-        .bind(term)
-        .fetch_optional(&self.pool)
-        .await
-        .ctx("reading a container")?;
-        row.as_ref().map(rows::container).transpose()
+        let tables = self.cached();
+        Ok(tables
+            .containers
+            .by_id(term)
+            .or_else(|| tables.containers.by_name(term)))
     }
 
     pub async fn container_by_name(&self, name: &str) -> Result<Option<Container>> {
-        let row = sqlx::query("SELECT * FROM containers WHERE name = ?")
-            .bind(name)
-            .fetch_optional(&self.pool)
-            .await
-            .ctx("reading a container by name")?;
-        row.as_ref().map(rows::container).transpose()
+        Ok(self.cached().containers.by_name(name))
     }
 
+    /// IDs starting with `prefix` (lowercase hex only), at most 16.
     pub async fn container_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
         if prefix.is_empty()
             || !prefix
@@ -466,23 +424,12 @@ impl Store {
         {
             return Ok(Vec::new());
         }
-        let rows = sqlx::query("SELECT id FROM containers WHERE id >= ? AND id < ? LIMIT 16")
-            .bind(prefix)
-            .bind(prefix_upper_bound(prefix))
-            .fetch_all(&self.pool)
-            .await
-            .ctx("searching containers by ID prefix")?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>("id").ctx("reading an ID"))
-            .collect()
+        Ok(self.cached().containers.ids_with_prefix(prefix, 16))
     }
 
+    /// Every container, oldest first.
     pub async fn containers(&self) -> Result<Vec<Container>> {
-        let rows = sqlx::query("SELECT * FROM containers ORDER BY created_nanos")
-            .fetch_all(&self.pool)
-            .await
-            .ctx("listing containers")?;
-        rows.iter().map(rows::container).collect()
+        Ok(self.cached().containers.all())
     }
 }
 
@@ -544,13 +491,6 @@ fn bind_endpoint<'q>(query: Query<'q>, e: &'q Endpoint) -> Query<'q> {
         .bind(e.created_nanos)
         .bind(e.requested_ipv4.map(|a| a.to_string()))
         .bind(e.requested_ipv6.map(|a| a.to_string()))
-}
-
-/// The smallest string greater than every string starting with `prefix` (hex only), so a prefix
-/// search is an index range scan rather than a LIKE over every row.
-fn prefix_upper_bound(prefix: &str) -> String {
-    // Hex digits sort below 'g', so appending it bounds every continuation.
-    format!("{prefix}g")
 }
 
 /// One unfinished operation, as recorded in the journal.
@@ -698,4 +638,28 @@ async fn load_networks(pool: &SqlitePool) -> Result<Vec<Network>> {
             Ok(n)
         })
         .collect()
+}
+
+async fn load_containers(pool: &SqlitePool) -> Result<cache::Containers> {
+    let rows = sqlx::query("SELECT * FROM containers")
+        .fetch_all(pool)
+        .await
+        .ctx("listing containers")?;
+    let mut containers = cache::Containers::default();
+    for row in &rows {
+        containers.insert(rows::container(row)?);
+    }
+    Ok(containers)
+}
+
+async fn load_endpoints(pool: &SqlitePool) -> Result<cache::Endpoints> {
+    let rows = sqlx::query("SELECT * FROM endpoints")
+        .fetch_all(pool)
+        .await
+        .ctx("listing endpoints")?;
+    let mut endpoints = cache::Endpoints::default();
+    for row in &rows {
+        endpoints.insert(rows::endpoint(row)?);
+    }
+    Ok(endpoints)
 }

@@ -22,6 +22,7 @@ use tracing::{debug, warn};
 use super::{
     KernelError,
     error::netlink_errno,
+    prefixes::HostPrefixes,
     sysctl::{Ipv6Conf, set_ipv6_sysctl},
 };
 
@@ -67,6 +68,9 @@ pub struct Kernel {
     dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// For turning IPv6 off on host-side links from any thread; `None` without IPv6.
     pub(crate) ipv6_conf: Option<std::sync::Arc<Ipv6Conf>>,
+    /// The host's IPv4 prefixes, kept current; `None` if subscribing failed (then every
+    /// create dumps).
+    prefixes: Option<std::sync::Arc<HostPrefixes>>,
 }
 
 impl Kernel {
@@ -77,6 +81,13 @@ impl Kernel {
             handle: connect_here("connect to netlink")?,
             dumps: Default::default(),
             ipv6_conf: Ipv6Conf::open_here().map(std::sync::Arc::new),
+            prefixes: match HostPrefixes::watch() {
+                Ok(p) => Some(std::sync::Arc::new(p)),
+                Err(e) => {
+                    warn!(error = %e, "cannot watch routes; each create will dump them");
+                    None
+                }
+            },
         })
     }
 
@@ -163,6 +174,17 @@ impl Kernel {
     /// host. Returned as (network address, prefix length), sorted and without duplicates;
     /// default routes are left out, they would reserve everything.
     pub async fn reserved_prefixes(&self) -> Result<Vec<(IpAddr, u8)>, KernelError> {
+        if let Some(prefixes) = &self.prefixes {
+            match prefixes.current().await {
+                Ok(current) => return Ok(current),
+                Err(e) => warn!(error = %e, "route watch failed; dumping instead"),
+            }
+        }
+        self.dump_reserved_prefixes().await
+    }
+
+    /// [`Kernel::reserved_prefixes`] the slow way: a dump of every IPv4 route and address.
+    pub async fn dump_reserved_prefixes(&self) -> Result<Vec<(IpAddr, u8)>, KernelError> {
         // One dump after the other: the kernel refuses a second dump on a busy socket.
         let _turn = self.dumps.lock().await;
         let routes = self
@@ -599,7 +621,7 @@ pub(crate) fn address_of(msg: &AddressMessage) -> Option<IpAddr> {
     })
 }
 
-fn is_connected_v4(route: &RouteMessage) -> bool {
+pub(crate) fn is_connected_v4(route: &RouteMessage) -> bool {
     let table = route
         .attributes
         .iter()
@@ -615,7 +637,7 @@ fn is_connected_v4(route: &RouteMessage) -> bool {
 }
 
 /// The network address of `ip/len` (host bits cleared).
-fn network(ip: IpAddr, len: u8) -> IpAddr {
+pub(crate) fn network(ip: IpAddr, len: u8) -> IpAddr {
     match ip {
         IpAddr::V4(v4) => {
             let mask = u32::MAX

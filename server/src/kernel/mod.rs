@@ -12,6 +12,7 @@ mod error;
 mod firewall;
 mod link;
 mod netns;
+mod prefixes;
 mod sysctl;
 mod veth;
 

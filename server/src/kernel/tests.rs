@@ -535,6 +535,107 @@ fn reserved_prefixes_see_addresses_and_connected_routes() {
         assert!(reserved.contains(&(v4("172.30.0.0"), 15)), "{reserved:?}");
         assert!(!reserved.iter().any(|(_, len)| *len == 0), "{reserved:?}");
         assert!(reserved.iter().all(|(ip, _)| ip.is_ipv4()), "{reserved:?}");
+        assert_eq!(
+            reserved,
+            kernel.dump_reserved_prefixes().await.expect("dump"),
+            "the watched answer is the dumped one"
+        );
+
+        // Later answers come from notifications: changes made just before are in them.
+        kernel
+            .handle
+            .address()
+            .add(index, v4("10.98.1.1"), 24)
+            .execute()
+            .await
+            .expect("add a second address");
+        let reserved = kernel.reserved_prefixes().await.expect("reserved prefixes");
+        assert!(reserved.contains(&(v4("10.98.1.0"), 24)), "{reserved:?}");
+        let mut vpn = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::new(172, 30, 0, 0), 15)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .build();
+        vpn.header.address_family = AddressFamily::Inet;
+        kernel
+            .handle
+            .route()
+            .del(vpn)
+            .execute()
+            .await
+            .expect("delete the VPN route");
+        let mut addresses = kernel
+            .handle
+            .address()
+            .get()
+            .set_link_index_filter(index)
+            .execute();
+        while let Some(a) = addresses.try_next().await.expect("dump addresses") {
+            if address_of(&a) == Some(v4("10.99.3.7")) {
+                kernel
+                    .handle
+                    .address()
+                    .del(a)
+                    .execute()
+                    .await
+                    .expect("delete the first address");
+                break;
+            }
+        }
+        let reserved = kernel.reserved_prefixes().await.expect("reserved prefixes");
+        assert!(!reserved.contains(&(v4("172.30.0.0"), 15)), "{reserved:?}");
+        assert!(!reserved.contains(&(v4("10.99.0.0"), 16)), "{reserved:?}");
+        assert!(reserved.contains(&(v4("10.98.1.0"), 24)), "{reserved:?}");
+        assert_eq!(
+            reserved,
+            kernel.dump_reserved_prefixes().await.expect("dump"),
+            "still the dumped answer"
+        );
+
+        // A link going down drops its routes without a notification per route; one going
+        // away drops everything on it.
+        let mut lan = RouteMessageBuilder::<Ipv4Addr>::new()
+            .destination_prefix(Ipv4Addr::new(192, 168, 77, 0), 24)
+            .output_interface(index)
+            .scope(RouteScope::Link)
+            .build();
+        lan.header.address_family = AddressFamily::Inet;
+        kernel
+            .handle
+            .route()
+            .add(lan)
+            .execute()
+            .await
+            .expect("add a LAN route");
+        let reserved = kernel.reserved_prefixes().await.expect("reserved prefixes");
+        assert!(reserved.contains(&(v4("192.168.77.0"), 24)), "{reserved:?}");
+        kernel
+            .handle
+            .link()
+            .set(rtnetlink::LinkUnspec::new_with_index(index).down().build())
+            .execute()
+            .await
+            .expect("set uplink0 down");
+        let reserved = kernel.reserved_prefixes().await.expect("reserved prefixes");
+        assert!(
+            !reserved.contains(&(v4("192.168.77.0"), 24)),
+            "{reserved:?}"
+        );
+        assert!(
+            reserved.contains(&(v4("10.98.1.0"), 24)),
+            "the address stays: {reserved:?}"
+        );
+        assert_eq!(
+            reserved,
+            kernel.dump_reserved_prefixes().await.expect("dump")
+        );
+        assert!(kernel.delete_link("uplink0").await.expect("delete uplink0"));
+        let reserved = kernel.reserved_prefixes().await.expect("reserved prefixes");
+        assert!(reserved.is_empty(), "{reserved:?}");
+        assert_eq!(
+            reserved,
+            kernel.dump_reserved_prefixes().await.expect("dump")
+        );
     });
 }
 

@@ -10,8 +10,13 @@
 //! A lost notification (socket overrun) or a quiet minute makes the next answer dump again.
 //!
 //! One trap: when a link goes down or away, the kernel drops its IPv4 routes without an
-//! RTM_DELROUTE for each. Link notifications are therefore watched too, and a link that is
-//! gone or down takes its routes (and, if gone, its addresses) out of the set.
+//! RTM_DELROUTE for each. A link that goes away still reports each address removed, so an
+//! address removed takes the connected route of its prefix on that link with it (this is how
+//! a removed network's bridge frees its subnet at once). A route without an address on a link
+//! that went down or away stays in the set until the next dump, at most a minute: a subnet is
+//! avoided a little longer than needed, never handed out while in use. Watching link
+//! notifications instead would mean parsing a full link message for every veth change of every
+//! connect.
 
 use std::{
     collections::BTreeSet,
@@ -27,7 +32,6 @@ use rtnetlink::{
     packet_route::{
         AddressFamily, RouteNetlinkMessage,
         address::AddressMessage,
-        link::LinkFlags,
         route::{RouteAddress, RouteAttribute, RouteMessage},
     },
     sys::SocketAddr,
@@ -85,7 +89,6 @@ impl HostPrefixes {
         let runtime = tokio::runtime::Handle::try_current()
             .map_err(|_| KernelError::NoRuntime { op: "watch routes" })?;
         let (connection, handle, messages) = rtnetlink::new_multicast_connection(&[
-            MulticastGroup::Link,
             MulticastGroup::Ipv4Ifaddr,
             MulticastGroup::Ipv4Route,
         ])
@@ -169,8 +172,13 @@ impl Known {
                 }
             }
             RouteNetlinkMessage::DelAddress(a) => {
-                if let Some(key) = address_key(a) {
-                    self.addresses.remove(&key);
+                if let Some((index, ip, len)) = address_key(a) {
+                    self.addresses.remove(&(index, ip, len));
+                    // Its connected route may be flushed without a notification of its own.
+                    let dst = network(IpAddr::V4(ip), len);
+                    self.routes.retain(|&(_, d, l, _, oif)| {
+                        !(oif == index && l == len && IpAddr::V4(d) == dst)
+                    });
                 }
             }
             RouteNetlinkMessage::NewRoute(r) => {
@@ -182,15 +190,6 @@ impl Known {
                 if let Some(key) = route_key(r) {
                     self.routes.remove(&key);
                 }
-            }
-            RouteNetlinkMessage::DelLink(l) => {
-                let index = l.header.index;
-                self.routes.retain(|r| r.4 != index);
-                self.addresses.retain(|a| a.0 != index);
-            }
-            RouteNetlinkMessage::NewLink(l) if !l.header.flags.contains(LinkFlags::Up) => {
-                let index = l.header.index;
-                self.routes.retain(|r| r.4 != index);
             }
             _ => {}
         }

@@ -1,9 +1,10 @@
-//! The nftables script text: netbridge's fixed ruleset and the set elements of each network.
-//! Pure functions, so the exact text is unit-tested without a kernel.
+//! The nftables script text of netbridge's fixed ruleset, and the set elements of each network
+//! (the one list both the script and the netlink batches of `netlink` are made from). Pure
+//! functions, so the exact text is unit-tested without a kernel.
 
 use std::{
     collections::BTreeSet,
-    fmt::Write as _,
+    fmt::{self, Write as _},
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
@@ -101,17 +102,16 @@ impl Checked {
 
     /// The elements this network puts into the sets, given its options. An `Internal` network
     /// never leaves its bridge, so it is never masqueraded.
-    pub(super) fn elements(&self) -> Vec<(Set, String)> {
-        let name = quoted(&self.bridge);
+    pub(super) fn elements(&self) -> Vec<(Set, Element)> {
         let mut out = vec![
-            (Set::Bridges, name.clone()),
-            (Set::Same, format!("{name} . {name}")),
+            (Set::Bridges, Element::Ifname(self.bridge.clone())),
+            (Set::Same, Element::SameIfname(self.bridge.clone())),
         ];
         if self.internal {
-            out.push((Set::Internal, name.clone()));
+            out.push((Set::Internal, Element::Ifname(self.bridge.clone())));
         }
         if !self.icc {
-            out.push((Set::NoIcc, name));
+            out.push((Set::NoIcc, Element::Ifname(self.bridge.clone())));
         }
         if self.masquerade && !self.internal {
             out.extend(self.subnet_elements());
@@ -121,27 +121,49 @@ impl Checked {
 
     /// Every element the network could own whatever its options, for removal: a network
     /// removed with options other than it was added with still leaves nothing behind.
-    fn all_elements(&self) -> Vec<(Set, String)> {
-        let name = quoted(&self.bridge);
+    pub(super) fn all_elements(&self) -> Vec<(Set, Element)> {
         let mut out = vec![
-            (Set::Bridges, name.clone()),
-            (Set::Same, format!("{name} . {name}")),
-            (Set::Internal, name.clone()),
-            (Set::NoIcc, name),
+            (Set::Bridges, Element::Ifname(self.bridge.clone())),
+            (Set::Same, Element::SameIfname(self.bridge.clone())),
+            (Set::Internal, Element::Ifname(self.bridge.clone())),
+            (Set::NoIcc, Element::Ifname(self.bridge.clone())),
         ];
         out.extend(self.subnet_elements());
         out
     }
 
-    fn subnet_elements(&self) -> impl Iterator<Item = (Set, String)> + '_ {
-        self.subnets.iter().map(|(addr, prefix)| {
+    fn subnet_elements(&self) -> impl Iterator<Item = (Set, Element)> + '_ {
+        self.subnets.iter().map(|&(addr, prefix)| {
             let set = if addr.is_ipv4() {
                 Set::MasqV4
             } else {
                 Set::MasqV6
             };
-            (set, format!("{addr}/{prefix}"))
+            (set, Element::Subnet(addr, prefix))
         })
+    }
+}
+
+/// One element of one of the sets, typed, so that the script (its text) and the netlink batch
+/// (its key bytes, see `netlink`) are made from the same list.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(super) enum Element {
+    /// A bridge's name (`bridges`, `internal`, `no_icc`).
+    Ifname(String),
+    /// `"br" . "br"` (`same`).
+    SameIfname(String),
+    /// A subnet in canonical form (`masq_v4`, `masq_v6`).
+    Subnet(IpAddr, u8),
+}
+
+/// The element as nft's script syntax writes it.
+impl fmt::Display for Element {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Element::Ifname(name) => write!(f, "{}", quoted(name)),
+            Element::SameIfname(name) => write!(f, "{0} . {0}", quoted(name)),
+            Element::Subnet(addr, prefix) => write!(f, "{addr}/{prefix}"),
+        }
     }
 }
 
@@ -189,7 +211,7 @@ pub(super) fn ruleset(table: &str, networks: &[Checked]) -> String {
             .iter()
             .flat_map(Checked::elements)
             .filter(|(s, _)| *s == set)
-            .map(|(_, e)| e)
+            .map(|(_, e)| e.to_string())
             .collect();
         push_elements(
             &mut s,
@@ -203,21 +225,26 @@ pub(super) fn ruleset(table: &str, networks: &[Checked]) -> String {
 }
 
 /// One network's elements added. `add element` of an element already there is not an error,
-/// so this is idempotent.
+/// so this is idempotent. (`Nftables::add_network` sends the same elements over netlink; this
+/// text is what that batch is checked against.)
+#[cfg(test)]
 pub(super) fn add_network(table: &str, n: &Checked) -> String {
     let mut s = String::new();
     for (set, element) in n.elements() {
-        push_elements(&mut s, "add", table, set, [element.as_str()]);
+        push_elements(&mut s, "add", table, set, [element.to_string().as_str()]);
     }
     s
 }
 
 /// One network's elements removed. nftables 1.0.6 has no `destroy element` (1.0.8), and
 /// `delete element` of an absent element fails the transaction, so each element is first added
-/// then deleted in the same transaction: present or not, it is gone afterwards.
+/// then deleted in the same transaction: present or not, it is gone afterwards. (Likewise sent
+/// over netlink by `Nftables::remove_network`.)
+#[cfg(test)]
 pub(super) fn remove_network(table: &str, n: &Checked) -> String {
     let mut s = String::new();
     for (set, element) in n.all_elements() {
+        let element = element.to_string();
         push_elements(&mut s, "add", table, set, [element.as_str()]);
         push_elements(&mut s, "delete", table, set, [element.as_str()]);
     }

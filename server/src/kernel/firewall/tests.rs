@@ -817,3 +817,323 @@ fn traffic_isolation_icc_internal_masquerade_and_a_forward_drop_policy() {
         base("FORWARD drop, after apply_all");
     });
 }
+
+// ---------------------------------------------------------------------------------------------
+// In-process (netlink) add and remove against the `nft` script path
+
+/// One set's elements as `nft -j` lists them, sorted (a hash set lists in no fixed order).
+fn listed(table: &str, set: &str) -> Vec<String> {
+    let mut out: Vec<String> = elements(&table_objects(table), set)
+        .iter()
+        .map(Value::to_string)
+        .collect();
+    out.sort();
+    out
+}
+
+/// One set's elements as the kernel holds them (`nft --debug=netlink`: every key with its
+/// flags and user data, also the interval set's hidden end element at 0), sorted.
+fn held(table: &str, set: &str) -> Vec<String> {
+    let out = must(
+        "nft",
+        &["--debug=netlink", "list", "set", "inet", table, set],
+    );
+    let mut lines: Vec<String> = String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.trim_start().starts_with("element "))
+        .map(|l| l.trim().to_string())
+        .collect();
+    lines.sort();
+    lines
+}
+
+/// Every set of `ours` holds exactly what the same set of `reference` holds, listed and raw.
+fn assert_same_elements(phase: &str, ours: &str, reference: &str) {
+    for set in script::Set::ALL {
+        let name = set.name();
+        assert_eq!(
+            listed(ours, name),
+            listed(reference, name),
+            "{phase}: set {name} as listed"
+        );
+        assert_eq!(
+            held(ours, name),
+            held(reference, name),
+            "{phase}: set {name} as held"
+        );
+    }
+}
+
+/// Whether an `enable_icc=false` network can be added here (it needs br_netfilter).
+fn br_netfilter() -> bool {
+    std::path::Path::new("/proc/sys/net/bridge/bridge-nf-call-iptables").exists()
+}
+
+fn run_script(script: &str) {
+    super::run_nft(script, "test script", "test").expect("nft -f -");
+}
+
+#[test]
+fn in_process_elements_are_those_the_nft_script_makes() {
+    in_throwaway_netns(|| {
+        let icc = !br_netfilter();
+        let nets = [
+            net("br-v4", vec![v4("10.1.0.0", 24)]),
+            net("br-v6", vec![v6("fd01::", 64)]),
+            net("br-16", vec![v4("172.20.5.0", 16)]),
+            NetworkRules {
+                internal: true,
+                icc,
+                ..net("br-in", vec![v4("10.4.0.0", 24), v6("fd04::", 64)])
+            },
+            // To the top of the address space: no end element, nft's "open" mark instead.
+            net("br-top", vec![v4("240.0.0.0", 4), v6("ff00::", 8)]),
+            NetworkRules {
+                masquerade: false,
+                ..net("br-nm", vec![v4("10.6.0.0", 24)])
+            },
+        ];
+        if icc {
+            eprintln!("br_netfilter not available: icc=false not checked");
+        }
+        let fw = Nftables::with_table("nbnl").expect("table name");
+        fw.apply_all(&[]).expect("apply_all");
+        Nftables::with_table("nbscript")
+            .expect("table name")
+            .apply_all(&[])
+            .expect("apply_all");
+        let by_script = |n: &NetworkRules, add: bool| {
+            let n = Checked::new(n).expect("valid network");
+            run_script(&if add {
+                script::add_network("nbscript", &n)
+            } else {
+                script::remove_network("nbscript", &n)
+            });
+        };
+        for n in &nets {
+            fw.add_network(n).expect("add_network");
+            by_script(n, true);
+        }
+        assert_same_elements("after the adds", "nbnl", "nbscript");
+        // Not trivially equal: everything is there, prefixes as prefixes.
+        let objects = table_objects("nbnl");
+        assert_eq!(elements(&objects, "bridges").len(), 6);
+        assert_eq!(elements(&objects, "internal"), [json!("br-in")]);
+        let mut same: Vec<String> = ["br-v4", "br-v6", "br-16", "br-in", "br-top", "br-nm"]
+            .map(|b| json!({"concat": [b, b]}).to_string())
+            .to_vec();
+        same.sort();
+        assert_eq!(listed("nbnl", "same"), same);
+        assert_eq!(
+            listed("nbnl", "masq_v4"),
+            [
+                json!({"prefix": {"addr": "10.1.0.0", "len": 24}}),
+                json!({"prefix": {"addr": "172.20.0.0", "len": 16}}),
+                json!({"prefix": {"addr": "240.0.0.0", "len": 4}}),
+            ]
+            .map(|v| v.to_string())
+        );
+        assert_eq!(
+            listed("nbnl", "masq_v6"),
+            [
+                json!({"prefix": {"addr": "fd01::", "len": 64}}),
+                json!({"prefix": {"addr": "ff00::", "len": 8}}),
+            ]
+            .map(|v| v.to_string())
+        );
+
+        // Again: idempotent both ways.
+        for n in &nets {
+            fw.add_network(n).expect("add_network again");
+            by_script(n, true);
+        }
+        assert_same_elements("after adding again", "nbnl", "nbscript");
+
+        for n in [&nets[0], &nets[4]] {
+            fw.remove_network(n).expect("remove_network");
+            by_script(n, false);
+        }
+        assert_same_elements("after two removes", "nbnl", "nbscript");
+        assert_eq!(elements(&table_objects("nbnl"), "bridges").len(), 4);
+
+        for n in &nets {
+            fw.remove_network(n).expect("remove_network");
+            by_script(n, false);
+        }
+        assert_same_elements("after removing all", "nbnl", "nbscript");
+        for set in script::Set::ALL {
+            assert!(listed("nbnl", set.name()).is_empty(), "{}", set.name());
+        }
+    });
+}
+
+#[test]
+fn removing_absent_elements_succeeds_and_leaves_the_sets_empty() {
+    in_throwaway_netns(|| {
+        let fw = Nftables::with_table("nbabsent").expect("table name");
+        fw.apply_all(&[]).expect("apply_all");
+        let absent = NetworkRules {
+            internal: true,
+            icc: false,
+            ..net("br-gone", vec![v4("10.9.0.0", 24), v6("fd09::", 64)])
+        };
+        fw.remove_network(&absent).expect("remove absent elements");
+        fw.remove_network(&absent).expect("and again");
+        for set in script::Set::ALL {
+            assert!(listed("nbabsent", set.name()).is_empty(), "{}", set.name());
+        }
+        // Some of them present (added with fewer options), the rest absent: all gone.
+        fw.add_network(&net("br-gone", vec![v4("10.9.0.0", 24)]))
+            .expect("add_network");
+        fw.remove_network(&absent)
+            .expect("remove partly present elements");
+        for set in script::Set::ALL {
+            assert!(listed("nbabsent", set.name()).is_empty(), "{}", set.name());
+        }
+    });
+}
+
+#[test]
+fn adding_without_the_table_is_not_found_and_other_failures_say_what_failed() {
+    in_throwaway_netns(|| {
+        let fw = Nftables::with_table("nbmissing").expect("table name");
+        let n = net("br-0", vec![v4("10.0.0.0", 24), v6("fd00::", 64)]);
+        let err = fw.add_network(&n).expect_err("add without a table");
+        assert!(
+            matches!(&err, KernelError::NotFound { what: "nftables table", name } if name == "inet nbmissing"),
+            "{err}"
+        );
+        fw.remove_network(&n).expect("remove without a table");
+        assert_eq!(run("nft", &["list", "tables"]).stdout, b"", "nothing made");
+
+        // A table without the sets: not "not set up", but the kernel's answer with context.
+        must("nft", &["add", "table", "inet", "nbmissing"]);
+        let err = fw.add_network(&n).expect_err("add without the sets");
+        assert_eq!(err.errno(), Some(libc::ENOENT), "{err}");
+        let text = err.to_string();
+        assert!(
+            text.contains("table inet nbmissing bridge br-0") && text.contains("bridges"),
+            "{text}"
+        );
+        fw.remove_network(&n)
+            .expect_err("remove from a table without the sets");
+        // The batch was all or nothing, and the kept socket still works afterwards.
+        fw.apply_all(&[]).expect("apply_all");
+        fw.add_network(&n).expect("add_network");
+        assert_eq!(listed("nbmissing", "bridges"), [json!("br-0").to_string()]);
+    });
+}
+
+#[test]
+fn removing_one_network_of_many_leaves_exactly_the_others() {
+    in_throwaway_netns(|| {
+        let icc_off = br_netfilter();
+        let first = NetworkRules {
+            icc: !icc_off,
+            ..net("br-first", vec![v4("10.250.0.0", 24), v6("fd99::", 64)])
+        };
+        let others: Vec<NetworkRules> = (0..200u8)
+            .map(|i| {
+                let mut subnets = vec![v4(&format!("10.{i}.0.0"), 24)];
+                if i % 3 == 0 {
+                    subnets.push(v6(&format!("fd00:{i:x}::"), 64));
+                }
+                NetworkRules {
+                    internal: i % 4 == 1,
+                    icc: !(icc_off && i % 4 == 2),
+                    masquerade: i % 5 != 3,
+                    ..net(&format!("br-{i}"), subnets)
+                }
+            })
+            .collect();
+        let fw = Nftables::with_table("nbmany").expect("table name");
+        fw.apply_all(std::slice::from_ref(&first))
+            .expect("apply_all");
+        for n in &others {
+            fw.add_network(n).expect("add_network");
+        }
+        fw.remove_network(&first).expect("remove_network");
+        Nftables::with_table("nbref")
+            .expect("table name")
+            .apply_all(&others)
+            .expect("apply_all of the others");
+        assert_same_elements("the 200 others", "nbmany", "nbref");
+        assert_eq!(listed("nbmany", "bridges").len(), 200);
+        assert!(!listed("nbmany", "bridges").contains(&json!("br-first").to_string()));
+    });
+}
+
+#[test]
+fn each_call_changes_the_table_of_the_calling_threads_namespace() {
+    in_throwaway_netns(|| {
+        // One backend, used from two namespaces: the socket kept from the first must not
+        // carry the second's elements into the first's table.
+        let fw = std::sync::Arc::new(Nftables::with_table("nbwhere").expect("table name"));
+        fw.apply_all(&[]).expect("apply_all");
+        fw.add_network(&net("br-a1", vec![v4("10.1.0.0", 24)]))
+            .expect("add_network");
+        let other = fw.clone();
+        in_throwaway_netns(move || {
+            other
+                .apply_all(&[])
+                .expect("apply_all in the other namespace");
+            other
+                .add_network(&net("br-b1", vec![v4("10.2.0.0", 24)]))
+                .expect("add_network in the other namespace");
+            assert_eq!(listed("nbwhere", "bridges"), [json!("br-b1").to_string()]);
+        })
+        .expect("a second throwaway namespace");
+        fw.add_network(&net("br-a2", vec![v4("10.3.0.0", 24)]))
+            .expect("add_network back in the first");
+        assert_eq!(
+            listed("nbwhere", "bridges"),
+            [json!("br-a1").to_string(), json!("br-a2").to_string()]
+        );
+    });
+}
+
+/// Median of `samples` in milliseconds.
+fn median_ms(mut samples: Vec<std::time::Duration>) -> f64 {
+    samples.sort();
+    samples[samples.len() / 2].as_secs_f64() * 1e3
+}
+
+/// By hand, for BENCHMARKS.md: `cargo test --lib kernel::firewall::tests::timing --
+/// --ignored --nocapture`. Median add_network and remove_network of a typical network (one
+/// IPv4 subnet, masqueraded: three elements) with 0 and 1,000 other networks' elements present.
+#[test]
+#[ignore = "timing, run by hand"]
+fn timing_add_and_remove_network() {
+    in_throwaway_netns(|| {
+        let fw = Nftables::with_table("nbtime").expect("table name");
+        let network = |i: usize| {
+            net(
+                &format!("br-{i}"),
+                vec![v4(&format!("10.{}.{}.0", i / 256, i % 256), 24)],
+            )
+        };
+        for present in [0, 1000] {
+            let base: Vec<NetworkRules> = (0..present).map(network).collect();
+            fw.apply_all(&base).expect("apply_all");
+            let new: Vec<NetworkRules> = (2000..2040).map(network).collect();
+            let mut adds = Vec::new();
+            for n in &new {
+                let started = std::time::Instant::now();
+                fw.add_network(n).expect("add_network");
+                adds.push(started.elapsed());
+            }
+            let mut removes = Vec::new();
+            for n in &new {
+                let started = std::time::Instant::now();
+                fw.remove_network(n).expect("remove_network");
+                removes.push(started.elapsed());
+            }
+            eprintln!(
+                "{present} networks present: add_network {:.2} ms, remove_network {:.2} ms (medians of {})",
+                median_ms(adds),
+                median_ms(removes),
+                new.len()
+            );
+        }
+    });
+}

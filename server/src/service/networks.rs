@@ -7,6 +7,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
+use super::events::network_event;
 use super::filters::{self, Filters, NetworkFilter};
 use super::{Daemon, Error, Result, crash};
 use crate::ipam::{self, AllocError, Cidr, ConfigError, ConfigRequest};
@@ -215,7 +216,16 @@ impl Daemon {
             )
             .await?;
         crash::point("network.create.journaled");
-        if let Err(e) = self.store.insert_network(&network).await {
+        // Row and bridge side by side: the journal already names the bridge, so a crash with
+        // either or both done is rolled back like any other.
+        let (row, bridge) = tokio::join!(
+            self.store.insert_network(&network),
+            self.make_bridge(&network)
+        );
+        if let Err(e) = row {
+            if bridge.is_ok() {
+                self.undo_create(&network).await;
+            }
             self.store.end_op(op).await?;
             return Err(match e {
                 crate::store::StoreError::Duplicate(_) => {
@@ -225,7 +235,7 @@ impl Daemon {
             });
         }
         crash::point("network.create.row");
-        let made = match self.make_bridge(&network).await {
+        let made = match bridge {
             Ok(()) => {
                 crash::point("network.create.bridge");
                 self.firewall_add(&network).await
@@ -238,8 +248,9 @@ impl Daemon {
             return Err(e);
         }
         crash::point("network.create.firewall");
-        self.store.end_op(op).await?;
-        self.emit_network("create", &network, None).await;
+        let event = network_event("create", &network, None);
+        self.store.finish_op(op, &event).await?;
+        self.broadcast(event);
         tracing::info!(network = %network.id, name = %network.name, bridge = ?network.bridge, "network created");
         Ok(id)
     }

@@ -461,6 +461,7 @@ macro_rules! insert_event {
 
 const INSERT_JOURNAL: &str = insert_journal!();
 const INSERT_EVENT: &str = insert_event!();
+const FINISH_OP: &str = concat!("DELETE FROM journal WHERE id = ?; ", insert_event!());
 const FINISH_CONNECT: &str = concat!(
     "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?; ",
     insert_event!()
@@ -526,6 +527,16 @@ impl Store {
             .await
             .ctx("journaling an operation")?;
         Ok(done.last_insert_rowid())
+    }
+
+    /// Closes an operation's journal entry and records its event, as one request.
+    pub async fn finish_op(&self, id: i64, event: &crate::model::Event) -> Result<()> {
+        let _timer = crate::metrics::Timer::new("sqlite", "finish_op");
+        let done = bind_event(sqlx::query(FINISH_OP).bind(id), event)
+            .execute(&self.pool)
+            .await
+            .ctx("closing a journal entry")?;
+        self.trim_events(done.last_insert_rowid()).await
     }
 
     /// Records an operation's completion (or its rollback).

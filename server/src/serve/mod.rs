@@ -109,6 +109,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         args.cors_origins.clone(),
         args.max_requests,
     ));
+    tokio::spawn(give_back_after_work(daemon.clone()));
     let app = crate::api::app(daemon, guard);
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
@@ -207,6 +208,20 @@ async fn wait_for_stop(tokens: Option<&Tokens>) {
                 Some(Err(e)) => tracing::error!(error = %e, "token file not re-read; the old tokens stay"),
                 None => tracing::info!("SIGHUP: no token file to re-read"),
             },
+        }
+    }
+}
+
+/// Hands freed heap back to the kernel a few seconds after work happened (see
+/// `crate::memory`): a burst of connects leaves megabytes free but resident otherwise.
+async fn give_back_after_work(daemon: Arc<Daemon>) {
+    let mut seen = daemon.changes();
+    loop {
+        tokio::time::sleep(Duration::from_secs(5)).await;
+        let now = daemon.changes();
+        if now != seen {
+            seen = now;
+            let _ = tokio::task::spawn_blocking(crate::memory::give_back).await;
         }
     }
 }

@@ -76,11 +76,13 @@ impl Daemon {
         if let Err(e) = self.store.insert_event(&event).await {
             tracing::warn!(error = %e, "cannot record an event");
         }
-        let _ = self.events.send(event);
+        self.broadcast(event);
     }
 
     /// Hands an event already recorded (with the operation's last write) to live streams.
     pub(super) fn broadcast(&self, event: Event) {
+        self.changes
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         let _ = self.events.send(event);
     }
 

@@ -59,6 +59,8 @@ pub struct Daemon {
     /// Orders operations on one container's namespace, keyed by its path.
     container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
     prune_running: AtomicBool,
+    /// Counts state changes (one per event), so idle housekeeping can tell work happened.
+    changes: std::sync::atomic::AtomicU64,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -93,11 +95,17 @@ impl Daemon {
             network_locks: Mutex::new(HashMap::new()),
             container_locks: Mutex::new(HashMap::new()),
             prune_running: AtomicBool::new(false),
+            changes: std::sync::atomic::AtomicU64::new(0),
         }
     }
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// How many state changes there have been since start.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     /// The lock for one network, made on first use.

@@ -7,7 +7,7 @@
 //! cost a map look-up instead of a round trip to SQLite's thread, and stay flat as networks
 //! and endpoints pile up.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -148,42 +148,65 @@ impl Containers {
     }
 }
 
-/// An endpoint's place in the per-network and per-container indexes: oldest first.
-type Key = (i64, String);
+/// An endpoint keyed by its ID, so the set needs no second copy of the ID as a key.
+struct ById(Arc<Endpoint>);
 
+impl std::hash::Hash for ById {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        self.0.id.hash(state);
+    }
+}
+
+impl PartialEq for ById {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.id == other.0.id
+    }
+}
+
+impl Eq for ById {}
+
+impl std::borrow::Borrow<str> for ById {
+    fn borrow(&self) -> &str {
+        &self.0.id
+    }
+}
+
+/// Endpoints, with a list per network and per container that shares their memory (thousands
+/// of them are held). Lists keep the order endpoints were made in.
 #[derive(Default)]
 pub(super) struct Endpoints {
-    by_id: HashMap<String, Arc<Endpoint>>,
-    by_network: HashMap<String, BTreeSet<Key>>,
-    by_container: HashMap<String, BTreeSet<Key>>,
+    by_id: HashSet<ById>,
+    by_network: HashMap<String, Vec<Arc<Endpoint>>>,
+    by_container: HashMap<String, Vec<Arc<Endpoint>>>,
 }
 
 impl Endpoints {
     pub(super) fn insert(&mut self, e: Endpoint) {
-        let key = (e.created_nanos, e.id.clone());
-        self.by_network
-            .entry(e.network_id.clone())
-            .or_default()
-            .insert(key.clone());
-        self.by_container
-            .entry(e.container_id.clone())
-            .or_default()
-            .insert(key);
-        self.by_id.insert(e.id.clone(), Arc::new(e));
-    }
-
-    pub(super) fn remove(&mut self, id: &str) {
-        let Some(e) = self.by_id.remove(id) else {
-            return;
-        };
-        let key = (e.created_nanos, e.id.clone());
+        self.remove(&e.id);
+        let e = Arc::new(e);
         for (index, owner) in [
             (&mut self.by_network, &e.network_id),
             (&mut self.by_container, &e.container_id),
         ] {
-            if let Some(keys) = index.get_mut(owner) {
-                keys.remove(&key);
-                if keys.is_empty() {
+            let list = index.entry(owner.clone()).or_default();
+            // Oldest first; endpoints almost always arrive in that order.
+            let at = list.partition_point(|x| (x.created_nanos, &x.id) <= (e.created_nanos, &e.id));
+            list.insert(at, e.clone());
+        }
+        self.by_id.insert(ById(e));
+    }
+
+    pub(super) fn remove(&mut self, id: &str) {
+        let Some(ById(e)) = self.by_id.take(id) else {
+            return;
+        };
+        for (index, owner) in [
+            (&mut self.by_network, &e.network_id),
+            (&mut self.by_container, &e.container_id),
+        ] {
+            if let Some(list) = index.get_mut(owner) {
+                list.retain(|x| x.id != id);
+                if list.is_empty() {
                     index.remove(owner);
                 }
             }
@@ -191,30 +214,31 @@ impl Endpoints {
     }
 
     pub(super) fn set_ifname(&mut self, id: &str, ifname: &str) {
-        if let Some(e) = self.by_id.get_mut(id) {
-            Arc::make_mut(e).ifname = ifname.to_string();
+        if let Some(ById(e)) = self.by_id.get(id) {
+            let mut changed = Endpoint::clone(e);
+            changed.ifname = ifname.to_string();
+            self.insert(changed);
         }
     }
 
-    fn listed(&self, keys: Option<&BTreeSet<Key>>) -> Vec<Endpoint> {
-        keys.into_iter()
+    fn listed(list: Option<&Vec<Arc<Endpoint>>>) -> Vec<Endpoint> {
+        list.into_iter()
             .flatten()
-            .filter_map(|(_, id)| self.by_id.get(id))
             .map(|e| Endpoint::clone(e))
             .collect()
     }
 
     pub(super) fn of_network(&self, network_id: &str) -> Vec<Endpoint> {
-        self.listed(self.by_network.get(network_id))
+        Self::listed(self.by_network.get(network_id))
     }
 
     pub(super) fn of_container(&self, container_id: &str) -> Vec<Endpoint> {
-        self.listed(self.by_container.get(container_id))
+        Self::listed(self.by_container.get(container_id))
     }
 
     /// Every endpoint, oldest first.
     pub(super) fn all(&self) -> Vec<Endpoint> {
-        let mut all: Vec<Endpoint> = self.by_id.values().map(|e| Endpoint::clone(e)).collect();
+        let mut all: Vec<Endpoint> = self.by_id.iter().map(|e| Endpoint::clone(&e.0)).collect();
         all.sort_by(|a, b| (a.created_nanos, &a.id).cmp(&(b.created_nanos, &b.id)));
         all
     }
@@ -222,7 +246,7 @@ impl Endpoints {
     pub(super) fn counts(&self) -> HashMap<String, usize> {
         self.by_network
             .iter()
-            .map(|(id, keys)| (id.clone(), keys.len()))
+            .map(|(id, list)| (id.clone(), list.len()))
             .collect()
     }
 
@@ -232,7 +256,6 @@ impl Endpoints {
             .get(network_id)
             .into_iter()
             .flatten()
-            .filter_map(|(_, id)| self.by_id.get(id))
             .flat_map(|e| [e.ipv4, e.ipv6])
             .flatten()
             .collect()

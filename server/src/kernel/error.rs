@@ -44,6 +44,10 @@ pub enum KernelError {
 
     /// The dedicated namespace thread or the background task died before answering
     /// (a panic); what it did was not confirmed.
+    /// The caller called the work off before anything was changed.
+    #[error("{op}: called off before any change")]
+    CalledOff { op: &'static str },
+
     #[error("{op}: the worker ended without a result")]
     Worker { op: &'static str },
 

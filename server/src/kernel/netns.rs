@@ -163,6 +163,12 @@ where
         .file
         .try_clone()
         .map_err(|e| KernelError::os("duplicate namespace fd", target.clone(), e))?;
+    // The kernel takes its routing lock for most of this work anyway: more threads at once
+    // would only add memory (a stack each), not speed.
+    let permit = NAMESPACE_THREADS
+        .acquire()
+        .await
+        .map_err(|_| KernelError::Worker { op })?;
     let (reply, result) = tokio::sync::oneshot::channel();
     let thread_target = target.clone();
     std::thread::Builder::new()
@@ -172,8 +178,13 @@ where
             let _ = reply.send(enter_and_run(fd, op, &thread_target, work));
         })
         .map_err(|e| KernelError::os("spawn namespace thread", target, e))?;
-    result.await.map_err(|_| KernelError::Worker { op })?
+    let done = result.await.map_err(|_| KernelError::Worker { op })?;
+    drop(permit);
+    done
 }
+
+/// How many namespace threads may run at once.
+static NAMESPACE_THREADS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(8);
 
 fn enter_and_run<T, F, Fut>(
     fd: File,

@@ -785,6 +785,43 @@ fn second_attach_gets_eth1_and_keeps_the_default_route() {
 }
 
 #[test]
+fn attach_called_off_changes_nothing() {
+    in_throwaway_netns(|| async {
+        let kernel = Kernel::connect().expect("connect");
+        let bridge = kernel
+            .create_bridge(&bridge_spec("nb-off", vec![(v4("10.54.0.1"), 24)]))
+            .await
+            .expect("create bridge");
+        let container = throwaway_container();
+        let a = attachment("veth0000020", bridge, "10.54.0.2", Some("10.54.0.1"));
+        for called_off in [true, false] {
+            let (go, ready) = tokio::sync::oneshot::channel();
+            if called_off {
+                let _ = go.send(false);
+            } else {
+                drop(go);
+            }
+            let result = kernel.attach_when(&container, &a, ready).await;
+            assert!(
+                matches!(result, Err(KernelError::CalledOff { .. })),
+                "{result:?}"
+            );
+            assert_eq!(kernel.link_index("veth0000020").await.expect("index"), None);
+            let inside = kernel.links_in(&container).await.expect("links inside");
+            assert_eq!(inside.len(), 1, "only lo: {inside:?}");
+        }
+        // Told to go, it attaches as `attach` does.
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let _ = go.send(true);
+        let (name, _) = kernel
+            .attach_when(&container, &a, ready)
+            .await
+            .expect("attach");
+        assert_eq!(name, "eth0");
+    });
+}
+
+#[test]
 fn attach_failure_leaves_nothing_behind() {
     in_throwaway_netns(|| async {
         let kernel = Kernel::connect().expect("connect");

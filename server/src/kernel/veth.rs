@@ -53,6 +53,21 @@ impl Kernel {
     /// Runs to the end (or to the rollback) even if the caller is dropped. Returns the
     /// container-side name and its ifindex inside `ns`.
     pub async fn attach(&self, ns: &Netns, a: &Attachment) -> Result<(String, u32), KernelError> {
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let _ = go.send(true);
+        self.attach_when(ns, a, ready).await
+    }
+
+    /// [`Kernel::attach`], where the namespace's thread starts and reads the namespace (which
+    /// interface names are free) while the caller records its intent; nothing is changed until
+    /// `ready` says true. With false, or if the sender is dropped, nothing is made and the
+    /// answer is `CalledOff`. This takes the thread's start-up off a connect's critical path.
+    pub async fn attach_when(
+        &self,
+        ns: &Netns,
+        a: &Attachment,
+        ready: tokio::sync::oneshot::Receiver<bool>,
+    ) -> Result<(String, u32), KernelError> {
         a.validate()?;
         let host = Host {
             handle: self.handle.clone(),
@@ -60,7 +75,7 @@ impl Kernel {
         };
         let a = a.clone();
         run_in_netns(ns, "attach", move |inner| async move {
-            attach_here(&host, &inner, &a).await
+            attach_here(&host, &inner, &a, ready).await
         })
         .await
     }
@@ -154,9 +169,10 @@ async fn attach_here(
     host: &Host,
     inner: &InNetns,
     a: &Attachment,
+    ready: tokio::sync::oneshot::Receiver<bool>,
 ) -> Result<(String, u32), KernelError> {
     let started = Instant::now();
-    let name = create_pair(&host.handle, inner, a).await?;
+    let name = create_pair(&host.handle, inner, a, ready).await?;
     let created_us = elapsed_us(started);
     match configure_pair(host, inner, a, &name).await {
         Ok(index) => {
@@ -186,8 +202,12 @@ async fn create_pair(
     host: &Handle,
     inner: &InNetns,
     a: &Attachment,
+    ready: tokio::sync::oneshot::Receiver<bool>,
 ) -> Result<String, KernelError> {
     let mut links = dump_links(&inner.handle).await?;
+    if !ready.await.unwrap_or(false) {
+        return Err(KernelError::CalledOff { op: "attach" });
+    }
     let lo_down = links
         .iter()
         .any(|l| l.header.index == LOOPBACK_INDEX && !l.header.flags.contains(LinkFlags::Up));

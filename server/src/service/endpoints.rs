@@ -149,48 +149,67 @@ impl Daemon {
         // The row reserves the address; a random veth name may clash, so retry a few times.
         // The journal names the veth before it exists, so a crash at any later point can be
         // rolled back even before the veth carries its mark.
+        let addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
+            .into_iter()
+            .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
+            .collect();
         let mut attempt = 0;
-        let op = loop {
+        let (op, ifname) = loop {
             endpoint.host_ifname = format!("veth{}", &model::new_id()[..7]);
             let detail = json!({"host_ifname": endpoint.host_ifname, "container": container.id});
-            match self.store.begin_connect(&endpoint, &detail).await {
-                Ok(op) => break op,
-                Err(StoreError::Duplicate(_)) if attempt < 3 => attempt += 1,
+            let attachment = Attachment {
+                host_name: endpoint.host_ifname.clone(),
+                container_name: None,
+                bridge_index,
+                mtu: network.mtu,
+                mac,
+                alias: format!("netbridge:{}", endpoint.id),
+                addresses: addresses.clone(),
+                gateway_v4: gateway_v4(network).filter(|_| gateway_owner),
+                gateway_v6: gateway_v6(network).filter(|_| gateway_owner),
+            };
+            // The namespace's thread starts while the journal entry and the row are written,
+            // and changes nothing until they are.
+            let (go, ready) = tokio::sync::oneshot::channel();
+            let begin = async {
+                let begun = self.store.begin_connect(&endpoint, &detail).await;
+                if begun.is_ok() {
+                    // Journal entry and row were one write: one crash point covers both.
+                    crash::point("connect.journaled");
+                    // The row holds the address now: other connects to this network can pick
+                    // theirs while this one's veth is made. A disconnect or removal still
+                    // waits (for the container's lock, or refuses while the row stands).
+                    locks.release_network();
+                }
+                let _ = go.send(begun.is_ok());
+                begun
+            };
+            let attach = timed(
+                "netlink",
+                "attach",
+                self.kernel.attach_when(&ns, &attachment, ready),
+            );
+            let (begun, attached) = tokio::join!(begin, attach);
+            let op = match begun {
+                Ok(op) => op,
+                Err(StoreError::Duplicate(_)) if attempt < 3 => {
+                    attempt += 1;
+                    continue;
+                }
                 Err(StoreError::Duplicate(_)) => {
                     return Err(Error::Forbidden("Address already in use".to_string()));
                 }
                 Err(e) => return Err(e.into()),
-            }
-        };
-        // Journal entry and row were one write: one crash point covers both.
-        crash::point("connect.journaled");
-        // The row holds the address now: other connects to this network can pick theirs
-        // while this one's veth is made. A disconnect or removal still waits (for the
-        // container's lock, or refuses while the row stands).
-        locks.release_network();
-        let attachment = Attachment {
-            host_name: endpoint.host_ifname.clone(),
-            container_name: None,
-            bridge_index,
-            mtu: network.mtu,
-            mac,
-            alias: format!("netbridge:{}", endpoint.id),
-            addresses: [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
-                .into_iter()
-                .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
-                .collect(),
-            gateway_v4: gateway_v4(network).filter(|_| gateway_owner),
-            gateway_v6: gateway_v6(network).filter(|_| gateway_owner),
-        };
-        let attached = timed("netlink", "attach", self.kernel.attach(&ns, &attachment)).await;
-        let (ifname, _) = match attached {
-            Ok(done) => done,
-            Err(e) => {
-                if let Err(undo) = self.store.delete_endpoint(&endpoint.id).await {
-                    tracing::error!(endpoint = %endpoint.id, error = %undo, "cannot roll back an endpoint row");
+            };
+            match attached {
+                Ok((ifname, _)) => break (op, ifname),
+                Err(e) => {
+                    if let Err(undo) = self.store.delete_endpoint(&endpoint.id).await {
+                        tracing::error!(endpoint = %endpoint.id, error = %undo, "cannot roll back an endpoint row");
+                    }
+                    self.store.end_op(op).await?;
+                    return Err(attach_error(&bridge, e));
                 }
-                self.store.end_op(op).await?;
-                return Err(attach_error(&bridge, e));
             }
         };
         crash::point("connect.attached");

@@ -15,8 +15,8 @@ pub fn limit_arenas() {
     }
 }
 
-/// Returns freed heap memory to the kernel. Called after bulk work (start-up, reconcile, prune)
-/// and, by the server, a few seconds after any work.
+/// Returns freed heap memory to the kernel. Called after reconcile (start-up) and, by the
+/// server, a few seconds after any work.
 pub fn give_back() {
     #[cfg(all(target_os = "linux", target_env = "gnu"))]
     // SAFETY: malloc_trim takes the allocator's own locks and touches only free memory.

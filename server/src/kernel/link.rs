@@ -1,7 +1,7 @@
 //! The daemon's own namespace: bridges, the link list, and the prefixes a new subnet must avoid.
 
 use std::{
-    collections::{BTreeSet, HashMap, HashSet},
+    collections::{HashMap, HashSet},
     future::Future,
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
     time::Instant,
@@ -9,12 +9,12 @@ use std::{
 
 use futures::TryStreamExt;
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec, RouteMessageBuilder,
+    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec,
     packet_route::{
         AddressFamily,
         address::{AddressAttribute, AddressFlags, AddressMessage},
         link::{LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage},
-        route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope, RouteType},
+        route::{RouteAttribute, RouteHeader, RouteMessage, RouteScope, RouteType},
     },
 };
 use tracing::{debug, warn};
@@ -187,42 +187,7 @@ impl Kernel {
     pub async fn dump_reserved_prefixes(&self) -> Result<Vec<(IpAddr, u8)>, KernelError> {
         // One dump after the other: the kernel refuses a second dump on a busy socket.
         let _turn = self.dumps.lock().await;
-        let routes = self
-            .handle
-            .route()
-            .get(RouteMessageBuilder::<Ipv4Addr>::new().build())
-            .execute()
-            .try_collect::<Vec<_>>()
-            .await;
-        let mut request = self.handle.address().get();
-        // Asked for by family, the kernel dumps IPv4 only: the IPv6 link-local addresses of
-        // every interface would be most of the dump.
-        request.message_mut().header.family = AddressFamily::Inet;
-        let addresses = request.execute().try_collect::<Vec<_>>().await;
-        let routes = routes.map_err(|e| KernelError::netlink("dump routes", "all", e))?;
-        let addresses = addresses.map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
-
-        let mut reserved = BTreeSet::new();
-        for route in routes.iter().filter(|r| is_connected_v4(r)) {
-            let len = route.header.destination_prefix_length;
-            let dst = route.attributes.iter().find_map(|a| match a {
-                RouteAttribute::Destination(RouteAddress::Inet(ip)) => Some(*ip),
-                _ => None,
-            });
-            if let (Some(dst), 1..=32) = (dst, len) {
-                reserved.insert((network(IpAddr::V4(dst), len), len));
-            }
-        }
-        for msg in addresses
-            .iter()
-            .filter(|m| m.header.family == AddressFamily::Inet)
-        {
-            if let Some(ip) = address_of(msg) {
-                let len = msg.header.prefix_len;
-                reserved.insert((network(ip, len), len));
-            }
-        }
-        Ok(reserved.into_iter().collect())
+        super::prefixes::dump_prefixes(&self.handle).await
     }
 }
 

@@ -238,6 +238,11 @@ fn route_key(route: &RouteMessage) -> Option<(u32, Ipv4Addr, u8, u32, u32)> {
     }
 }
 
+/// The host's prefixes from a dump, for when no watch is running.
+pub(crate) async fn dump_prefixes(handle: &Handle) -> Result<Vec<(IpAddr, u8)>, KernelError> {
+    Ok(dump(handle).await?.prefixes())
+}
+
 /// Every IPv4 route and address, boiled down to what counts.
 async fn dump(handle: &Handle) -> Result<Known, KernelError> {
     let started = Instant::now();

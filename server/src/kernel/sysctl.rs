@@ -15,7 +15,7 @@ use nix::{
 
 use tracing::debug;
 
-use super::KernelError;
+use super::{KernelError, link::validate_link_name};
 
 /// Writes a sysctl in the calling thread's namespace (e.g. "net/ipv4/ip_forward", "1").
 pub fn set_sysctl(key: &str, value: &str) -> Result<(), KernelError> {
@@ -74,10 +74,8 @@ impl Ipv6Conf {
     /// the link-local address, its routes, and the walk of the whole IPv6 routing table that
     /// every link-up otherwise costs (milliseconds once thousands of veths exist).
     pub(crate) fn disable(&self, ifname: &str) -> Result<(), KernelError> {
+        validate_link_name("interface name", ifname)?;
         let key = format!("{ifname}/disable_ipv6");
-        if ifname.is_empty() || ifname.contains('/') || ifname == "." || ifname == ".." {
-            return Err(KernelError::invalid("interface name", ifname));
-        }
         let fd = openat(
             self.dir.as_fd(),
             key.as_str(),

@@ -22,7 +22,7 @@ use rtnetlink::{
     packet_route::{
         AddressFamily,
         link::{LinkAttribute, LinkFlags, LinkMessage},
-        route::{RouteAddress, RouteAttribute, RouteHeader, RouteScope},
+        route::{RouteAddress, RouteAttribute, RouteHeader, RouteMessage, RouteScope},
     },
 };
 
@@ -480,6 +480,17 @@ fn delete_link_reports_whether_it_existed() {
     });
 }
 
+/// A scope-link IPv4 route on `index`, like a VPN's pushed route: no address of ours in it.
+fn link_route(index: u32, dst: Ipv4Addr, len: u8) -> RouteMessage {
+    let mut route = RouteMessageBuilder::<Ipv4Addr>::new()
+        .destination_prefix(dst, len)
+        .output_interface(index)
+        .scope(RouteScope::Link)
+        .build();
+    route.header.address_family = AddressFamily::Inet;
+    route
+}
+
 #[test]
 fn reserved_prefixes_see_addresses_and_connected_routes() {
     in_throwaway_netns(|| async {
@@ -504,16 +515,10 @@ fn reserved_prefixes_see_addresses_and_connected_routes() {
             .await
             .expect("add address");
         // Like a VPN's pushed route: scope link, no address of ours in it.
-        let mut vpn = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(Ipv4Addr::new(172, 30, 0, 0), 15)
-            .output_interface(index)
-            .scope(RouteScope::Link)
-            .build();
-        vpn.header.address_family = AddressFamily::Inet;
         kernel
             .handle
             .route()
-            .add(vpn)
+            .add(link_route(index, Ipv4Addr::new(172, 30, 0, 0), 15))
             .execute()
             .await
             .expect("add route");
@@ -551,16 +556,10 @@ fn reserved_prefixes_see_addresses_and_connected_routes() {
             .expect("add a second address");
         let reserved = kernel.reserved_prefixes().await.expect("reserved prefixes");
         assert!(reserved.contains(&(v4("10.98.1.0"), 24)), "{reserved:?}");
-        let mut vpn = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(Ipv4Addr::new(172, 30, 0, 0), 15)
-            .output_interface(index)
-            .scope(RouteScope::Link)
-            .build();
-        vpn.header.address_family = AddressFamily::Inet;
         kernel
             .handle
             .route()
-            .del(vpn)
+            .del(link_route(index, Ipv4Addr::new(172, 30, 0, 0), 15))
             .execute()
             .await
             .expect("delete the VPN route");
@@ -595,16 +594,10 @@ fn reserved_prefixes_see_addresses_and_connected_routes() {
         // A link going away takes its addresses and their routes out at once. A route without
         // an address on it is flushed without a notification: it stays reserved until the
         // next dump, which errs on the side of avoiding a subnet.
-        let mut lan = RouteMessageBuilder::<Ipv4Addr>::new()
-            .destination_prefix(Ipv4Addr::new(192, 168, 77, 0), 24)
-            .output_interface(index)
-            .scope(RouteScope::Link)
-            .build();
-        lan.header.address_family = AddressFamily::Inet;
         kernel
             .handle
             .route()
-            .add(lan)
+            .add(link_route(index, Ipv4Addr::new(192, 168, 77, 0), 24))
             .execute()
             .await
             .expect("add a LAN route");

@@ -11,6 +11,7 @@ use std::str::FromStr;
 use serde_json::json;
 
 use super::events::network_event;
+use super::reconcile::MARK;
 use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
 use crate::kernel::{Attachment, KernelError, Netns};
@@ -163,7 +164,7 @@ impl Daemon {
                 bridge_index,
                 mtu: network.mtu,
                 mac,
-                alias: format!("netbridge:{}", endpoint.id),
+                alias: format!("{MARK}{}", endpoint.id),
                 addresses: addresses.clone(),
                 gateway_v4: gateway_v4(network).filter(|_| gateway_owner),
                 gateway_v6: gateway_v6(network).filter(|_| gateway_owner),

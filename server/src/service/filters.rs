@@ -115,12 +115,12 @@ impl NetworkFilter {
         })
     }
 
-    /// Whether `n` passes every key; `endpoints` is how many endpoints it has.
     /// Whether [`NetworkFilter::matches`] looks at endpoint counts (only `dangling` does).
     pub fn needs_endpoint_counts(&self) -> bool {
         self.dangling.is_some()
     }
 
+    /// Whether `n` passes every key; `endpoints` is how many endpoints it has.
     pub fn matches(&self, n: &Network, endpoints: usize) -> bool {
         let f = &self.filters;
         if let Some(drivers) = f.get("driver")

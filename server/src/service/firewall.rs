@@ -60,7 +60,7 @@ impl Daemon {
             .networks()
             .await?
             .iter()
-            .filter_map(rules)
+            .filter_map(|n| rules(n))
             .collect();
         blocking(&self.firewall, move |f| f.apply_all(&all)).await
     }

@@ -55,9 +55,9 @@ pub struct Daemon {
     /// never rolls back an operation that is still running.
     exclusive: tokio::sync::RwLock<()>,
     /// Orders operations on one network; different networks never wait for each other.
-    network_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    network_locks: LockMap,
     /// Orders operations on one container's namespace, keyed by its path.
-    container_locks: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    container_locks: LockMap,
     prune_running: AtomicBool,
     /// Counts state changes (one per event), so idle housekeeping can tell work happened.
     changes: std::sync::atomic::AtomicU64,
@@ -110,11 +110,7 @@ impl Daemon {
 
     /// The lock for one network, made on first use.
     fn network_lock(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut locks = self
-            .network_locks
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner());
-        locks.entry(id.to_string()).or_default().clone()
+        lock_in(&self.network_locks, id)
     }
 
     /// The locks for work on one endpoint, always taken in this order: the network's, then the
@@ -122,13 +118,7 @@ impl Daemon {
     /// operations can wait on each other in a cycle.
     async fn lock_endpoint(&self, network_id: &str, netns_path: &str) -> EndpointLocks {
         let network = self.network_lock(network_id).lock_owned().await;
-        let container = {
-            let mut locks = self
-                .container_locks
-                .lock()
-                .unwrap_or_else(|poisoned| poisoned.into_inner());
-            locks.entry(netns_path.to_string()).or_default().clone()
-        };
+        let container = lock_in(&self.container_locks, netns_path);
         EndpointLocks {
             network: Some(network),
             _container: container.lock_owned().await,
@@ -144,9 +134,17 @@ impl Daemon {
     }
 }
 
+type LockMap = Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>;
+
+/// The lock for `key` in `map`, made on first use.
+fn lock_in(map: &LockMap, key: &str) -> Arc<tokio::sync::Mutex<()>> {
+    let mut locks = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    locks.entry(key.to_string()).or_default().clone()
+}
+
 /// Drops a lock from its map, unless someone holds or awaits it: dropping it then would let a
 /// newcomer make a second lock for the same thing and run alongside them.
-fn forget_lock(map: &Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>, key: &str) {
+fn forget_lock(map: &LockMap, key: &str) {
     let mut locks = map.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
     if locks.get(key).is_some_and(|l| Arc::strong_count(l) == 1) {
         locks.remove(key);

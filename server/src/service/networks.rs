@@ -9,6 +9,7 @@ use serde_json::json;
 
 use super::events::network_event;
 use super::filters::{self, Filters, NetworkFilter};
+use super::reconcile::MARK;
 use super::{Daemon, Error, Result, crash};
 use crate::ipam::{self, AllocError, Cidr, ConfigError, ConfigRequest};
 use crate::kernel::{BridgeSpec, KernelError};
@@ -362,7 +363,7 @@ impl Daemon {
         } else {
             HashMap::new()
         };
-        let networks = self.store.networks_shared().await?;
+        let networks = self.store.networks().await?;
         Ok(networks
             .into_iter()
             .filter(|n| filter.matches(n, counts.get(&n.id).copied().unwrap_or(0)))
@@ -483,7 +484,6 @@ impl Daemon {
         }
         let result = self.prune_locked(&filters, until).await;
         self.prune_running.store(false, Ordering::Release);
-        crate::memory::give_back();
         result
     }
 
@@ -505,7 +505,7 @@ impl Daemon {
                 continue;
             }
             match self.remove_resolved(&n).await {
-                Ok(()) => deleted.push(n.name),
+                Ok(()) => deleted.push(n.name.clone()),
                 // Docker skips networks it cannot remove.
                 Err(e) => tracing::warn!(network = %n.id, error = %e, "prune skipped a network"),
             }
@@ -538,7 +538,7 @@ pub(super) fn bridge_spec(n: &Network) -> Option<BridgeSpec> {
     Some(BridgeSpec {
         name,
         mtu: n.mtu,
-        alias: format!("netbridge:{}", n.id),
+        alias: format!("{MARK}{}", n.id),
         addresses: n
             .ipam
             .iter()

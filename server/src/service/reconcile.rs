@@ -6,6 +6,7 @@
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
 use std::path::Path;
+use std::sync::Arc;
 
 use super::containers::{create_netns, delete_netns};
 use super::{Daemon, Result};
@@ -127,29 +128,25 @@ impl Daemon {
         let networks = self.store.networks().await?;
 
         // Bridges of every network, all checked against one dump of links and addresses.
-        let mut owners = Vec::new();
-        let mut specs = Vec::new();
-        for n in &networks {
-            if let Some(spec) = super::networks::bridge_spec(n) {
-                owners.push(n);
-                specs.push(spec);
-            }
-        }
+        let (owners, specs): (Vec<&Arc<Network>>, Vec<_>) = networks
+            .iter()
+            .filter_map(|n| Some((n, super::networks::bridge_spec(n)?)))
+            .unzip();
         let ensured = self
             .kernel
-            .ensure_bridges(specs.clone())
+            .ensure_bridges(specs)
             .await
             .map_err(super::Error::kernel("checking bridges"))?;
-        for ((n, spec), result) in owners.iter().zip(&specs).zip(ensured) {
+        for (n, result) in owners.iter().zip(ensured) {
+            let bridge = n.bridge.as_deref().unwrap_or_default();
             match result {
-                Ok(Ensured::Created) => repairs.push(format!(
-                    "bridge {} of network {} re-created",
-                    spec.name, n.name
-                )),
+                Ok(Ensured::Created) => {
+                    repairs.push(format!("bridge {bridge} of network {} re-created", n.name))
+                }
                 Ok(Ensured::Existed) => {}
                 Err(e) => repairs.push(format!(
-                    "bridge {} of network {} could not be made: {e}",
-                    spec.name, n.name
+                    "bridge {bridge} of network {} could not be made: {e}",
+                    n.name
                 )),
             }
         }
@@ -224,7 +221,8 @@ impl Daemon {
         // Endpoints' veths.
         let by_name: HashMap<&str, &LinkInfo> =
             links.iter().map(|l| (l.name.as_str(), l)).collect();
-        let by_id: HashMap<&str, &Network> = networks.iter().map(|n| (n.id.as_str(), n)).collect();
+        let by_id: HashMap<&str, &Network> =
+            networks.iter().map(|n| (n.id.as_str(), &**n)).collect();
         let mut touched = HashSet::new();
         for e in &endpoints {
             let Some(n) = by_id.get(e.network_id.as_str()) else {

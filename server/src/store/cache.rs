@@ -73,15 +73,7 @@ impl Networks {
 
     /// Up to `limit` IDs starting with `prefix`.
     pub(super) fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<String> {
-        self.by_id
-            .range::<str, _>((
-                std::ops::Bound::Included(prefix),
-                std::ops::Bound::Unbounded,
-            ))
-            .take_while(|(id, _)| id.starts_with(prefix))
-            .take(limit)
-            .map(|(id, _)| id.clone())
-            .collect()
+        keys_with_prefix(&self.by_id, prefix, limit)
     }
 
     /// Every network, by name.
@@ -97,8 +89,13 @@ impl Networks {
     }
 }
 
-/// Up to `limit` keys of `map` starting with `prefix`.
+/// Up to `limit` keys of `map` (IDs) starting with `prefix`. IDs are lowercase hex: any other
+/// prefix, or none, matches nothing.
 fn keys_with_prefix<V>(map: &BTreeMap<String, V>, prefix: &str, limit: usize) -> Vec<String> {
+    let hex = |c: u8| matches!(c, b'0'..=b'9' | b'a'..=b'f');
+    if prefix.is_empty() || !prefix.bytes().all(hex) {
+        return Vec::new();
+    }
     map.range::<str, _>((
         std::ops::Bound::Included(prefix),
         std::ops::Bound::Unbounded,

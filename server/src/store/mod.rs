@@ -215,29 +215,11 @@ impl Store {
     /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing), at
     /// most 16: enough to tell "unique" from "ambiguous".
     pub async fn network_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        if prefix.is_empty()
-            || !prefix
-                .bytes()
-                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Ok(Vec::new());
-        }
         Ok(self.cached().networks.ids_with_prefix(prefix, 16))
     }
 
-    /// Every network with its IPAM, by name.
-    pub async fn networks(&self) -> Result<Vec<Network>> {
-        Ok(self
-            .cached()
-            .networks
-            .all()
-            .iter()
-            .map(|n| Network::clone(n))
-            .collect())
-    }
-
-    /// Every network, shared rather than copied: for the list, which only reads them.
-    pub async fn networks_shared(&self) -> Result<Vec<Arc<Network>>> {
+    /// Every network with its IPAM, by name; shared, not copied.
+    pub async fn networks(&self) -> Result<Vec<Arc<Network>>> {
         Ok(self.cached().networks.all())
     }
 
@@ -284,16 +266,6 @@ impl Store {
     /// Addresses held by a network's endpoints.
     pub async fn used_addresses(&self, network_id: &str) -> Result<BTreeSet<IpAddr>> {
         Ok(self.cached().endpoints.used_addresses(network_id))
-    }
-
-    pub async fn insert_endpoint(&self, e: &Endpoint) -> Result<()> {
-        let _timer = crate::metrics::Timer::new("sqlite", "insert_endpoint");
-        bind_endpoint(sqlx::query(INSERT_ENDPOINT), e)
-            .execute(&self.pool)
-            .await
-            .ctx("endpoint")?;
-        self.cached_mut().endpoints.insert(e.clone());
-        Ok(())
     }
 
     /// A connect's first write: the journal entry, then the endpoint row (which reserves the
@@ -420,15 +392,9 @@ impl Store {
         Ok(self.cached().containers.by_name(name))
     }
 
-    /// IDs starting with `prefix` (lowercase hex only), at most 16.
+    /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing), at
+    /// most 16.
     pub async fn container_ids_with_prefix(&self, prefix: &str) -> Result<Vec<String>> {
-        if prefix.is_empty()
-            || !prefix
-                .bytes()
-                .all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
-        {
-            return Ok(Vec::new());
-        }
         Ok(self.cached().containers.ids_with_prefix(prefix, 16))
     }
 
@@ -466,7 +432,6 @@ const FINISH_CONNECT: &str = concat!(
     "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?; ",
     insert_event!()
 );
-const INSERT_ENDPOINT: &str = insert_endpoint!();
 const BEGIN_CONNECT: &str = concat!(insert_journal!(), " RETURNING id; ", insert_endpoint!());
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;
@@ -481,7 +446,7 @@ fn bind_event<'q>(query: Query<'q>, e: &'q crate::model::Event) -> Query<'q> {
         .bind(rows::to_json(&e.attributes))
 }
 
-/// Binds an endpoint's values in the order of [`INSERT_ENDPOINT`].
+/// Binds an endpoint's values in the order of `insert_endpoint!`.
 fn bind_endpoint<'q>(query: Query<'q>, e: &'q Endpoint) -> Query<'q> {
     query
         .bind(&e.id)

@@ -256,6 +256,21 @@ fn crash(d: &mut Daemon, step: &str, method: &str, path: &str, body: Option<&Val
     d.restart_with_env(&[]);
 }
 
+/// [`crash`], then the checks every crash-walk step makes: store and kernel agree, and no
+/// link without netbridge's mark was left behind.
+fn crash_and_check(
+    d: &mut Daemon,
+    step: &str,
+    after: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) {
+    crash(d, step, method, path, body);
+    assert_consistent(d, after);
+    no_unmarked_links(d, after);
+}
+
 /// Whether an interrupted operation was wholly done or wholly undone.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Outcome {
@@ -273,9 +288,14 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
     let after = format!("after a crash at {step} ({scenario:?})");
     let outcome = match scenario {
         Scenario::NetworkCreate => {
-            crash(&mut d, step, "POST", "/networks/create", Some(&net_body()));
-            assert_consistent(&d, &after);
-            no_unmarked_links(&d, &after);
+            crash_and_check(
+                &mut d,
+                step,
+                &after,
+                "POST",
+                "/networks/create",
+                Some(&net_body()),
+            );
             let outcome = match d.get(&format!("/networks/{NET}")).status {
                 200 => Outcome::Done,
                 404 => Outcome::Undone,
@@ -299,9 +319,14 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
         }
         Scenario::NetworkRemove => {
             create_net(&d);
-            crash(&mut d, step, "DELETE", &format!("/networks/{NET}"), None);
-            assert_consistent(&d, &after);
-            no_unmarked_links(&d, &after);
+            crash_and_check(
+                &mut d,
+                step,
+                &after,
+                "DELETE",
+                &format!("/networks/{NET}"),
+                None,
+            );
             let outcome = match d.get(&format!("/networks/{NET}")).status {
                 200 => Outcome::Undone,
                 404 => Outcome::Done,
@@ -340,15 +365,14 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
                 netns.name.clone()
             };
             let body = json!({"Container": name});
-            crash(
+            crash_and_check(
                 &mut d,
                 step,
+                &after,
                 "POST",
                 &format!("/networks/{NET}/connect"),
                 Some(&body),
             );
-            assert_consistent(&d, &after);
-            no_unmarked_links(&d, &after);
             let outcome = if member(&d, NET, &name).is_some() {
                 Outcome::Done
             } else {
@@ -406,15 +430,14 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             create_sandbox(&d, &name);
             expect(&connect(&d, NET, &name), 200, "connect");
             let body = json!({"Container": name});
-            crash(
+            crash_and_check(
                 &mut d,
                 step,
+                &after,
                 "POST",
                 &format!("/networks/{NET}/disconnect"),
                 Some(&body),
             );
-            assert_consistent(&d, &after);
-            no_unmarked_links(&d, &after);
             let outcome = if member(&d, NET, &name).is_some() {
                 Outcome::Undone
             } else {
@@ -456,15 +479,14 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
         Scenario::SandboxCreate => {
             create_net(&d);
             let name = names.fresh();
-            crash(
+            crash_and_check(
                 &mut d,
                 step,
+                &after,
                 "POST",
                 &format!("/containers/create?name={name}"),
                 Some(&json!({})),
             );
-            assert_consistent(&d, &after);
-            no_unmarked_links(&d, &after);
             let outcome = match d.get(&format!("/containers/{name}/json")).status {
                 200 => Outcome::Done,
                 404 => {
@@ -502,9 +524,7 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             } else {
                 format!("/containers/{name}")
             };
-            crash(&mut d, step, "DELETE", &path, None);
-            assert_consistent(&d, &after);
-            no_unmarked_links(&d, &after);
+            crash_and_check(&mut d, step, &after, "DELETE", &path, None);
             let outcome = match d.get(&format!("/containers/{name}/json")).status {
                 200 => {
                     assert!(netns_exists(&name), "{after}: undone, yet no namespace");

@@ -256,9 +256,8 @@ async fn dump(handle: &Handle) -> Result<Known, KernelError> {
         .await
         .map_err(|e| KernelError::netlink("dump routes", "all", e))?
     {
-        if let Some(key) = route_key(&route) {
-            known.routes.insert(key);
-        }
+        // A dumped route reads like the notification of its arrival.
+        known.apply(&RouteNetlinkMessage::NewRoute(route));
     }
     let mut request = handle.address().get();
     request.message_mut().header.family = AddressFamily::Inet;
@@ -268,9 +267,7 @@ async fn dump(handle: &Handle) -> Result<Known, KernelError> {
         .await
         .map_err(|e| KernelError::netlink("dump addresses", "all", e))?
     {
-        if let Some(key) = address_key(&address) {
-            known.addresses.insert(key);
-        }
+        known.apply(&RouteNetlinkMessage::NewAddress(address));
     }
     debug!(
         routes = known.routes.len(),

@@ -218,17 +218,8 @@ impl Daemon {
         }
         for e in endpoints {
             if let Some(n) = self.store.network(&e.network_id).await? {
-                let _locks = self.lock_endpoint(&n.id, &c.netns_path).await;
                 // Disconnected meanwhile by another request: nothing left to do.
-                if self
-                    .store
-                    .endpoints_of_container(&c.id)
-                    .await?
-                    .iter()
-                    .any(|x| x.id == e.id)
-                {
-                    self.disconnect_endpoint(&n, &c, &e).await?;
-                }
+                self.disconnect_if_connected(&n, &c).await?;
             }
         }
         // Namespace first, row last: a crash in between leaves the row, and start-up makes the

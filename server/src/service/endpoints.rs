@@ -323,20 +323,38 @@ impl Daemon {
             }
             Err(e) => return Err(e),
         };
+        if self.disconnect_if_connected(&network, &container).await? {
+            Ok(())
+        } else {
+            Err(not_connected(&container.id, &network.name))
+        }
+    }
+
+    /// Takes the endpoint's locks, then disconnects the container from the network if it is
+    /// still connected (another request may have been first). Returns whether it was.
+    pub(super) async fn disconnect_if_connected(
+        &self,
+        network: &Network,
+        container: &Container,
+    ) -> Result<bool> {
         let _locks = self.lock_endpoint(&network.id, &container.netns_path).await;
         let endpoint = self
             .store
             .endpoints_of_container(&container.id)
             .await?
             .into_iter()
-            .find(|e| e.network_id == network.id)
-            .ok_or_else(|| not_connected(&container.id, &network.name))?;
-        self.disconnect_endpoint(&network, &container, &endpoint)
-            .await
+            .find(|e| e.network_id == network.id);
+        match endpoint {
+            Some(e) => self
+                .disconnect_endpoint(network, container, &e)
+                .await
+                .map(|()| true),
+            None => Ok(false),
+        }
     }
 
     /// Removes one endpoint: veth first, then the row (which frees its address).
-    pub(super) async fn disconnect_endpoint(
+    async fn disconnect_endpoint(
         &self,
         network: &Network,
         container: &Container,

@@ -187,6 +187,18 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
+/// What the kernel accepts as an interface name (`dev_valid_name`), minus ':' (alias syntax):
+/// 1 to 15 bytes, not "." or "..", no '/', white space or control characters.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
+}
+
 /// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
 pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = text.split([':', '-']).collect();

@@ -28,7 +28,8 @@ use rtnetlink::{
 
 use super::{
     Attachment, BridgeSpec, Ensured, Kernel, KernelError, Netns,
-    link::{address_of, get_link, link_mtu},
+    address::address_of,
+    link::{get_link, link_mtu},
     netns::run_in_netns,
     set_sysctl,
 };

@@ -11,7 +11,7 @@ use crate::ipam::NetworkConfig;
 /// Names Docker reserves for its predefined networks; none can be created or removed.
 pub const PREDEFINED_NAMES: [&str; 4] = ["bridge", "host", "none", "default"];
 
-/// A network: a row in the store and, for the bridge driver, a kernel bridge.
+/// A network: a row in the store and whatever kernel objects its driver makes for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Network {
     pub id: String,
@@ -29,11 +29,12 @@ pub struct Network {
     pub config_from: String,
     /// One of the predefined `bridge`, `host`, `none`.
     pub builtin: bool,
-    /// Kernel bridge device, for the bridge driver.
-    pub bridge: Option<String>,
-    /// The bridge existed before the network and is not ours to delete.
-    pub bridge_adopted: bool,
-    pub mtu: Option<u32>,
+    /// The kernel link this network claims, unique among networks: its bridge, or the parent
+    /// its macvlans hang off. `None` for host and none.
+    pub link: Option<String>,
+    /// The driver's own state (its parsed options, what it made), written and read only by
+    /// the driver (`service::driver`).
+    pub driver_state: serde_json::Value,
     /// Driver options exactly as given at create (Docker echoes them verbatim).
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,

@@ -33,6 +33,6 @@ pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};
 pub use netns::Netns;
-pub use probe::LinkKinds;
+pub use probe::{LinkKinds, PROBED as PROBED_KINDS};
 pub use sysctl::set_sysctl;
 pub use veth::Attachment;

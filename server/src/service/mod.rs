@@ -7,11 +7,13 @@
 
 mod containers;
 pub mod crash;
+mod driver;
 mod endpoints;
 mod error;
 mod events;
 pub mod filters;
 mod firewall;
+mod journal;
 mod networks;
 mod reconcile;
 mod startup;
@@ -28,7 +30,7 @@ pub use events::{EventFilter, parse_time};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 
 use crate::ipam::Pool;
-use crate::kernel::{Firewall, Kernel};
+use crate::kernel::{Firewall, Kernel, LinkKinds};
 use crate::store::Store;
 
 /// What the daemon was started with that shapes its behaviour.
@@ -48,6 +50,8 @@ pub struct Daemon {
     kernel: Kernel,
     firewall: Arc<dyn Firewall>,
     settings: Settings,
+    /// The link kinds this kernel offers, probed at start-up.
+    kinds: std::sync::OnceLock<LinkKinds>,
     events: tokio::sync::broadcast::Sender<crate::model::Event>,
     /// Serialises network creates (names and subnets must stay unique).
     topology: tokio::sync::Mutex<()>,
@@ -89,6 +93,7 @@ impl Daemon {
             kernel,
             firewall,
             settings,
+            kinds: std::sync::OnceLock::new(),
             events: tokio::sync::broadcast::channel(events::LIVE_BUFFER).0,
             topology: tokio::sync::Mutex::new(()),
             exclusive: tokio::sync::RwLock::new(()),
@@ -101,6 +106,39 @@ impl Daemon {
 
     pub fn store(&self) -> &Store {
         &self.store
+    }
+
+    /// The link kinds this kernel offers (all, until start-up has probed).
+    pub fn link_kinds(&self) -> &LinkKinds {
+        self.kinds()
+    }
+
+    fn kinds(&self) -> &LinkKinds {
+        static ALL: std::sync::OnceLock<LinkKinds> = std::sync::OnceLock::new();
+        self.kinds
+            .get()
+            .unwrap_or_else(|| ALL.get_or_init(LinkKinds::assume_all))
+    }
+
+    /// What drivers work with.
+    fn driver_env(&self) -> driver::Env<'_> {
+        driver::Env {
+            kernel: &self.kernel,
+            store: &self.store,
+            kinds: self.kinds(),
+        }
+    }
+
+    /// Removes an endpoint's kernel objects through its network's driver.
+    async fn detach_endpoint(
+        &self,
+        n: &crate::model::Network,
+        e: &crate::model::Endpoint,
+        netns_path: &str,
+    ) -> Result<bool> {
+        driver::of(n)?
+            .detach(self.driver_env(), &e.id, &e.host_ifname, netns_path)
+            .await
     }
 
     /// How many state changes there have been since start.

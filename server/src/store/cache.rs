@@ -28,8 +28,8 @@ pub(super) struct Networks {
     by_id: BTreeMap<String, Arc<Network>>,
     /// By name; ordered, which is the order of the list.
     by_name: BTreeMap<String, Arc<Network>>,
-    /// Kernel bridge name to network ID.
-    by_bridge: HashMap<String, String>,
+    /// Claimed kernel link (bridge, macvlan parent) to network ID.
+    by_link: HashMap<String, String>,
 }
 
 impl Networks {
@@ -43,8 +43,8 @@ impl Networks {
 
     pub(super) fn insert(&mut self, n: Network) {
         let n = Arc::new(n);
-        if let Some(bridge) = &n.bridge {
-            self.by_bridge.insert(bridge.clone(), n.id.clone());
+        if let Some(link) = &n.link {
+            self.by_link.insert(link.clone(), n.id.clone());
         }
         self.by_name.insert(n.name.clone(), n.clone());
         self.by_id.insert(n.id.clone(), n);
@@ -53,8 +53,8 @@ impl Networks {
     pub(super) fn remove(&mut self, id: &str) {
         if let Some(n) = self.by_id.remove(id) {
             self.by_name.remove(&n.name);
-            if let Some(bridge) = &n.bridge {
-                self.by_bridge.remove(bridge);
+            if let Some(link) = &n.link {
+                self.by_link.remove(link);
             }
         }
     }
@@ -67,8 +67,8 @@ impl Networks {
         self.by_name.get(name).map(|n| Network::clone(n))
     }
 
-    pub(super) fn id_with_bridge(&self, bridge: &str) -> Option<String> {
-        self.by_bridge.get(bridge).cloned()
+    pub(super) fn id_with_link(&self, link: &str) -> Option<String> {
+        self.by_link.get(link).cloned()
     }
 
     /// Up to `limit` IDs starting with `prefix`.

@@ -25,22 +25,22 @@ pub struct ReconcileReport {
 #[utoipa::path(get, path = "/metrics", tag = "netbridge", operation_id = "Metrics",
     responses((status = 200, description = "Prometheus text exposition format", body = String, content_type = "text/plain")))]
 pub async fn metrics(State(d): State<Arc<Daemon>>) -> Result<Response, ApiError> {
-    let (networks, endpoints, containers) = d
-        .store()
-        .counts()
-        .await
-        .map_err(|e| ApiError::from(crate::service::Error::from(e)))?;
+    let counts = d.counts().await?;
     let text = crate::metrics::render(&[
-        ("netbridge_networks", "Networks in the store.", networks),
+        (
+            "netbridge_networks",
+            "Networks in the store.",
+            counts.networks,
+        ),
         (
             "netbridge_endpoints",
             "Endpoints (attachments) in the store.",
-            endpoints,
+            counts.endpoints,
         ),
         (
             "netbridge_containers",
             "Containers (namespaces) recorded.",
-            containers,
+            counts.containers,
         ),
     ]);
     Ok((

@@ -17,6 +17,7 @@ mod journal;
 mod networks;
 mod reconcile;
 mod startup;
+mod views;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,6 +29,7 @@ pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
+pub use views::Counts;
 
 use crate::ipam::Pool;
 use crate::kernel::{Firewall, Kernel, LinkKinds};
@@ -102,10 +104,6 @@ impl Daemon {
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
         }
-    }
-
-    pub fn store(&self) -> &Store {
-        &self.store
     }
 
     /// The link kinds this kernel offers (all, until start-up has probed).

@@ -562,6 +562,74 @@ mod tests {
             .collect()
     }
 
+    fn create(name: &str, driver: &str, options: &[(&str, &str)]) -> CreateNetwork {
+        CreateNetwork {
+            name: name.to_string(),
+            driver: driver.to_string(),
+            options: opts(options),
+            ..CreateNetwork::default()
+        }
+    }
+
+    fn refusal(req: &CreateNetwork, taken: bool, kinds: &LinkKinds) -> String {
+        match check_create(req, taken, kinds) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
+    #[test]
+    fn create_checks_run_in_dockers_order() {
+        let all = LinkKinds::assume_all();
+        assert_eq!(
+            refusal(&create("host", "nope", &[]), true, &all),
+            "operation is not permitted on predefined host network "
+        );
+        assert_eq!(
+            refusal(&create(" ", "nope", &[]), true, &all),
+            "invalid name: name is empty"
+        );
+        assert_eq!(
+            refusal(&create("a", "nope", &[]), true, &all),
+            "network with name a already exists"
+        );
+        assert_eq!(
+            refusal(&create("a", "nope", &[]), false, &all),
+            "plugin \"nope\" not found"
+        );
+        assert_eq!(
+            refusal(&create("a", "null", &[]), false, &all),
+            "only one instance of \"null\" network is allowed"
+        );
+        assert_eq!(
+            refusal(&create("a", "", &[(OPT_ENABLE_IPV6, "x")]), false, &all),
+            "driver-opt \"com.docker.network.enable_ipv6\" is not a valid bool"
+        );
+        let c = check_create(&create("a", "", &[]), false, &all).unwrap();
+        assert_eq!(c.driver.name(), "bridge");
+        assert!(c.enable_ipv4 && !c.enable_ipv6);
+    }
+
+    #[test]
+    fn drivers_whose_link_kind_is_missing_are_refused_naming_it() {
+        let here = LinkKinds::from_names(["bridge", "veth", "macvlan", "vxlan"]);
+        let e = refusal(&create("a", "ipvlan", &[]), false, &here);
+        assert!(e.contains("IP-VLAN") && e.contains("\"ipvlan\""), "{e}");
+        let bare = LinkKinds::from_names(["bridge", "veth"]);
+        let e = refusal(&create("a", "macvlan", &[]), false, &bare);
+        assert!(e.contains("MAC-VLAN"), "{e}");
+        assert!(check_create(&create("a", "macvlan", &[]), false, &here).is_ok());
+        let e = refusal(
+            &create("a", "macvlan", &[("macvlan_mode", "l2")]),
+            false,
+            &here,
+        );
+        assert!(
+            e.starts_with("requested macvlan mode 'l2' is not valid"),
+            "{e}"
+        );
+    }
+
     #[test]
     fn family_switch_prefers_the_field() {
         let o = opts(&[(OPT_ENABLE_IPV6, "true")]);

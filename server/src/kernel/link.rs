@@ -78,6 +78,17 @@ impl Kernel {
         Ok(get_link(&self.handle, name).await?.map(|m| link_info(&m)))
     }
 
+    /// A link's MAC address, by name; `None` if there is no such link.
+    pub async fn link_mac(&self, name: &str) -> Result<Option<[u8; 6]>, KernelError> {
+        validate_link_name("link name", name)?;
+        Ok(get_link(&self.handle, name).await?.and_then(|m| {
+            m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Address(bytes) => <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+                _ => None,
+            })
+        }))
+    }
+
     /// Every link with its name, kind, alias and master; one dump.
     pub async fn links(&self) -> Result<Vec<LinkInfo>, KernelError> {
         let _turn = self.dumps.lock().await;

@@ -66,18 +66,15 @@ impl LinkKinds {
     }
 }
 
-/// Tries each kind in turn; those that need a parent get the scratch bridge (or, without
-/// bridges, nothing, and fail).
+/// Tries each kind in turn; those that need a parent get the scratch bridge, kept for them.
 async fn probe_here(handle: &Handle) -> Result<LinkKinds, KernelError> {
     let mut found = BTreeSet::new();
-    let bridge = try_kind(handle, "nbp-br", LinkBridge::new("nbp-br").build()).await;
-    let parent = if bridge {
+    let bridge = create_link(handle, LinkBridge::new("nbp-br").build(), "probe", "nbp-br").await;
+    if offered(&bridge) {
         found.insert("bridge".to_string());
-        index_of(handle, "nbp-br").await.ok()
-    } else {
-        None
-    };
-    let p = parent.unwrap_or(0);
+    }
+    // Without a parent (index 0) a kind that exists answers ENODEV or EINVAL, not EOPNOTSUPP.
+    let p = index_of(handle, "nbp-br").await.unwrap_or(0);
     let candidates: [(&str, &str, LinkMessage); 6] = [
         (
             "veth",
@@ -107,15 +104,22 @@ async fn probe_here(handle: &Handle) -> Result<LinkKinds, KernelError> {
 }
 
 async fn try_kind(handle: &Handle, name: &str, msg: LinkMessage) -> bool {
-    match create_link(handle, msg, "probe link kind", name).await {
-        Ok(()) => {
-            // The namespace goes with the thread anyway; this only keeps the probe tidy.
-            let _ = delete_link_by_name(handle, name).await;
-            true
-        }
+    let created = create_link(handle, msg, "probe link kind", name).await;
+    if created.is_ok() {
+        // The namespace goes with the thread anyway; this only keeps the probe tidy.
+        let _ = delete_link_by_name(handle, name).await;
+    }
+    offered(&created)
+}
+
+/// The kernel answers EOPNOTSUPP for a kind it has no driver for (after trying to load its
+/// module); any other answer means the kind exists.
+fn offered(created: &Result<(), KernelError>) -> bool {
+    match created {
+        Ok(()) => true,
         Err(e) => {
-            tracing::debug!(link = name, error = %e, "link kind unavailable");
-            false
+            tracing::debug!(error = %e, "link kind probe");
+            e.errno() != Some(libc::EOPNOTSUPP)
         }
     }
 }

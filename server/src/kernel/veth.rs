@@ -21,7 +21,7 @@ use super::{
     link::{delete_link_by_name, set_link, validate_link_name},
     netns::{InNetns, Netns, run_in_netns},
     sysctl::Ipv6Conf,
-    task::elapsed_us,
+    task::{elapsed_us, run_detached},
 };
 
 /// What connecting one endpoint needs done.
@@ -208,4 +208,59 @@ async fn configure_pair(
         v6: a.gateway_v6,
     };
     configure_inside(&inner.handle, name, &a.addresses, gateways, None).await
+}
+
+impl Kernel {
+    /// A veth pair with both ends in the daemon's namespace, up, without IPv6, `name` marked
+    /// with `alias`: a link that has carrier yet leads nowhere. A macvlan parent for a network
+    /// that must stay isolated (an empty bridge has no carrier, and its macvlans would pass
+    /// nothing). Deleting either end deletes both. Returns `name`'s ifindex.
+    pub async fn create_isolated_pair(
+        &self,
+        name: &str,
+        peer: &str,
+        alias: &str,
+    ) -> Result<u32, KernelError> {
+        validate_link_name("link name", name)?;
+        validate_link_name("link name", peer)?;
+        let handle = self.handle.clone();
+        let ipv6_conf = self.ipv6_conf.clone();
+        let (name, peer, alias) = (name.to_owned(), peer.to_owned(), alias.to_owned());
+        run_detached("create isolated pair", async move {
+            let msg = LinkVeth::new(&name, &peer).build();
+            super::link::create_link(&handle, msg, "create veth pair", &name).await?;
+            let configured = async {
+                if let Some(conf) = &ipv6_conf {
+                    conf.disable(&name)?;
+                    conf.disable(&peer)?;
+                }
+                set_link(
+                    &handle,
+                    LinkUnspec::new_with_name(&peer).up().build(),
+                    "set link up",
+                    &peer,
+                )
+                .await?;
+                set_link(
+                    &handle,
+                    LinkUnspec::new_with_name(&name)
+                        .alias(alias.clone())
+                        .up()
+                        .build(),
+                    "set link alias and up",
+                    &name,
+                )
+                .await?;
+                super::link::index_of(&handle, &name).await
+            };
+            match configured.await {
+                Ok(index) => Ok(index),
+                Err(e) => {
+                    let _ = delete_link_by_name(&handle, &name).await;
+                    Err(e)
+                }
+            }
+        })
+        .await
+    }
 }

@@ -90,7 +90,10 @@ impl Daemon {
         let used = self.store.used_addresses(&network.id).await?;
         let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
-        let mac = wanted.mac.unwrap_or_else(model::random_mac);
+        let mac = match driver.fixed_mac(self.driver_env(), network).await? {
+            Some(mac) => mac,
+            None => wanted.mac.unwrap_or_else(model::random_mac),
+        };
 
         // Does this endpoint provide the container's default route (Docker's rule)?
         let mut others = Vec::new();

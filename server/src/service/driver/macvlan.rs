@@ -3,8 +3,10 @@
 //! and the gateway is a router out there, never an address on a host interface.
 //!
 //! Without a parent (or with `--internal`) netbridge makes an isolated parent of its own, as
-//! Docker does with a dummy link; this kernel may lack dummy links, and an empty bridge serves
-//! the same purpose. It carries netbridge's mark and goes with the network.
+//! Docker does with a dummy link. The kernel may lack dummy links, and an empty bridge has no
+//! carrier (so its macvlans would pass nothing): the parent is one end of a veth pair whose
+//! other end sits unused beside it, up, with carrier, leading nowhere. It carries netbridge's
+//! mark and goes with the network.
 
 use std::collections::BTreeMap;
 
@@ -12,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Attach, Draft, Driver, Env, Fut, Plan, kind_feature, mark, read_state, state_of};
-use crate::kernel::{BridgeSpec, Ensured, LinkInfo, MacvlanAttachment, MacvlanMode, Netns};
+use crate::kernel::{LinkInfo, MacvlanAttachment, MacvlanMode, Netns};
 use crate::metrics::timed;
 use crate::model::{Endpoint, Network, valid_ifname};
 use crate::service::networks::CreateNetwork;
@@ -84,13 +86,21 @@ fn own_parent_name(id: &str) -> String {
     format!("dm-{}", &id[..12])
 }
 
-fn own_parent_spec(n_id: &str, name: &str) -> BridgeSpec {
-    BridgeSpec {
-        name: name.to_string(),
-        mtu: None,
-        alias: mark(n_id),
-        addresses: Vec::new(),
-    }
+/// The other end of an isolated parent ("dm-" becomes "dp-").
+fn own_parent_peer(parent: &str) -> String {
+    format!("dp-{}", parent.trim_start_matches("dm-"))
+}
+
+/// Makes a network's isolated parent.
+async fn make_own_parent(env: Env<'_>, n_id: &str, parent: &str) -> Result<()> {
+    let (peer, alias) = (own_parent_peer(parent), mark(n_id));
+    let made = env.kernel.create_isolated_pair(parent, &peer, &alias);
+    timed("netlink", "create_isolated_parent", made)
+        .await
+        .map(|_| ())
+        .map_err(Error::kernel(format!(
+            "failed to create the isolated parent {parent}"
+        )))
 }
 
 impl Macvlan {
@@ -201,14 +211,7 @@ impl Driver for Macvlan {
             if !state.own_parent {
                 return Ok(());
             }
-            let spec = own_parent_spec(&n.id, &state.parent);
-            timed("netlink", "create_bridge", env.kernel.create_bridge(&spec))
-                .await
-                .map(|_| ())
-                .map_err(Error::kernel(format!(
-                    "failed to create the isolated parent {}",
-                    state.parent
-                )))
+            make_own_parent(env, &n.id, &state.parent).await
         })
     }
 
@@ -237,44 +240,32 @@ impl Driver for Macvlan {
     fn ensure<'a>(&'a self, env: Env<'a>, networks: &'a [&'a Network]) -> Fut<'a, Vec<String>> {
         Box::pin(async move {
             let mut repairs = Vec::new();
-            let mut own = Vec::new();
             for n in networks {
                 let state: MacvlanState = state_of(n)?;
-                if state.own_parent {
-                    own.push((n, own_parent_spec(&n.id, &state.parent)));
-                } else if env
+                let found = env
                     .kernel
                     .link(&state.parent)
                     .await
-                    .map_err(Error::kernel("checking macvlan parents"))?
-                    .is_none()
-                {
-                    // Not ours to make: reported, and its endpoints are dropped as they fail.
+                    .map_err(Error::kernel("checking macvlan parents"))?;
+                if found.is_some() {
+                    continue;
+                }
+                if !state.own_parent {
+                    // Not ours to make: reported, and its endpoints dropped as they fail.
                     repairs.push(format!(
                         "parent {} of macvlan network {} is missing",
                         state.parent, n.name
                     ));
+                    continue;
                 }
-            }
-            if own.is_empty() {
-                return Ok(repairs);
-            }
-            let specs = own.iter().map(|(_, s)| s.clone()).collect();
-            let ensured = env
-                .kernel
-                .ensure_bridges(specs)
-                .await
-                .map_err(Error::kernel("checking isolated parents"))?;
-            for ((n, spec), result) in own.iter().zip(ensured) {
-                match result {
-                    Ok(Ensured::Created) => repairs.push(format!(
+                match make_own_parent(env, &n.id, &state.parent).await {
+                    Ok(()) => repairs.push(format!(
                         "isolated parent {} of network {} re-created",
-                        spec.name, n.name
+                        state.parent, n.name
                     )),
-                    Ok(Ensured::Existed) => {}
                     Err(e) => repairs.push(format!(
                         "isolated parent {} of network {} could not be made: {e}",
-                        spec.name, n.name
+                        state.parent, n.name
                     )),
                 }
             }
@@ -283,7 +274,7 @@ impl Driver for Macvlan {
     }
 
     fn claims(&self, link: &LinkInfo) -> bool {
-        link.kind.as_deref() == Some("bridge")
+        link.kind.as_deref() == Some("veth")
     }
 
     fn check_connect(&self, n: &Network, endpoints: usize) -> Result<()> {
@@ -295,6 +286,22 @@ impl Driver for Macvlan {
             )));
         }
         Ok(())
+    }
+
+    fn fixed_mac<'a>(&'a self, env: Env<'a>, n: &'a Network) -> Fut<'a, Option<[u8; 6]>> {
+        Box::pin(async move {
+            let state: MacvlanState = state_of(n)?;
+            if state.mode != "passthru" {
+                return Ok(None);
+            }
+            env.kernel
+                .link_mac(&state.parent)
+                .await
+                .map_err(Error::kernel(format!(
+                    "cannot read the MAC of {}",
+                    state.parent
+                )))
+        })
     }
 
     fn host_ifname(&self, endpoint_id: &str) -> String {

@@ -112,6 +112,13 @@ pub(super) trait Driver: Send + Sync {
         Ok(())
     }
 
+    /// The MAC an endpoint must have, when the driver does not let it be chosen (a macvlan
+    /// in passthru mode takes its parent's).
+    fn fixed_mac<'a>(&'a self, env: Env<'a>, n: &'a Network) -> Fut<'a, Option<[u8; 6]>> {
+        let _ = (env, n);
+        Box::pin(async { Ok(None) })
+    }
+
     /// Docker's refusal of a disconnect from a network of this driver.
     fn check_disconnect(&self) -> Result<()> {
         Ok(())

@@ -149,6 +149,36 @@ pub struct ServeArgs {
         hide_short_help = true
     )]
     pub netns_dir: PathBuf,
+
+    /// Upstream DNS server that the embedded resolver forwards to, replacing the host's
+    /// resolv.conf nameservers (repeatable; space-separated in the env var).
+    #[arg(
+        long = "dns",
+        env = "NETBRIDGE_DNS",
+        value_delimiter = ' ',
+        value_name = "IP"
+    )]
+    pub dns: Vec<std::net::IpAddr>,
+
+    /// The host's resolv.conf: upstream servers (unless --dns), search domains and options,
+    /// re-read when it changes.
+    #[arg(
+        long,
+        env = "NETBRIDGE_HOST_RESOLV_CONF",
+        default_value = "/etc/resolv.conf",
+        hide_short_help = true
+    )]
+    pub host_resolv_conf: PathBuf,
+
+    /// Where sandboxes get their resolv.conf (`<DIR>/<name>/resolv.conf`), the directory
+    /// `ip netns exec` bind-mounts files from.
+    #[arg(
+        long,
+        env = "NETBRIDGE_NETNS_ETC_DIR",
+        default_value = "/etc/netns",
+        hide_short_help = true
+    )]
+    pub netns_etc_dir: PathBuf,
 }
 
 /// Why a configuration cannot be served.
@@ -179,6 +209,15 @@ impl ServeArgs {
             return Err(ConfigError::TcpWithoutTokens(addr));
         }
         Ok(())
+    }
+
+    /// The embedded DNS server's settings.
+    pub fn dns(&self) -> crate::dns::DnsSettings {
+        crate::dns::DnsSettings {
+            upstreams: self.dns.clone(),
+            host_resolv_conf: self.host_resolv_conf.clone(),
+            netns_etc_dir: self.netns_etc_dir.clone(),
+        }
     }
 
     /// The pools in force: the ones given, else Docker's defaults.

@@ -9,6 +9,7 @@
 
 pub mod api;
 pub mod config;
+pub mod dns;
 pub mod ipam;
 pub mod kernel;
 pub mod memory;

@@ -123,6 +123,15 @@ pub struct Endpoint {
     pub requested_ipv6: Option<IpAddr>,
 }
 
+/// The names a container answers to on one endpoint's network, in Docker's order: its name, the
+/// endpoint's aliases, its short ID. Inspect shows them as `DNSNames`; the resolver answers them.
+pub fn dns_names(container: &Container, e: &Endpoint) -> Vec<String> {
+    let mut names = vec![container.name.clone()];
+    names.extend(e.aliases.iter().cloned());
+    names.push(container.id.chars().take(12).collect());
+    names
+}
+
 /// Go's `strconv.ParseBool`, which Docker uses for every boolean option and query parameter.
 pub fn parse_go_bool(s: &str) -> Option<bool> {
     match s {

@@ -507,6 +507,10 @@ pub struct ContainerInspect {
     /// The name with Docker's leading `/`.
     #[serde(rename = "Name")]
     pub name: String,
+    /// The resolv.conf `ip netns exec` shows the sandbox (`/etc/netns/<name>/resolv.conf`);
+    /// empty for namespaces netbridge did not make.
+    #[serde(rename = "ResolvConfPath")]
+    pub resolv_conf_path: String,
     #[serde(rename = "RestartCount")]
     pub restart_count: i64,
     #[serde(rename = "Driver")]
@@ -634,6 +638,11 @@ impl From<&ContainerView> for ContainerInspect {
             },
             image: String::new(),
             name: format!("/{}", c.name),
+            resolv_conf_path: view
+                .resolv_conf_path
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_default(),
             restart_count: 0,
             driver: "netns".to_string(),
             platform: "linux".to_string(),

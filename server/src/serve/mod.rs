@@ -55,6 +55,7 @@ async fn open(args: &ServeArgs) -> Result<(Store, Arc<Daemon>), ServeError> {
         pools: args.pools(),
         default_bridge: args.default_bridge.clone(),
         netns_dir: args.netns_dir.clone(),
+        netns_etc_dir: args.netns_etc_dir.clone(),
     };
     let daemon = Arc::new(Daemon::new(store.clone(), kernel, firewall, settings));
     Ok((store, daemon))
@@ -96,6 +97,10 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         );
     }
     let (store, daemon) = open(&args).await?;
+    // Before start-up: its reconcile opens the resolvers of containers already connected.
+    let dns = crate::dns::DnsServer::new(args.dns(), daemon.names());
+    dns.watch_host_resolv_conf();
+    daemon.set_name_server(dns);
     let repairs = daemon.start().await?;
     if !repairs.is_empty() {
         tracing::warn!(

@@ -32,6 +32,8 @@ pub(super) async fn delete_netns(dir: &Path, name: &str) -> std::result::Result<
 /// A container with its endpoints and their networks, for the container routes.
 pub struct ContainerView {
     pub container: Container,
+    /// The resolv.conf netbridge writes for it: sandboxes only (Docker's `ResolvConfPath`).
+    pub resolv_conf_path: Option<PathBuf>,
     pub endpoints: Vec<(Endpoint, Network)>,
 }
 
@@ -150,6 +152,7 @@ impl Daemon {
         }
         crash::point("sandbox.create.netns");
         self.store.end_op(op).await?;
+        self.sync_resolver(&container).await;
         self.emit_container("create", &container).await;
         tracing::info!(container = %container.id, name = %container.name, "sandbox created");
         Ok(container)
@@ -178,7 +181,14 @@ impl Daemon {
                 endpoints.push((e, n));
             }
         }
+        let resolv_conf_path = (container.kind == ContainerKind::Sandbox).then(|| {
+            self.settings
+                .netns_etc_dir
+                .join(&container.name)
+                .join("resolv.conf")
+        });
         Ok(ContainerView {
+            resolv_conf_path,
             container,
             endpoints,
         })
@@ -240,6 +250,7 @@ impl Daemon {
         crash::point("sandbox.remove.row");
         self.store.end_op(op).await?;
         self.forget_container_lock(&c.netns_path);
+        self.forget_resolver(&c).await;
         self.emit_container("destroy", &c).await;
         tracing::info!(container = %c.id, name = %c.name, "container removed");
         Ok(())

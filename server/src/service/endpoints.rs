@@ -212,6 +212,7 @@ impl Daemon {
             // The namespace's default route came from another network that this one outranks.
             self.rehome_gateway(container).await;
         }
+        self.sync_resolver(container).await;
         tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
             ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
         Ok(())
@@ -361,6 +362,7 @@ impl Daemon {
         if !network.internal {
             self.rehome_gateway(container).await;
         }
+        self.sync_resolver(container).await;
         self.forget_quietly(&container.id).await;
         tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id, "disconnected");
         Ok(())

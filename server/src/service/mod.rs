@@ -14,6 +14,7 @@ mod events;
 pub mod filters;
 mod firewall;
 mod journal;
+mod names;
 mod networks;
 mod reconcile;
 mod startup;
@@ -28,6 +29,7 @@ pub use containers::ContainerView;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
+pub use names::{NameServer, Names};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 pub use views::Counts;
 
@@ -44,6 +46,8 @@ pub struct Settings {
     pub default_bridge: String,
     /// Where named network namespaces live (`ip netns` uses /run/netns).
     pub netns_dir: PathBuf,
+    /// Where sandboxes' resolv.conf files are (`<dir>/<name>/resolv.conf`).
+    pub netns_etc_dir: PathBuf,
 }
 
 /// The daemon's state: the store, the kernel, and the locks that order operations.
@@ -67,6 +71,10 @@ pub struct Daemon {
     prune_running: AtomicBool,
     /// Counts state changes (one per event), so idle housekeeping can tell work happened.
     changes: std::sync::atomic::AtomicU64,
+    /// The embedded DNS server, when the daemon serves (not for an offline reconcile).
+    name_server: std::sync::OnceLock<Arc<dyn NameServer>>,
+    /// Resolver changes one at a time, each reading the state after its change.
+    resolver_turn: tokio::sync::Mutex<()>,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -103,6 +111,8 @@ impl Daemon {
             container_locks: Mutex::new(HashMap::new()),
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
+            name_server: std::sync::OnceLock::new(),
+            resolver_turn: tokio::sync::Mutex::new(()),
         }
     }
 

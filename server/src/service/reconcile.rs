@@ -36,6 +36,7 @@ impl Daemon {
         for r in &repairs {
             tracing::warn!(repair = %r, "reconcile");
         }
+        self.sync_all_resolvers().await;
         crate::memory::give_back();
         Ok(repairs)
     }

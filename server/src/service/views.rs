@@ -8,10 +8,7 @@ impl ContainerView {
     /// The names the container answers to on an endpoint's network, in Docker's order: its
     /// name, the endpoint's aliases, its short ID.
     pub fn dns_names(&self, e: &Endpoint) -> Vec<String> {
-        let mut names = vec![self.container.name.clone()];
-        names.extend(e.aliases.iter().cloned());
-        names.push(self.container.id[..12].to_string());
-        names
+        crate::model::dns_names(&self.container, e)
     }
 }
 

@@ -20,6 +20,7 @@ pub(super) struct Tables {
     pub(super) networks: Networks,
     pub(super) containers: Containers,
     pub(super) endpoints: Endpoints,
+    pub(super) names: Names,
 }
 
 #[derive(Default)]
@@ -256,6 +257,171 @@ impl Endpoints {
             .flat_map(|e| [e.ipv4, e.ipv6])
             .flatten()
             .collect()
+    }
+}
+
+/// An endpoint that holds a name, with what an answer needs.
+#[derive(Clone, Debug)]
+struct Holder {
+    endpoint: Arc<str>,
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+}
+
+/// The names containers answer to on user-defined networks (the predefined `bridge` has none,
+/// as in Docker), lowercased, so a DNS query is one map look-up per network of the asker.
+#[derive(Default)]
+pub(super) struct Names {
+    /// Network ID → name → the endpoints holding it, oldest first.
+    by_network: HashMap<String, HashMap<Box<str>, Vec<Holder>>>,
+    /// Endpoint ID → its network and the names it holds, to take them away again.
+    held: HashMap<Arc<str>, (String, Vec<Box<str>>)>,
+}
+
+impl Names {
+    fn add(&mut self, e: &Endpoint, names: Vec<String>) {
+        self.remove(&e.id);
+        let endpoint: Arc<str> = Arc::from(e.id.as_str());
+        let holder = Holder {
+            endpoint: endpoint.clone(),
+            ipv4: e.ipv4,
+            ipv6: e.ipv6,
+        };
+        let mut keys: Vec<Box<str>> = names
+            .iter()
+            .map(|n| n.to_ascii_lowercase().into_boxed_str())
+            .collect();
+        keys.sort();
+        keys.dedup();
+        let table = self.by_network.entry(e.network_id.clone()).or_default();
+        for key in &keys {
+            table.entry(key.clone()).or_default().push(holder.clone());
+        }
+        self.held.insert(endpoint, (e.network_id.clone(), keys));
+    }
+
+    fn remove(&mut self, endpoint: &str) {
+        let Some((network, keys)) = self.held.remove(endpoint) else {
+            return;
+        };
+        let Some(table) = self.by_network.get_mut(&network) else {
+            return;
+        };
+        for key in keys {
+            if let Some(holders) = table.get_mut(&key) {
+                holders.retain(|h| &*h.endpoint != endpoint);
+                if holders.is_empty() {
+                    table.remove(&key);
+                }
+            }
+        }
+        if table.is_empty() {
+            self.by_network.remove(&network);
+        }
+    }
+
+    fn holders(&self, network: &str, name: &str) -> Option<&[Holder]> {
+        self.by_network.get(network)?.get(name).map(Vec::as_slice)
+    }
+
+    fn held_anywhere(&self, name: &str) -> bool {
+        self.by_network.values().any(|t| t.contains_key(name))
+    }
+}
+
+impl Tables {
+    /// Indexes every endpoint's names; after loading the tables.
+    pub(super) fn index_names(&mut self) {
+        let all: Vec<Endpoint> = self.endpoints.all();
+        for e in &all {
+            self.index_endpoint_names(e);
+        }
+    }
+
+    pub(super) fn insert_endpoint(&mut self, e: Endpoint) {
+        self.index_endpoint_names(&e);
+        self.endpoints.insert(e);
+    }
+
+    pub(super) fn remove_endpoint(&mut self, id: &str) {
+        self.names.remove(id);
+        self.endpoints.remove(id);
+    }
+
+    fn index_endpoint_names(&mut self, e: &Endpoint) {
+        let user_defined = self
+            .networks
+            .by_id
+            .get(&e.network_id)
+            .is_some_and(|n| !n.builtin);
+        match self.containers.by_id.get(&e.container_id) {
+            Some(c) if user_defined => self.names.add(e, crate::model::dns_names(c, e)),
+            _ => self.names.remove(&e.id),
+        }
+    }
+
+    /// The user-defined networks `container` is on, oldest endpoint first, optionally only the
+    /// one whose lowercased name is `network`.
+    fn user_networks_of<'a>(
+        &'a self,
+        container: &str,
+        network: Option<&'a str>,
+    ) -> impl Iterator<Item = &'a Arc<Network>> + 'a {
+        self.endpoints
+            .by_container
+            .get(container)
+            .into_iter()
+            .flatten()
+            .filter_map(|e| self.networks.by_id.get(&e.network_id))
+            .filter(|n| !n.builtin)
+            .filter(move |n| network.is_none_or(|want| n.name.eq_ignore_ascii_case(want)))
+    }
+
+    /// The addresses `name` (lowercase) stands for to `container`, on the networks it shares
+    /// with the name's holders (or only on `network`); `None` if it is no name there.
+    pub(super) fn resolve_name(
+        &self,
+        container: &str,
+        name: &str,
+        network: Option<&str>,
+    ) -> Option<Vec<IpAddr>> {
+        let mut found = false;
+        let mut addresses = Vec::new();
+        for n in self.user_networks_of(container, network) {
+            for h in self.names.holders(&n.id, name).unwrap_or_default() {
+                found = true;
+                for ip in [h.ipv4, h.ipv6].into_iter().flatten() {
+                    if !addresses.contains(&ip) {
+                        addresses.push(ip);
+                    }
+                }
+            }
+        }
+        found.then_some(addresses)
+    }
+
+    pub(super) fn name_held_anywhere(&self, name: &str) -> bool {
+        self.names.held_anywhere(name)
+    }
+
+    /// Whose address `ip` is on the user-defined networks `container` is on: Docker's
+    /// `<container name>.<network name>`.
+    pub(super) fn reverse_name(&self, container: &str, ip: IpAddr) -> Option<String> {
+        self.user_networks_of(container, None).find_map(|n| {
+            let e = self
+                .endpoints
+                .by_network
+                .get(&n.id)?
+                .iter()
+                .find(|e| e.ipv4 == Some(ip) || e.ipv6 == Some(ip))?;
+            let owner = self.containers.by_id.get(&e.container_id)?;
+            Some(format!("{}.{}", owner.name, n.name))
+        })
+    }
+
+    /// Whether a container has an endpoint on a user-defined network (then it has a resolver).
+    pub(super) fn on_user_network(&self, container: &str) -> bool {
+        self.user_networks_of(container, None).next().is_some()
     }
 }
 

@@ -104,11 +104,13 @@ impl Store {
                 source,
             })?;
         sqlx::migrate!("../migrations").run(&pool).await?;
-        let tables = cache::Tables {
+        let mut tables = cache::Tables {
             networks: cache::Networks::new(load_networks(&pool).await?),
             containers: load_containers(&pool).await?,
             endpoints: load_endpoints(&pool).await?,
+            names: cache::Names::default(),
         };
+        tables.index_names();
         Ok(Store {
             pool,
             tables: Arc::new(RwLock::new(tables)),
@@ -286,7 +288,7 @@ impl Store {
         match written {
             Ok(rows) => match rows.first() {
                 Some(row) => {
-                    self.cached_mut().endpoints.insert(e.clone());
+                    self.cached_mut().insert_endpoint(e.clone());
                     row.try_get("id").ctx("reading a journal ID")
                 }
                 None => Err(StoreError::Corrupt {
@@ -336,7 +338,7 @@ impl Store {
             .execute(&self.pool)
             .await
             .ctx("deleting an endpoint")?;
-        self.cached_mut().endpoints.remove(id);
+        self.cached_mut().remove_endpoint(id);
         Ok(done.rows_affected() > 0)
     }
 
@@ -350,6 +352,34 @@ impl Store {
             .ctx("updating an endpoint")?;
         self.cached_mut().endpoints.set_ifname(id, ifname);
         Ok(())
+    }
+
+    // ---- names (the embedded DNS server's records) ----
+
+    /// The addresses a lowercase `name` stands for to `container` on the user-defined networks
+    /// it is on (or only on the one named `network`); `None` if it is no name there.
+    pub fn resolve_name(
+        &self,
+        container: &str,
+        name: &str,
+        network: Option<&str>,
+    ) -> Option<Vec<IpAddr>> {
+        self.cached().resolve_name(container, name, network)
+    }
+
+    /// Whether a lowercase `name` is a container's name on any user-defined network.
+    pub fn name_held_anywhere(&self, name: &str) -> bool {
+        self.cached().name_held_anywhere(name)
+    }
+
+    /// `<container>.<network>` holding `ip` on a user-defined network `container` is on.
+    pub fn reverse_name(&self, container: &str, ip: IpAddr) -> Option<String> {
+        self.cached().reverse_name(container, ip)
+    }
+
+    /// Whether `container` has an endpoint on a user-defined network.
+    pub fn on_user_network(&self, container: &str) -> bool {
+        self.cached().on_user_network(container)
     }
 
     // ---- containers ----

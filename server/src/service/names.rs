@@ -1,0 +1,109 @@
+//! Names for the embedded DNS server: what a name means to one container (read from the
+//! store's in-memory tables, no SQL), and keeping each container's resolver in step with the
+//! networks it is on.
+//!
+//! A container has a resolver while it is on at least one user-defined network (Docker's rule:
+//! the predefined `bridge` has no names). The service decides when; the name server (`dns`)
+//! does the listening and the files.
+
+use std::net::IpAddr;
+use std::sync::Arc;
+
+use futures::future::BoxFuture;
+
+use super::Daemon;
+use crate::model::Container;
+use crate::store::Store;
+
+/// What the service asks of the name server. Each call is idempotent, and calls are made one
+/// at a time (the service serialises them), each with the state after the change.
+pub trait NameServer: Send + Sync {
+    /// Serves `container` (a listener in its namespace; for a sandbox, its resolv.conf points
+    /// there) when `serve`, else stops serving it (a sandbox's resolv.conf then lists the
+    /// upstream servers instead).
+    fn set<'a>(&'a self, container: &'a Container, serve: bool) -> BoxFuture<'a, ()>;
+    /// The container is gone: stops serving it and removes what was written for it.
+    fn forget<'a>(&'a self, container: &'a Container) -> BoxFuture<'a, ()>;
+    /// Stops serving every container whose ID is not in `live`.
+    fn retain<'a>(&'a self, live: &'a [String]) -> BoxFuture<'a, ()>;
+}
+
+/// Read access to the names, for the DNS server. Cheap to clone.
+#[derive(Clone)]
+pub struct Names {
+    store: Store,
+}
+
+impl Names {
+    /// The addresses a lowercase `name` stands for to `asker` (a container ID) on the
+    /// user-defined networks it shares with the name's holders, or only on the one named
+    /// `network`; `None` when it is no name there.
+    pub fn resolve(&self, asker: &str, name: &str, network: Option<&str>) -> Option<Vec<IpAddr>> {
+        self.store.resolve_name(asker, name, network)
+    }
+
+    /// Whether a lowercase `name` is a container's name on any user-defined network.
+    pub fn held_anywhere(&self, name: &str) -> bool {
+        self.store.name_held_anywhere(name)
+    }
+
+    /// `<container>.<network>` for an address on one of `asker`'s user-defined networks.
+    pub fn reverse(&self, asker: &str, ip: IpAddr) -> Option<String> {
+        self.store.reverse_name(asker, ip)
+    }
+}
+
+impl Daemon {
+    /// The names, for the DNS server.
+    pub fn names(&self) -> Names {
+        Names {
+            store: self.store.clone(),
+        }
+    }
+
+    /// Installs the name server; before [`Daemon::start`], so start-up opens the resolvers.
+    pub fn set_name_server(&self, server: Arc<dyn NameServer>) {
+        if self.name_server.set(server).is_err() {
+            tracing::warn!("a name server was already installed");
+        }
+    }
+
+    /// Brings one container's resolver in line with the networks it is on now.
+    pub(super) async fn sync_resolver(&self, container: &Container) {
+        let Some(server) = self.name_server.get() else {
+            return;
+        };
+        let _turn = self.resolver_turn.lock().await;
+        let serve = self.store.on_user_network(&container.id);
+        server.set(container, serve).await;
+    }
+
+    /// A removed container's resolver and files go with it.
+    pub(super) async fn forget_resolver(&self, container: &Container) {
+        let Some(server) = self.name_server.get() else {
+            return;
+        };
+        let _turn = self.resolver_turn.lock().await;
+        server.forget(container).await;
+    }
+
+    /// Every container's resolver in line with the store (start-up and reconcile).
+    pub(super) async fn sync_all_resolvers(&self) {
+        let Some(server) = self.name_server.get() else {
+            return;
+        };
+        let containers = match self.store.containers().await {
+            Ok(all) => all,
+            Err(e) => {
+                tracing::error!(error = %e, "cannot list containers for their resolvers");
+                return;
+            }
+        };
+        let _turn = self.resolver_turn.lock().await;
+        let live: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
+        server.retain(&live).await;
+        for c in &containers {
+            server.set(c, self.store.on_user_network(&c.id)).await;
+        }
+    }
+}

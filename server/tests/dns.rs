@@ -536,3 +536,64 @@ fn docker_cli_alias_resolves() {
     assert!(getent(&y, "web").is_none());
     names.remove_all(&d);
 }
+
+#[test]
+fn names_on_a_macvlan_network() {
+    // No host-side gateway to listen on: the resolver in the namespace still answers.
+    let d = Daemon::start_with(&["--dns", NO_UPSTREAM]);
+    let names = SandboxNames::new();
+    let (a, b) = (sandbox(&d, &names), sandbox(&d, &names));
+    let net = format!("nbt-mv-{}", rand_hex(6));
+    d.create_network(&json!({"Name": net, "Driver": "macvlan"}));
+    connect(&d, &net, &a, &[]);
+    connect(&d, &net, &b, &["db"]);
+    let b_ip = ipv4_of(&d, &b, &net);
+    assert_eq!(addresses(&ask(&a, "db", RecordType::A)), [b_ip]);
+    let ping = run("ip", &["netns", "exec", &a, "ping", "-c1", "-W2", "db"]);
+    assert!(ping.status.success(), "ping db over macvlan failed");
+    names.remove_all(&d);
+    let r = d.delete(&format!("/networks/{net}"));
+    assert_eq!(r.status, 204, "{}", r.body);
+}
+
+#[test]
+fn the_hosts_resolv_conf_is_followed() {
+    let dir = std::env::temp_dir().join(format!("nbt-resolv-{}", rand_hex(8)));
+    std::fs::create_dir_all(&dir).unwrap();
+    let host = dir.join("resolv.conf");
+    std::fs::write(&host, format!("nameserver {NO_UPSTREAM}\n")).unwrap();
+    let d = Daemon::start_with(&["--host-resolv-conf", host.to_str().unwrap()]);
+    let names = SandboxNames::new();
+    let (a, b) = (sandbox(&d, &names), sandbox(&d, &names));
+    let net = format!("nbt-net-{}", rand_hex(6));
+    d.create_network(&json!({"Name": net}));
+    connect(&d, &net, &a, &[]);
+    connect(&d, &net, &b, &[]);
+    let file = format!("/etc/netns/{a}/resolv.conf");
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains(&format!("host({NO_UPSTREAM})")), "{text}");
+
+    // A new search domain and option: the sandbox's file follows, and a name with the
+    // search domain appended still matches the container.
+    std::fs::write(
+        &host,
+        "nameserver 192.0.2.54\nsearch corp.example\noptions timeout:1\n",
+    )
+    .unwrap();
+    let followed = common::eventually(10, || {
+        std::fs::read_to_string(&file)
+            .is_ok_and(|t| t.contains("search corp.example\n") && t.contains("host(192.0.2.54)"))
+    });
+    assert!(
+        followed,
+        "{}",
+        std::fs::read_to_string(&file).unwrap_or_default()
+    );
+    let text = std::fs::read_to_string(&file).unwrap();
+    assert!(text.contains("options timeout:1 ndots:0\n"), "{text}");
+    let b_ip = ipv4_of(&d, &b, &net);
+    let m = ask(&a, &format!("{b}.corp.example"), RecordType::A);
+    assert_eq!(addresses(&m), [b_ip]);
+    names.remove_all(&d);
+    let _ = std::fs::remove_dir_all(&dir);
+}

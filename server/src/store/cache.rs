@@ -276,6 +276,8 @@ pub(super) struct Names {
     by_network: HashMap<String, HashMap<Box<str>, Vec<Holder>>>,
     /// Endpoint ID → its network and the names it holds, to take them away again.
     held: HashMap<Arc<str>, (String, Vec<Box<str>>)>,
+    /// Name → how many endpoints hold it on any network (is it someone's name at all?).
+    anywhere: HashMap<Box<str>, usize>,
 }
 
 impl Names {
@@ -296,6 +298,7 @@ impl Names {
         let table = self.by_network.entry(e.network_id.clone()).or_default();
         for key in &keys {
             table.entry(key.clone()).or_default().push(holder.clone());
+            *self.anywhere.entry(key.clone()).or_default() += 1;
         }
         self.held.insert(endpoint, (e.network_id.clone(), keys));
     }
@@ -308,6 +311,12 @@ impl Names {
             return;
         };
         for key in keys {
+            if let Some(count) = self.anywhere.get_mut(&key) {
+                *count -= 1;
+                if *count == 0 {
+                    self.anywhere.remove(&key);
+                }
+            }
             if let Some(holders) = table.get_mut(&key) {
                 holders.retain(|h| &*h.endpoint != endpoint);
                 if holders.is_empty() {
@@ -325,7 +334,7 @@ impl Names {
     }
 
     fn held_anywhere(&self, name: &str) -> bool {
-        self.by_network.values().any(|t| t.contains_key(name))
+        self.anywhere.contains_key(name)
     }
 }
 
@@ -481,6 +490,87 @@ mod tests {
         e.remove("a");
         assert!(e.of_network("n1").is_empty());
         assert_eq!(e.counts().get("n1"), None, "no empty entries linger");
+    }
+
+    fn network(id: &str, name: &str, builtin: bool) -> Network {
+        Network {
+            id: id.to_string(),
+            name: name.to_string(),
+            driver: "bridge".to_string(),
+            scope: "local".to_string(),
+            created_nanos: 0,
+            enable_ipv4: true,
+            enable_ipv6: false,
+            internal: false,
+            attachable: false,
+            ingress: false,
+            config_only: false,
+            config_from: String::new(),
+            builtin,
+            link: None,
+            driver_state: serde_json::Value::Null,
+            options: BTreeMap::new(),
+            labels: BTreeMap::new(),
+            ipam_driver: "default".to_string(),
+            ipam_options: BTreeMap::new(),
+            ipam: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn names_are_scoped_to_shared_user_defined_networks() {
+        let mut t = Tables::default();
+        t.networks.insert(network("n1", "front", false));
+        t.networks.insert(network("n2", "back", false));
+        t.networks.insert(network("nb", "bridge", true));
+        for (id, name) in [("c1aaaaaaaaaaaa", "one"), ("c2bbbbbbbbbbbb", "two")] {
+            t.containers.insert(Container {
+                id: id.to_string(),
+                name: name.to_string(),
+                kind: ContainerKind::Sandbox,
+                netns_path: format!("/run/netns/{name}"),
+                created_nanos: 0,
+            });
+        }
+        t.insert_endpoint(endpoint("e1", "n1", "c1aaaaaaaaaaaa", 1, "10.0.0.2"));
+        let mut web = endpoint("e2", "n1", "c2bbbbbbbbbbbb", 2, "10.0.0.3");
+        web.aliases = vec!["Web".to_string()];
+        t.insert_endpoint(web);
+        t.insert_endpoint(endpoint("e3", "nb", "c1aaaaaaaaaaaa", 3, "172.17.0.2"));
+        t.insert_endpoint(endpoint("e4", "nb", "c2bbbbbbbbbbbb", 4, "172.17.0.3"));
+        let ip = |s: &str| vec![s.parse::<IpAddr>().unwrap()];
+
+        assert_eq!(
+            t.resolve_name("c1aaaaaaaaaaaa", "web", None),
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(
+            t.resolve_name("c1aaaaaaaaaaaa", "c2bbbbbbbbbb", None),
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(
+            t.resolve_name("c1aaaaaaaaaaaa", "two", Some("FRONT")),
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(t.resolve_name("c1aaaaaaaaaaaa", "two", Some("back")), None);
+        assert_eq!(
+            t.reverse_name("c1aaaaaaaaaaaa", "10.0.0.3".parse().unwrap())
+                .as_deref(),
+            Some("two.front")
+        );
+        // The predefined bridge holds no names.
+        assert!(
+            t.reverse_name("c1aaaaaaaaaaaa", "172.17.0.3".parse().unwrap())
+                .is_none()
+        );
+
+        t.remove_endpoint("e1");
+        assert!(!t.on_user_network("c1aaaaaaaaaaaa"));
+        assert_eq!(t.resolve_name("c1aaaaaaaaaaaa", "web", None), None);
+        assert!(t.name_held_anywhere("web"));
+        t.remove_endpoint("e2");
+        assert!(!t.name_held_anywhere("web"));
+        assert!(t.names.by_network.is_empty() && t.names.anywhere.is_empty());
     }
 
     #[test]

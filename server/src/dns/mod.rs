@@ -84,6 +84,9 @@ pub struct DnsServer {
 #[derive(Default)]
 struct Served {
     listener: Option<serve::Listener>,
+    /// The namespace the listener's sockets are in (device, inode): a namespace made anew
+    /// under the same path (a sandbox re-created by reconcile) needs new sockets.
+    netns: Option<(u64, u64)>,
     /// The sandbox's name, for its resolv.conf; `None` for namespaces netbridge did not make.
     sandbox: Option<String>,
     file_internal: Option<bool>,
@@ -223,6 +226,13 @@ fn resolver_ip() -> IpAddr {
     IpAddr::V4(std::net::Ipv4Addr::new(127, 0, 0, 11))
 }
 
+/// Which namespace a path holds now (device and inode of the nsfs file).
+fn namespace_identity(path: &str) -> Option<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let m = std::fs::metadata(path).ok()?;
+    Some((m.dev(), m.ino()))
+}
+
 /// What tells a changed file: its inode, size and modification time.
 fn file_stamp(path: &Path) -> Option<(u64, u64, std::time::SystemTime)> {
     use std::os::unix::fs::MetadataExt;
@@ -254,10 +264,13 @@ impl NameServer for DnsServer {
         Box::pin(async move {
             let mut served = self.served.lock().await;
             let entry = served.entry(container.id.clone()).or_default();
-            if serve && entry.listener.is_none() {
+            let now = namespace_identity(&container.netns_path);
+            if serve && (entry.listener.is_none() || entry.netns != now) {
                 entry.listener = self.open(container).await;
+                entry.netns = now.filter(|_| entry.listener.is_some());
             } else if !serve {
                 entry.listener = None;
+                entry.netns = None;
             }
             self.write_file(container, serve, entry);
             if !serve && container.kind != ContainerKind::Sandbox {

@@ -14,6 +14,8 @@ use crate::kernel::ResolverSockets;
 
 /// Queries one TCP connection may carry before it is closed.
 const QUERIES_PER_CONNECTION: usize = 128;
+/// Pause after a socket error, so a lasting one costs no CPU.
+const ERROR_PAUSE: std::time::Duration = std::time::Duration::from_millis(10);
 /// Largest UDP query read (EDNS clients may send more than 512 bytes).
 const UDP_BUFFER: usize = 4096;
 
@@ -55,8 +57,10 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<s
         let (n, peer) = match socket.recv_from(&mut buf).await {
             Ok(got) => got,
             Err(e) => {
-                // ICMP errors for earlier replies surface here; they concern no one now.
+                // ICMP errors for earlier replies surface here; they concern no one now. A
+                // lasting error must not spin.
                 tracing::trace!(error = %e, "resolver UDP receive");
+                tokio::time::sleep(ERROR_PAUSE).await;
                 continue;
             }
         };
@@ -93,6 +97,8 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<s
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, container: Arc<str>) {
     loop {
         let Ok((stream, _)) = listener.accept().await else {
+            // Out of file descriptors, say: wait rather than spin.
+            tokio::time::sleep(ERROR_PAUSE).await;
             continue;
         };
         // Over the limit: the connection is closed at once rather than queued.

@@ -52,10 +52,10 @@ impl Listener {
 }
 
 async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<str>) {
-    let mut buf = vec![0u8; UDP_BUFFER];
     loop {
-        let (n, peer) = match socket.recv_from(&mut buf).await {
+        let (query, peer) = match receive(&socket).await {
             Ok(got) => got,
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
             Err(e) => {
                 // ICMP errors for earlier replies surface here; they concern no one now. A
                 // lasting error must not spin.
@@ -64,7 +64,7 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<s
                 continue;
             }
         };
-        let query = &buf[..n];
+        let query = &query[..];
         let resolv = shared.resolv();
         let asker = Asker {
             names: &shared.names,
@@ -92,6 +92,22 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<s
             }
         }
     }
+}
+
+thread_local! {
+    /// The receive buffer, one per worker thread rather than one per container (thousands
+    /// of idle resolvers would otherwise hold 4 KiB each).
+    static RECEIVE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; UDP_BUFFER]);
+}
+
+/// The next datagram, copied out of the thread's buffer at its own length.
+async fn receive(socket: &UdpSocket) -> std::io::Result<(Vec<u8>, std::net::SocketAddr)> {
+    socket.readable().await?;
+    RECEIVE.with(|buf| {
+        let mut buf = buf.borrow_mut();
+        let (n, peer) = socket.try_recv_from(&mut buf)?;
+        Ok((buf[..n].to_vec(), peer))
+    })
 }
 
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, container: Arc<str>) {

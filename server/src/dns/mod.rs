@@ -262,12 +262,22 @@ fn remove_file_and_dir(dir: &Path, name: &str) {
 impl NameServer for DnsServer {
     fn set<'a>(&'a self, container: &'a Container, serve: bool) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            let now = namespace_identity(&container.netns_path);
+            let stale =
+                |e: Option<&Served>| e.is_none_or(|e| e.listener.is_none() || e.netns != now);
+            let open = serve && stale(self.served.lock().await.get(&container.id));
+            // Opened without holding the map: resolvers of different containers open in
+            // parallel; calls for one container never overlap (the service orders them).
+            let opened = if open {
+                self.open(container).await
+            } else {
+                None
+            };
             let mut served = self.served.lock().await;
             let entry = served.entry(container.id.clone()).or_default();
-            let now = namespace_identity(&container.netns_path);
-            if serve && (entry.listener.is_none() || entry.netns != now) {
-                entry.listener = self.open(container).await;
-                entry.netns = now.filter(|_| entry.listener.is_some());
+            if open {
+                entry.netns = now.filter(|_| opened.is_some());
+                entry.listener = opened;
             } else if !serve {
                 entry.listener = None;
                 entry.netns = None;

@@ -5,7 +5,7 @@
 use std::path::{Path, PathBuf};
 
 use super::journal::Op;
-use super::{Daemon, Error, Result, crash};
+use super::{Daemon, Error, Result, crash, lock_in};
 use crate::kernel::{KernelError, Netns};
 use crate::model::{self, Container, ContainerKind, Endpoint, Network};
 
@@ -152,7 +152,13 @@ impl Daemon {
         }
         crash::point("sandbox.create.netns");
         self.store.end_op(op).await?;
-        self.sync_resolver(&container).await;
+        {
+            // A connect may already have found the new sandbox: one at a time.
+            let _container = lock_in(&self.container_locks, &container.netns_path)
+                .lock_owned()
+                .await;
+            self.sync_resolver(&container).await;
+        }
         self.emit_container("create", &container).await;
         tracing::info!(container = %container.id, name = %container.name, "sandbox created");
         Ok(container)
@@ -249,8 +255,8 @@ impl Daemon {
         self.store.delete_container(&c.id).await?;
         crash::point("sandbox.remove.row");
         self.store.end_op(op).await?;
-        self.forget_container_lock(&c.netns_path);
         self.forget_resolver(&c).await;
+        self.forget_container_lock(&c.netns_path);
         self.emit_container("destroy", &c).await;
         tracing::info!(container = %c.id, name = %c.name, "container removed");
         Ok(())

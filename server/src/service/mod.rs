@@ -73,8 +73,6 @@ pub struct Daemon {
     changes: std::sync::atomic::AtomicU64,
     /// The embedded DNS server, when the daemon serves (not for an offline reconcile).
     name_server: std::sync::OnceLock<Arc<dyn NameServer>>,
-    /// Resolver changes one at a time, each reading the state after its change.
-    resolver_turn: tokio::sync::Mutex<()>,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -112,7 +110,6 @@ impl Daemon {
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
-            resolver_turn: tokio::sync::Mutex::new(()),
         }
     }
 

@@ -9,14 +9,16 @@
 use std::net::IpAddr;
 use std::sync::Arc;
 
+use futures::StreamExt;
 use futures::future::BoxFuture;
 
 use super::Daemon;
 use crate::model::Container;
 use crate::store::Store;
 
-/// What the service asks of the name server. Each call is idempotent, and calls are made one
-/// at a time (the service serialises them), each with the state after the change.
+/// What the service asks of the name server. Each call is idempotent and carries the state
+/// after the change; calls for one container never overlap (they are made under its lock, or
+/// under reconcile's exclusive lock).
 pub trait NameServer: Send + Sync {
     /// Serves `container` (a listener in its namespace; for a sandbox, its resolv.conf points
     /// there) when `serve`, else stops serving it (a sandbox's resolv.conf then lists the
@@ -27,6 +29,9 @@ pub trait NameServer: Send + Sync {
     /// Stops serving every container whose ID is not in `live`.
     fn retain<'a>(&'a self, live: &'a [String]) -> BoxFuture<'a, ()>;
 }
+
+/// Resolvers opened at once at start-up (each opens on a namespace thread of its own).
+const RESOLVERS_AT_ONCE: usize = 8;
 
 /// Read access to the names, for the DNS server. Cheap to clone.
 #[derive(Clone)]
@@ -68,12 +73,12 @@ impl Daemon {
         }
     }
 
-    /// Brings one container's resolver in line with the networks it is on now.
+    /// Brings one container's resolver in line with the networks it is on now. The caller
+    /// holds the container's lock.
     pub(super) async fn sync_resolver(&self, container: &Container) {
         let Some(server) = self.name_server.get() else {
             return;
         };
-        let _turn = self.resolver_turn.lock().await;
         let serve = self.store.on_user_network(&container.id);
         server.set(container, serve).await;
     }
@@ -83,11 +88,11 @@ impl Daemon {
         let Some(server) = self.name_server.get() else {
             return;
         };
-        let _turn = self.resolver_turn.lock().await;
         server.forget(container).await;
     }
 
-    /// Every container's resolver in line with the store (start-up and reconcile).
+    /// Every container's resolver in line with the store (start-up and reconcile, under the
+    /// exclusive lock), several at once.
     pub(super) async fn sync_all_resolvers(&self) {
         let Some(server) = self.name_server.get() else {
             return;
@@ -99,11 +104,12 @@ impl Daemon {
                 return;
             }
         };
-        let _turn = self.resolver_turn.lock().await;
         let live: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
         server.retain(&live).await;
-        for c in &containers {
-            server.set(c, self.store.on_user_network(&c.id)).await;
-        }
+        futures::stream::iter(&containers)
+            .for_each_concurrent(RESOLVERS_AT_ONCE, |c| {
+                server.set(c, self.store.on_user_network(&c.id))
+            })
+            .await;
     }
 }

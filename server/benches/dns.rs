@@ -32,6 +32,9 @@ const SUBNET: &str = "10.77.0.0/16";
 const GATEWAY: &str = "10.77.0.1";
 const UPSTREAM: Ipv4Addr = Ipv4Addr::new(10, 254, 77, 2);
 const NAMES_PER_HOLDER: usize = 10;
+/// Names per container in the RSS step: 10,000 names on 500 containers (a bridge takes at
+/// most 1,024 ports).
+const RSS_NAMES_PER_HOLDER: usize = 20;
 
 struct Config {
     quick: bool,
@@ -230,7 +233,13 @@ fn rss_kib(pid: u32) -> u64 {
 
 /// A sandbox with `NAMES_PER_HOLDER` names (its own and aliases) on the network; returns
 /// (its aardvark line, its names).
-fn holder(lab: &mut Lab, socket: &Path, net: &str, i: usize) -> (String, Vec<String>) {
+fn holder(
+    lab: &mut Lab,
+    socket: &Path,
+    net: &str,
+    i: usize,
+    per_holder: usize,
+) -> (String, Vec<String>) {
     let name = format!("{}-h{i}", lab.tag);
     lab.sandboxes.push(name.clone());
     let (status, made) = request(
@@ -240,9 +249,7 @@ fn holder(lab: &mut Lab, socket: &Path, net: &str, i: usize) -> (String, Vec<Str
         None,
     );
     assert_eq!(status, 201, "{made}");
-    let aliases: Vec<String> = (1..NAMES_PER_HOLDER)
-        .map(|k| format!("h{i}-a{k}"))
-        .collect();
+    let aliases: Vec<String> = (1..per_holder).map(|k| format!("h{i}-a{k}")).collect();
     let body = json!({"Container": name, "EndpointConfig": {"Aliases": aliases}});
     let (status, err) = request(
         socket,
@@ -387,7 +394,7 @@ fn main() {
     ];
     let mut all_names = Vec::new();
     for i in 0..cfg.names / NAMES_PER_HOLDER {
-        let (line, names) = holder(&mut lab, &socket, &net, i);
+        let (line, names) = holder(&mut lab, &socket, &net, i, NAMES_PER_HOLDER);
         lines.push(line);
         all_names.extend(names);
     }
@@ -437,8 +444,8 @@ fn main() {
     if cfg.rss_names > 0 {
         let before = rss_kib(pid);
         let first = cfg.names / NAMES_PER_HOLDER;
-        for i in first..first + cfg.rss_names / NAMES_PER_HOLDER {
-            holder(&mut lab, &socket, &net, i);
+        for i in first..first + cfg.rss_names / RSS_NAMES_PER_HOLDER {
+            holder(&mut lab, &socket, &net, i, RSS_NAMES_PER_HOLDER);
         }
         let after = rss_kib(pid);
         println!(

@@ -32,9 +32,9 @@ const SUBNET: &str = "10.77.0.0/16";
 const GATEWAY: &str = "10.77.0.1";
 const UPSTREAM: Ipv4Addr = Ipv4Addr::new(10, 254, 77, 2);
 const NAMES_PER_HOLDER: usize = 10;
-/// Names per container in the RSS step: 10,000 names on 500 containers (a bridge takes at
-/// most 1,024 ports).
-const RSS_NAMES_PER_HOLDER: usize = 20;
+/// Names per container in the two RSS steps: 10,000 names on 100 containers, then on 500
+/// (a bridge takes at most 1,024 ports).
+const RSS_NAMES_PER_HOLDER: [usize; 2] = [100, 20];
 
 struct Config {
     quick: bool,
@@ -442,21 +442,28 @@ fn main() {
     }
 
     if cfg.rss_names > 0 {
-        let before = rss_kib(pid);
-        let first = cfg.names / NAMES_PER_HOLDER;
-        for i in first..first + cfg.rss_names / RSS_NAMES_PER_HOLDER {
-            holder(&mut lab, &socket, &net, i, RSS_NAMES_PER_HOLDER);
+        // Twice 10,000 more names: on few containers (mostly the names' own cost), then on
+        // many (with their containers', endpoints' and resolvers' cost).
+        let mut next = cfg.names / NAMES_PER_HOLDER;
+        let mut total = cfg.names;
+        for per_holder in RSS_NAMES_PER_HOLDER {
+            let before = rss_kib(pid);
+            let holders = cfg.rss_names / per_holder;
+            for i in next..next + holders {
+                holder(&mut lab, &socket, &net, i, per_holder);
+            }
+            next += holders;
+            total += cfg.rss_names;
+            let after = rss_kib(pid);
+            println!(
+                "RSS: {:.1} -> {:.1} MiB for {} more names on {holders} containers \
+                 ({per_holder} each; {total} names in all): growth {:.2} MiB",
+                before as f64 / 1024.0,
+                after as f64 / 1024.0,
+                cfg.rss_names,
+                (after as f64 - before as f64) / 1024.0
+            );
         }
-        let after = rss_kib(pid);
-        println!(
-            "\nRSS: {:.1} MiB with {} names, {:.1} MiB with {} more (growth {:.2} MiB; \
-             includes their containers' and endpoints' records)",
-            before as f64 / 1024.0,
-            cfg.names,
-            after as f64 / 1024.0,
-            cfg.rss_names,
-            (after as f64 - before as f64) / 1024.0
-        );
     }
     for sandbox in lab.sandboxes.clone() {
         request(

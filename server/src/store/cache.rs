@@ -273,11 +273,12 @@ struct Holder {
 #[derive(Default)]
 pub(super) struct Names {
     /// Network ID → name → the endpoints holding it, oldest first.
-    by_network: HashMap<String, HashMap<Box<str>, Vec<Holder>>>,
+    by_network: HashMap<String, HashMap<Arc<str>, Vec<Holder>>>,
     /// Endpoint ID → its network and the names it holds, to take them away again.
-    held: HashMap<Arc<str>, (String, Vec<Box<str>>)>,
-    /// Name → how many endpoints hold it on any network (is it someone's name at all?).
-    anywhere: HashMap<Box<str>, usize>,
+    held: HashMap<Arc<str>, (String, Vec<Arc<str>>)>,
+    /// Name → how many endpoints hold it on any network (is it someone's name at all?). Its
+    /// key is the one string all three maps share.
+    anywhere: HashMap<Arc<str>, usize>,
 }
 
 impl Names {
@@ -289,15 +290,24 @@ impl Names {
             ipv4: e.ipv4,
             ipv6: e.ipv6,
         };
-        let mut keys: Vec<Box<str>> = names
-            .iter()
-            .map(|n| n.to_ascii_lowercase().into_boxed_str())
+        let mut lowered: Vec<String> = names.iter().map(|n| n.to_ascii_lowercase()).collect();
+        lowered.sort();
+        lowered.dedup();
+        // One allocation per distinct name, shared by every map and endpoint that holds it.
+        let keys: Vec<Arc<str>> = lowered
+            .into_iter()
+            .map(|n| match self.anywhere.get_key_value(n.as_str()) {
+                Some((shared, _)) => shared.clone(),
+                None => Arc::from(n),
+            })
             .collect();
-        keys.sort();
-        keys.dedup();
         let table = self.by_network.entry(e.network_id.clone()).or_default();
         for key in &keys {
-            table.entry(key.clone()).or_default().push(holder.clone());
+            // Most names have one holder: no room for four (Vec's first growth).
+            table
+                .entry(key.clone())
+                .or_insert_with(|| Vec::with_capacity(1))
+                .push(holder.clone());
             *self.anywhere.entry(key.clone()).or_default() += 1;
         }
         self.held.insert(endpoint, (e.network_id.clone(), keys));

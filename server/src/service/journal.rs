@@ -143,6 +143,7 @@ impl Op {
                 // Row gone: the removal had finished but for its journal entry.
                 if d.store.container(subject).await?.is_none() && kind == "sandbox" {
                     let _ = delete_netns(&d.settings.netns_dir, name).await;
+                    d.forget_sandbox_resolver(subject, name).await;
                 }
                 repairs.push(format!("interrupted removal of sandbox {subject} settled"));
             }

@@ -91,6 +91,19 @@ impl Daemon {
         server.forget(container).await;
     }
 
+    /// [`Daemon::forget_resolver`] for a sandbox whose row is already gone (a removal that a
+    /// crash cut short).
+    pub(super) async fn forget_sandbox_resolver(&self, id: &str, name: &str) {
+        let sandbox = Container {
+            id: id.to_string(),
+            name: name.to_string(),
+            kind: crate::model::ContainerKind::Sandbox,
+            netns_path: self.settings.netns_dir.join(name).display().to_string(),
+            created_nanos: 0,
+        };
+        self.forget_resolver(&sandbox).await;
+    }
+
     /// Every container's resolver in line with the store (start-up and reconcile, under the
     /// exclusive lock), several at once.
     pub(super) async fn sync_all_resolvers(&self) {

@@ -632,6 +632,10 @@ impl Drop for SandboxNames {
             if name.starts_with("nbt-") && Path::new("/run/netns").join(&name).exists() {
                 let _ = run("ip", &["netns", "del", &name]);
             }
+            // The resolv.conf the daemon writes for a sandbox (removed with it through the API).
+            if name.starts_with("nbt-") {
+                let _ = std::fs::remove_dir_all(Path::new("/etc/netns").join(&name));
+            }
         }
     }
 }

@@ -600,3 +600,28 @@ fn the_hosts_resolv_conf_is_followed() {
     names.remove_all(&d);
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_namespace_netbridge_did_not_make_gets_a_resolver_but_no_file() {
+    let d = Daemon::start_with(&["--dns", NO_UPSTREAM]);
+    let names = SandboxNames::new();
+    let peer = sandbox(&d, &names);
+    // `ip netns add` leaves lo down: the resolver brings it up.
+    let foreign = format!("nbt-foreign-{}", rand_hex(8));
+    common::must("ip", &["netns", "add", &foreign]);
+    let _cleanup = Netns {
+        name: foreign.clone(),
+    };
+    let net = format!("nbt-net-{}", rand_hex(6));
+    d.create_network(&json!({"Name": net}));
+    connect(&d, &net, &peer, &[]);
+    connect(&d, &net, &foreign, &[]);
+    let peer_ip = ipv4_of(&d, &peer, &net);
+    assert_eq!(addresses(&ask(&foreign, &peer, RecordType::A)), [peer_ip]);
+    assert!(!std::path::Path::new("/etc/netns").join(&foreign).exists());
+    let inspect = d.get(&format!("/containers/{foreign}/json")).json();
+    assert_eq!(inspect["ResolvConfPath"], "");
+    disconnect(&d, &net, &foreign);
+    assert!(ask_udp(&foreign, &peer, RecordType::A, Duration::from_millis(500)).is_none());
+    names.remove_all(&d);
+}

@@ -58,6 +58,17 @@ impl Drop for Lab {
             let _ = c.kill();
             let _ = c.wait();
         }
+        // aardvark-dns daemonizes: the child above was only its launcher. It writes its PID.
+        let pid_file = self.dir.join("aardvark").join("aardvark.pid");
+        if let Some(pid) = std::fs::read_to_string(pid_file)
+            .ok()
+            .and_then(|s| s.trim().parse::<i32>().ok())
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(pid),
+                nix::sys::signal::Signal::SIGTERM,
+            );
+        }
         for name in self.sandboxes.iter().chain(&self.namespaces) {
             if Path::new("/run/netns").join(name).exists() {
                 let _ = Command::new("ip").args(["netns", "del", name]).status();

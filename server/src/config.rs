@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::ipam::Pool;
+use crate::model::ContainerKind;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -149,6 +150,25 @@ pub struct ServeArgs {
         hide_short_help = true
     )]
     pub netns_dir: PathBuf,
+
+    /// Which references may name a container: `sandbox` (namespaces made through
+    /// POST /containers/create), `netns` (named namespaces under --netns-dir that netbridge did
+    /// not make), `pid` (the namespace of any process, by its PID). Comma-separated. The
+    /// daemon's own and the initial namespace are refused whatever this says.
+    #[arg(
+        long,
+        env = "NETBRIDGE_CONTAINER_REFS",
+        value_name = "KINDS",
+        value_delimiter = ',',
+        default_value = "sandbox,netns,pid",
+        value_parser = parse_container_ref
+    )]
+    pub container_refs: Vec<ContainerKind>,
+}
+
+fn parse_container_ref(s: &str) -> Result<ContainerKind, String> {
+    ContainerKind::parse(s.trim())
+        .ok_or_else(|| format!("unknown reference kind {s:?}: expected sandbox, netns or pid"))
 }
 
 /// Why a configuration cannot be served.

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::ipam::NetworkConfig;
+use crate::kernel::NamespaceId;
 
 /// Names Docker reserves for its predefined networks; none can be created or removed.
 pub const PREDEFINED_NAMES: [&str; 4] = ["bridge", "host", "none", "default"];
@@ -97,9 +98,17 @@ pub struct Container {
     pub id: String,
     pub name: String,
     pub kind: ContainerKind,
+    /// The path it was last reached through (a PID's path moves to another process of the
+    /// namespace when that one exits).
     pub netns_path: String,
+    /// What makes it this container: [`UNKNOWN_NAMESPACE`] only in rows older than the
+    /// identity column, until start-up fills it in.
+    pub namespace: NamespaceId,
     pub created_nanos: i64,
 }
+
+/// The identity of a container recorded before identities were stored.
+pub const UNKNOWN_NAMESPACE: NamespaceId = NamespaceId { dev: 0, ino: 0 };
 
 /// One container's attachment to one network: a veth pair and its addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -267,4 +276,9 @@ pub struct Event {
     pub action: String,
     pub actor_id: String,
     pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether `s` is a whole ID (64 lowercase hex), not a name or a prefix.
+pub fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }

@@ -147,7 +147,7 @@ pub async fn prune(State(d): Daemon_, q: QueryMap) -> Result<Json<NetworkPruneRe
     request_body(content = NetworkConnectRequest),
     responses((status = 200, description = "No error"),
         (status = 400, description = "bad parameter", body = ErrorResponse),
-        (status = 403, description = "Operation forbidden (already connected, address in use)", body = ErrorResponse),
+        (status = 403, description = "Operation forbidden (already connected, address in use, the daemon's own or the host's namespace)", body = ErrorResponse),
         (status = 404, description = "Network or container not found", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn connect(
@@ -177,7 +177,7 @@ pub async fn connect(
     request_body(content = NetworkDisconnectRequest),
     responses((status = 200, description = "No error"),
         (status = 400, description = "bad parameter, or not connected", body = ErrorResponse),
-        (status = 403, description = "Operation not supported for swarm scoped networks", body = ErrorResponse),
+        (status = 403, description = "Operation not supported for swarm scoped networks, or the daemon's own or the host's namespace", body = ErrorResponse),
         (status = 404, description = "Network or container not found", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn disconnect(

@@ -345,7 +345,11 @@ fn endpoint_resource(n: &Network, e: &Endpoint, c: &Container) -> EndpointResour
 #[derive(Serialize, Deserialize, ToSchema, Default)]
 #[schema(example = json!({"Container": "test2", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "172.30.0.20"}}}))]
 pub struct NetworkConnectRequest {
-    /// The ID or name of the container (sandbox, named namespace or PID) to connect.
+    /// The container to connect: its ID, name or unique ID prefix, a named namespace under the
+    /// netns directory, or the PID of any process inside it. A container is its network
+    /// namespace: every reference to one namespace is the same container. The daemon's own
+    /// and the host's (initial) namespace are refused (403), and `--container-refs` may turn
+    /// named-namespace or PID references off.
     #[serde(rename = "Container")]
     pub container: Option<String>,
     #[serde(rename = "EndpointConfig")]
@@ -682,10 +686,16 @@ impl From<&ContainerView> for ContainerSummary {
     }
 }
 
-/// A PID-backed container reports its PID, as Docker reports the init process.
+/// A PID-backed container reports the process it is reached through now, as Docker reports
+/// the init process.
 fn pid_of(c: &Container) -> i64 {
     match c.kind {
-        ContainerKind::Pid => c.name.parse().unwrap_or(0),
+        ContainerKind::Pid => c
+            .netns_path
+            .strip_prefix("/proc/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or(0),
         _ => 0,
     }
 }

@@ -22,6 +22,8 @@ mod tests;
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use link::{BridgeSpec, Ensured, Kernel, LinkInfo};
-pub use netns::Netns;
+pub use netns::{
+    NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
+};
 pub use sysctl::set_sysctl;
 pub use veth::Attachment;

@@ -55,6 +55,8 @@ async fn open(args: &ServeArgs) -> Result<(Store, Arc<Daemon>), ServeError> {
         pools: args.pools(),
         default_bridge: args.default_bridge.clone(),
         netns_dir: args.netns_dir.clone(),
+        container_refs: args.container_refs.clone(),
+        off_limits: crate::kernel::off_limits_namespaces()?,
     };
     let daemon = Arc::new(Daemon::new(store.clone(), kernel, firewall, settings));
     Ok((store, daemon))

@@ -14,7 +14,7 @@ use super::events::network_event;
 use super::reconcile::MARK;
 use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
-use crate::kernel::{Attachment, KernelError, Netns};
+use crate::kernel::{Attachment, KernelError};
 use crate::metrics::timed;
 use crate::model::{self, Container, Endpoint, Network};
 use crate::store::StoreError;
@@ -39,7 +39,7 @@ impl Daemon {
     /// endpoint settings, already connected, addresses.
     pub async fn connect(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
         let _shared = self.exclusive.read().await;
-        let (container, unsaved) = self.resolve_container(&req.container).await?;
+        let reached = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
         match network.driver.as_str() {
             "host" => {
@@ -59,27 +59,20 @@ impl Daemon {
         let wanted = endpoint_settings(&network, &req)?;
 
         // The container's lock also keeps its interfaces named in turn (eth0, eth1, …).
-        let locks = self.lock_endpoint(&network.id, &container.netns_path).await;
+        let mut locks = self
+            .lock_endpoint(&network.id, reached.container.namespace)
+            .await;
         // The network may have been removed while we waited.
         let Some(network) = self.store.network(&network.id).await? else {
             return Err(Error::NotFound(format!("network {network_term} not found")));
         };
-        let container = if unsaved {
-            // Two connects of a new namespace may race to record it; the name is unique.
-            match self.store.container_by_name(&container.name).await? {
-                Some(existing) => existing,
-                None => {
-                    self.store.insert_container(&container).await?;
-                    container
-                }
-            }
-        } else {
-            container
-        };
+        // Recorded, or forgotten by a last disconnect, while we waited: read it again.
+        let container = self.record_locked(reached).await?;
         let result = self
-            .connect_locked(&network, &container, wanted, locks)
+            .connect_locked(&network, &container, wanted, &mut locks)
             .await;
         if result.is_err() {
+            // Still under the container's lock: no connect can be recording an endpoint.
             self.forget_quietly(&container.id).await;
         }
         result
@@ -90,7 +83,7 @@ impl Daemon {
         network: &Network,
         container: &Container,
         wanted: Wanted,
-        mut locks: EndpointLocks,
+        locks: &mut EndpointLocks,
     ) -> Result<()> {
         let mine = self.store.endpoints_of_container(&container.id).await?;
         if mine.iter().any(|e| e.network_id == network.id) {
@@ -99,8 +92,10 @@ impl Daemon {
                 container.name, network.name
             )));
         }
-        let ns = Netns::open(std::path::Path::new(&container.netns_path))
-            .map_err(|_| Error::NotFound(format!("No such container: {}", container.name)))?;
+        let ns = self
+            .open_namespace(container)
+            .await
+            .ok_or_else(|| Error::NotFound(format!("No such container: {}", container.name)))?;
         let used = self.store.used_addresses(&network.id).await?;
         let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
@@ -272,14 +267,13 @@ impl Daemon {
         };
         let v4 = gateway_v4(network).filter(|_| owner.ipv4.is_some());
         let v6 = gateway_v6(network).filter(|_| owner.ipv6.is_some());
-        let moved = match Netns::open(std::path::Path::new(&container.netns_path)) {
-            Ok(ns) => {
-                self.kernel
-                    .set_default_route(&ns, &owner.ifname, v4, v6)
-                    .await
-            }
-            Err(e) => Err(e),
+        let Some(ns) = self.open_namespace(container).await else {
+            return;
         };
+        let moved = self
+            .kernel
+            .set_default_route(&ns, &owner.ifname, v4, v6)
+            .await;
         if let Err(e) = moved {
             tracing::warn!(container = %container.name, error = %e, "cannot move the default route");
         }
@@ -309,9 +303,9 @@ impl Daemon {
             ));
         }
         let container = match resolved {
-            Ok((c, false)) => c,
-            Ok((c, true)) => {
-                return Err(not_connected(&c.name, &network.name));
+            Ok(reached) if reached.recorded => reached.container,
+            Ok(reached) => {
+                return Err(not_connected(&reached.container.name, &network.name));
             }
             Err(Error::NotFound(msg)) => {
                 if !force {
@@ -337,7 +331,15 @@ impl Daemon {
         network: &Network,
         container: &Container,
     ) -> Result<bool> {
-        let _locks = self.lock_endpoint(&network.id, &container.netns_path).await;
+        let _locks = self.lock_endpoint(&network.id, container.namespace).await;
+        // Forgotten and recorded again while we waited: the record as it stands now.
+        let Some(container) = self
+            .store
+            .container_by_namespace(container.namespace)
+            .await?
+        else {
+            return Ok(false);
+        };
         let endpoint = self
             .store
             .endpoints_of_container(&container.id)
@@ -346,7 +348,7 @@ impl Daemon {
             .find(|e| e.network_id == network.id);
         match endpoint {
             Some(e) => self
-                .disconnect_endpoint(network, container, &e)
+                .disconnect_endpoint(network, &container, &e)
                 .await
                 .map(|()| true),
             None => Ok(false),

@@ -5,13 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::Path;
 use std::sync::Arc;
 
 use super::containers::{create_netns, delete_netns};
 use super::{Daemon, Result};
-use crate::kernel::{Attachment, Ensured, LinkInfo, Netns};
-use crate::model::{self, ContainerKind, Endpoint, Network};
+use crate::kernel::{Attachment, Ensured, LinkInfo};
+use crate::model::{self, ContainerKind, Endpoint, Network, UNKNOWN_NAMESPACE};
 use crate::store::JournalEntry;
 
 /// The alias prefix that marks a link as netbridge's.
@@ -183,11 +182,25 @@ impl Daemon {
         // namespace down.
         let mut recreated = HashSet::new();
         for c in self.store.containers().await? {
-            if c.kind == ContainerKind::Sandbox && Netns::open(Path::new(&c.netns_path)).is_err() {
+            if let Some(ns) = self.open_namespace(&c).await {
+                if c.namespace == UNKNOWN_NAMESPACE
+                    && let Ok(id) = ns.id()
+                {
+                    // A row from before identities were stored.
+                    self.store
+                        .set_container_namespace(&c.id, &c.netns_path, id)
+                        .await?;
+                }
+                continue;
+            }
+            if c.kind == ContainerKind::Sandbox {
                 let dir = &self.settings.netns_dir;
                 let _ = delete_netns(dir, &c.name).await;
                 match create_netns(dir, &c.name).await {
-                    Ok(()) => {
+                    Ok(id) => {
+                        self.store
+                            .set_container_namespace(&c.id, &c.netns_path, id)
+                            .await?;
                         recreated.insert(c.id.clone());
                         repairs.push(format!("namespace of sandbox {} re-created", c.name));
                     }
@@ -203,7 +216,7 @@ impl Daemon {
         // the kernel tears the namespace down later) are dropped and their addresses freed.
         let mut gone = HashSet::new();
         for c in self.store.containers().await? {
-            if Netns::open(Path::new(&c.netns_path)).is_err() {
+            if self.open_namespace(&c).await.is_none() {
                 gone.insert(c.id);
             }
         }
@@ -266,10 +279,10 @@ impl Daemon {
         host_present: bool,
         repairs: &mut Vec<String>,
     ) -> Result<()> {
-        let container = self.store.container(&e.container_id).await?;
-        let ns = container
-            .as_ref()
-            .and_then(|c| Netns::open(Path::new(&c.netns_path)).ok());
+        let ns = match self.store.container(&e.container_id).await? {
+            Some(c) => self.open_namespace(&c).await,
+            None => None,
+        };
         let (Some(ns), Some(bridge_index)) = (ns, bridge_index) else {
             if host_present {
                 let _ = self.kernel.detach(&e.host_ifname).await;

@@ -17,7 +17,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::ipam::Cidr;
-use crate::model::{Container, Endpoint, Network};
+use crate::kernel::NamespaceId;
+use crate::model::{Container, Endpoint, Network, UNKNOWN_NAMESPACE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -350,18 +351,50 @@ impl Store {
     // ---- containers ----
 
     pub async fn insert_container(&self, c: &Container) -> Result<()> {
+        let (dev, ino) = namespace_columns(c);
         sqlx::query(
-            "INSERT INTO containers (id, name, kind, netns_path, created_nanos) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO containers (id, name, kind, netns_path, ns_dev, ns_ino, created_nanos)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.name)
         .bind(c.kind.as_str())
         .bind(&c.netns_path)
+        .bind(dev)
+        .bind(ino)
         .bind(c.created_nanos)
         .execute(&self.pool)
         .await
         .ctx("container")?;
         self.cached_mut().containers.insert(c.clone());
+        Ok(())
+    }
+
+    /// Records where a container's namespace is reached now and what it is (a re-created
+    /// sandbox namespace is a new one; a PID's path moves on when that process exits).
+    pub async fn set_container_namespace(
+        &self,
+        id: &str,
+        path: &str,
+        namespace: NamespaceId,
+    ) -> Result<()> {
+        let Some(mut c) = self.cached().containers.by_id(id) else {
+            return Ok(());
+        };
+        c.netns_path = path.to_string();
+        c.namespace = namespace;
+        let (dev, ino) = namespace_columns(&c);
+        sqlx::query("UPDATE containers SET netns_path = ?, ns_dev = ?, ns_ino = ? WHERE id = ?")
+            .bind(path)
+            .bind(dev)
+            .bind(ino)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("updating a container")?;
+        let mut tables = self.cached_mut();
+        tables.containers.remove(id);
+        tables.containers.insert(c);
         Ok(())
     }
 
@@ -388,6 +421,14 @@ impl Store {
             .or_else(|| tables.containers.by_name(term)))
     }
 
+    /// The container that is namespace `namespace`, whatever reference recorded it.
+    pub async fn container_by_namespace(
+        &self,
+        namespace: NamespaceId,
+    ) -> Result<Option<Container>> {
+        Ok(self.cached().containers.by_namespace(namespace))
+    }
+
     pub async fn container_by_name(&self, name: &str) -> Result<Option<Container>> {
         Ok(self.cached().containers.by_name(name))
     }
@@ -402,6 +443,15 @@ impl Store {
     pub async fn containers(&self) -> Result<Vec<Container>> {
         Ok(self.cached().containers.all())
     }
+}
+
+/// A container's identity as SQLite integers; NULL while unknown.
+fn namespace_columns(c: &Container) -> (Option<i64>, Option<i64>) {
+    if c.namespace == UNKNOWN_NAMESPACE {
+        return (None, None);
+    }
+    // nsfs device and inode numbers fit; the cast is undone on reading.
+    (Some(c.namespace.dev as i64), Some(c.namespace.ino as i64))
 }
 
 // Macros rather than consts so that a connect's first write can be one literal (concat!).

@@ -1,0 +1,128 @@
+//! Client mistakes that used to reach the kernel and come back as 500 (issue 11): an over-long
+//! sandbox name, a MAC no interface can have, a subnet no bridge can serve. Each must be a 4xx
+//! with Docker's JSON body and change nothing. Also `IPAM.Options` as Docker shows it, and IPv6
+//! subnets picked without a pool being configured (a per-daemon ULA /48 cut into /64s).
+
+mod attach;
+mod common;
+
+use attach::*;
+use common::{Daemon, Netns, Value, json, rand_hex};
+
+/// Names of the networks the daemon lists.
+fn network_names(d: &Daemon) -> Vec<String> {
+    let r = d.get("/networks");
+    assert_eq!(r.status, 200, "{}", r.body);
+    let mut names: Vec<String> = r
+        .json()
+        .as_array()
+        .expect("array")
+        .iter()
+        .map(|n| n["Name"].as_str().expect("Name").to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// Names of the bridges in the daemon's namespace.
+fn bridges(d: &Daemon) -> Vec<String> {
+    let mut names: Vec<String> = d
+        .ip(&["-o", "link", "show", "type", "bridge"])
+        .lines()
+        .filter_map(|l| l.split(": ").nth(1))
+        .map(|n| n.split('@').next().unwrap_or(n).to_string())
+        .collect();
+    names.sort();
+    names
+}
+
+/// The IPv6 subnet and gateway of a network, from inspect.
+fn ipv6_config(d: &Daemon, net: &str) -> (String, String) {
+    let v = inspect_net(d, net);
+    let cfg = v["IPAM"]["Config"]
+        .as_array()
+        .expect("Config")
+        .iter()
+        .find(|c| c["Subnet"].as_str().is_some_and(|s| s.contains(':')))
+        .unwrap_or_else(|| panic!("no IPv6 config: {v}"))
+        .clone();
+    (
+        cfg["Subnet"].as_str().expect("Subnet").to_string(),
+        cfg["Gateway"].as_str().expect("Gateway").to_string(),
+    )
+}
+
+/// The IPv6 addresses (with prefix) on `dev` in the daemon's namespace, link-local left out.
+fn inet6(d: &Daemon, dev: &str) -> Vec<String> {
+    d.ip(&["-6", "addr", "show", "dev", dev])
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("inet6 "))
+        .filter_map(|rest| rest.split_whitespace().next())
+        .filter(|a| !a.starts_with("fe80:"))
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn sandbox_names_over_the_limit_are_refused() {
+    let d = Daemon::start();
+    let before = listed_containers(&d);
+    let long = "s".repeat(10_000);
+    let r = d.post(&format!("/containers/create?name={long}"), &json!({}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    let msg = r.message();
+    assert!(msg.contains("at most 128 characters"), "{msg}");
+    assert!(msg.contains("10000"), "says how long it was: {msg}");
+    assert!(msg.len() < 400, "does not echo the whole name: {msg}");
+
+    // 129 is refused, 128 is fine.
+    let stem = format!("nbt-{}", rand_hex(8));
+    let over = format!("{stem}{}", "s".repeat(129 - stem.len()));
+    let r = d.post(&format!("/containers/create?name={over}"), &json!({}));
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(!netns_exists(&over));
+    assert_eq!(listed_containers(&d), before, "nothing made");
+
+    let max = &over[..128];
+    let r = d.post(&format!("/containers/create?name={max}"), &json!({}));
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert!(netns_exists(max));
+    let r = d.delete(&format!("/containers/{max}?force=1"));
+    assert_eq!(r.status, 204, "{}", r.body);
+    assert!(!netns_exists(max));
+}
+
+#[test]
+fn macs_no_interface_can_have_are_refused() {
+    let d = Daemon::start();
+    let id = create_net(&d, "macs", "172.30.7.0/24", json!({}));
+    let bridge = br(&id);
+    let ns = Netns::new("nbt");
+    for bad in [
+        "00:00:00:00:00:00",
+        "ff:ff:ff:ff:ff:ff",
+        "33:33:00:00:00:01",
+        "03:00:00:00:00:01",
+    ] {
+        let r = connect(
+            &d,
+            "macs",
+            json!({"Container": ns.name, "EndpointConfig": {"MacAddress": bad}}),
+        );
+        assert_eq!(r.status, 400, "{bad}: {}", r.body);
+        assert_eq!(
+            r.message(),
+            format!("invalid endpoint settings:\ninvalid MAC address: {bad}")
+        );
+        assert!(link(&ns.name, "eth0").is_none(), "{bad}: no eth0");
+        assert!(port_names(&d, &bridge).is_empty(), "{bad}: no port");
+        assert!(containers_of(&d, "macs").is_empty(), "{bad}: no endpoint");
+    }
+    // A locally administered unicast MAC still works.
+    let r = connect(
+        &d,
+        "macs",
+        json!({"Container": ns.name, "EndpointConfig": {"MacAddress": "02:00:00:00:00:01"}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+}

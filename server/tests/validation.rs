@@ -126,3 +126,96 @@ fn macs_no_interface_can_have_are_refused() {
     );
     assert_eq!(r.status, 200, "{}", r.body);
 }
+
+#[test]
+fn subnets_no_bridge_can_serve_are_refused() {
+    let d = Daemon::start();
+    let names = network_names(&d);
+    let links = bridges(&d);
+    let cases: &[(&str, &str)] = &[
+        (
+            "224.0.0.0/24",
+            "invalid subnet 224.0.0.0/24: multicast addresses cannot be a network's subnet",
+        ),
+        (
+            "239.1.0.0/16",
+            "invalid subnet 239.1.0.0/16: multicast addresses cannot be a network's subnet",
+        ),
+        (
+            "127.0.0.0/8",
+            "invalid subnet 127.0.0.0/8: loopback addresses cannot be a network's subnet",
+        ),
+        (
+            "169.254.0.0/16",
+            "invalid subnet 169.254.0.0/16: link-local addresses cannot be a network's subnet",
+        ),
+        (
+            "0.1.0.0/16",
+            "invalid subnet 0.1.0.0/16: addresses in 0.0.0.0/8 (\"this network\") cannot be a network's subnet",
+        ),
+        (
+            "192.0.0.0/2",
+            "invalid subnet 192.0.0.0/2: it overlaps 224.0.0.0/4, and multicast addresses cannot be a network's subnet",
+        ),
+        (
+            "10.0.0.0/31",
+            "invalid subnet 10.0.0.0/31: a /31 or /32 leaves no address for a container beside the gateway; use /30 or shorter",
+        ),
+        (
+            "10.0.0.1/32",
+            "invalid subnet 10.0.0.1/32: a /31 or /32 leaves no address for a container beside the gateway; use /30 or shorter",
+        ),
+        (
+            "ff02::/64",
+            "invalid subnet ff02::/64: multicast addresses cannot be a network's subnet",
+        ),
+        (
+            "fe80::/80",
+            "invalid subnet fe80::/80: link-local addresses cannot be a network's subnet",
+        ),
+        (
+            "::1/128",
+            "invalid subnet ::1/128: loopback addresses cannot be a network's subnet",
+        ),
+        (
+            "fd00::/127",
+            "invalid subnet fd00::/127: a /127 or /128 leaves no address for a container beside the gateway; use /126 or shorter",
+        ),
+    ];
+    for (subnet, want) in cases {
+        let r = d.post(
+            "/networks/create",
+            &json!({"Name": "bad", "EnableIPv6": true,
+                    "IPAM": {"Config": [{"Subnet": subnet}]}}),
+        );
+        assert_eq!(r.status, 400, "{subnet}: {}", r.body);
+        assert_eq!(
+            r.message(),
+            format!("invalid network config:\n{want}"),
+            "{subnet}"
+        );
+        assert_eq!(network_names(&d), names, "{subnet}: no network");
+        assert_eq!(bridges(&d), links, "{subnet}: no bridge");
+    }
+    // Several at once are listed together, as Docker lists its IPAM errors.
+    let r = d.post(
+        "/networks/create",
+        &json!({"Name": "bad", "EnableIPv6": true, "IPAM": {"Config": [
+            {"Subnet": "224.0.0.0/24"}, {"Subnet": "ff00::/64"}]}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.message(),
+        "invalid network config:\n\
+         * invalid subnet 224.0.0.0/24: multicast addresses cannot be a network's subnet\n\
+         * invalid subnet ff00::/64: multicast addresses cannot be a network's subnet"
+    );
+    // Neighbours of those ranges are fine, and so is Docker's "any free /N".
+    for (name, subnet) in [
+        ("n1", "223.255.255.0/24"),
+        ("n2", "10.0.0.0/30"),
+        ("n3", "0.0.0.0/24"),
+    ] {
+        d.create_network(&json!({"Name": name, "IPAM": {"Config": [{"Subnet": subnet}]}}));
+    }
+}

@@ -38,7 +38,9 @@ pub struct Network {
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub ipam_driver: String,
-    pub ipam_options: BTreeMap<String, String>,
+    /// IPAM options exactly as given; `None` when the client sent none, which Docker shows as
+    /// `null` (and `{}` only when `{}` was sent).
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// IPv4 config first, then IPv6.
     pub ipam: Vec<NetworkConfig>,
 }

@@ -219,3 +219,38 @@ fn subnets_no_bridge_can_serve_are_refused() {
         d.create_network(&json!({"Name": name, "IPAM": {"Config": [{"Subnet": subnet}]}}));
     }
 }
+
+#[test]
+fn ipam_options_are_null_unless_the_client_sent_them() {
+    let mut d = Daemon::start();
+    d.create_network(&json!({"Name": "none-sent"}));
+    d.create_network(&json!({"Name": "no-options", "IPAM": {"Driver": "default"}}));
+    d.create_network(&json!({"Name": "empty", "IPAM": {"Options": {}}}));
+    d.create_network(&json!({"Name": "given", "IPAM": {"Options": {"k": "v"}}}));
+    let want = [
+        ("bridge", Value::Null),
+        ("none-sent", Value::Null),
+        ("no-options", Value::Null),
+        ("empty", json!({})),
+        ("given", json!({"k": "v"})),
+    ];
+    for round in ["before restart", "after restart"] {
+        for (name, options) in &want {
+            let v = inspect_net(&d, name);
+            assert_eq!(
+                &v["IPAM"]["Options"], options,
+                "{round}: inspect {name}: {v}"
+            );
+            assert!(v["IPAM"].get("Options").is_some(), "{round}: present: {v}");
+        }
+        let r = d.get("/networks");
+        assert_eq!(r.status, 200, "{}", r.body);
+        for n in r.json().as_array().expect("array") {
+            let name = n["Name"].as_str().expect("Name");
+            if let Some((_, options)) = want.iter().find(|(w, _)| *w == name) {
+                assert_eq!(&n["IPAM"]["Options"], options, "{round}: list {name}: {n}");
+            }
+        }
+        d.restart();
+    }
+}

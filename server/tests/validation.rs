@@ -6,6 +6,8 @@
 mod attach;
 mod common;
 
+use std::net::Ipv6Addr;
+
 use attach::*;
 use common::{Daemon, Netns, Value, json, rand_hex};
 
@@ -253,4 +255,80 @@ fn ipam_options_are_null_unless_the_client_sent_them() {
         }
         d.restart();
     }
+}
+
+/// The `n`-th /64 of the /48 that holds `first` (a `…::/64` text), as inspect prints it.
+fn slash64(first: &str, n: u16) -> String {
+    let addr: Ipv6Addr = first
+        .trim_end_matches("/64")
+        .parse()
+        .unwrap_or_else(|e| panic!("{first}: {e}"));
+    let mut segments = addr.segments();
+    segments[3] = n;
+    format!("{}/64", Ipv6Addr::from(segments))
+}
+
+#[test]
+fn ipv6_without_a_subnet_gets_a_ula_slash64_of_this_daemon() {
+    let mut d = Daemon::start();
+    d.create_network(&json!({"Name": "v6a", "EnableIPv6": true}));
+    let (first, gw) = ipv6_config(&d, "v6a");
+    // fdXX:XXXX:XXXX::/64, the first /64 of a ULA /48, with its first address as gateway, on
+    // the bridge.
+    let addr: Ipv6Addr = first.trim_end_matches("/64").parse().expect("an IPv6 /64");
+    assert!(first.ends_with("/64"), "{first}");
+    assert_eq!(addr.segments()[0] >> 8, 0xfd, "ULA: {first}");
+    assert_eq!(addr.segments()[3..], [0; 5], "first /64 of a /48: {first}");
+    let gateway = Ipv6Addr::from(u128::from(addr) + 1).to_string();
+    assert_eq!(gw, gateway);
+    let id = inspect_net(&d, "v6a")["Id"]
+        .as_str()
+        .expect("Id")
+        .to_string();
+    assert_eq!(inet6(&d, &br(&id)), vec![format!("{gateway}/64")]);
+
+    // The next one is the next /64 of the same /48; the /48 survives a restart.
+    d.create_network(&json!({"Name": "v6b", "EnableIPv6": true}));
+    assert_eq!(ipv6_config(&d, "v6b").0, slash64(&first, 1));
+    d.restart();
+    d.create_network(&json!({"Name": "v6c", "EnableIPv6": true}));
+    assert_eq!(ipv6_config(&d, "v6c").0, slash64(&first, 2));
+    // First fit: a freed /64 is handed out again, one a user took is skipped.
+    assert_eq!(d.delete("/networks/v6a").status, 204);
+    d.create_network(&json!({"Name": "v6d", "EnableIPv6": true}));
+    assert_eq!(ipv6_config(&d, "v6d").0, first);
+    d.create_network(&json!({"Name": "v6e", "EnableIPv6": true,
+        "IPAM": {"Config": [{"Subnet": slash64(&first, 3)}]}}));
+    d.create_network(&json!({"Name": "v6f", "EnableIPv6": true}));
+    assert_eq!(ipv6_config(&d, "v6f").0, slash64(&first, 4));
+
+    // Another daemon (another database) has another /48.
+    let other = Daemon::start();
+    other.create_network(&json!({"Name": "v6a", "EnableIPv6": true}));
+    assert_ne!(ipv6_config(&other, "v6a").0, first);
+}
+
+#[test]
+fn ipv6_default_address_pools_are_used_when_given() {
+    let d = Daemon::start_with(&[
+        "--default-address-pool",
+        "base=10.123.0.0/16,size=24",
+        "--default-address-pool",
+        "base=fd12:3456:789a::/48,size=64",
+    ]);
+    d.create_network(&json!({"Name": "p1", "EnableIPv6": true}));
+    assert_eq!(
+        ipv6_config(&d, "p1"),
+        (
+            "fd12:3456:789a::/64".to_string(),
+            "fd12:3456:789a::1".to_string()
+        )
+    );
+    d.create_network(&json!({"Name": "p2", "EnableIPv6": true}));
+    assert_eq!(ipv6_config(&d, "p2").0, "fd12:3456:789a:1::/64");
+    let v4 = inspect_net(&d, "p2")["IPAM"]["Config"][0]["Subnet"].clone();
+    assert!(
+        v4.as_str().is_some_and(|s| s.starts_with("10.123.")),
+        "{v4}"
+    );
 }

@@ -285,7 +285,8 @@ pub enum AllocError {
     Exhausted { v6: bool },
     #[error("bridge driver doesn't support multiple subnets")]
     MultipleSubnets,
-    /// IPv6 enabled but no IPv6 subnet given and no IPv6 pool configured.
+    /// IPv6 enabled but no IPv6 subnet given and no IPv6 pool passed in. The daemon always
+    /// passes one (see `with_ipv6_pool`), so only direct callers of `allocate` meet this.
     #[error(
         "no IPv6 subnet given and no IPv6 default address pool configured: pass --subnet with an IPv6 prefix (e.g. --subnet fd00:1::/64), or add a pool with --default-address-pool base=fd00::/48,size=64"
     )]

@@ -57,7 +57,8 @@ pub struct ServeArgs {
 
     /// Pool that automatic subnets are cut from, as base=CIDR,size=N (repeatable; in the env
     /// var, separate pools with spaces). Replaces the defaults: Docker's 172.17.0.0/16 …
-    /// 172.31.0.0/16 as /16s, then 192.168.0.0/16 as /20s.
+    /// 172.31.0.0/16 as /16s, then 192.168.0.0/16 as /20s. When no pool is IPv6, this daemon's
+    /// own ULA /48 (fdXX:XXXX:XXXX::/48, kept in its database) is added, cut into /64s.
     #[arg(
         long = "default-address-pool",
         env = "NETBRIDGE_DEFAULT_ADDRESS_POOL",

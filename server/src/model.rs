@@ -39,7 +39,9 @@ pub struct Network {
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub ipam_driver: String,
-    pub ipam_options: BTreeMap<String, String>,
+    /// IPAM options exactly as given; `None` when the client sent none, which Docker shows as
+    /// `null` (and `{}` only when `{}` was sent).
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// IPv4 config first, then IPv6.
     pub ipam: Vec<NetworkConfig>,
 }
@@ -196,7 +198,9 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .join(":")
 }
 
-/// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
+/// `aa:bb:cc:dd:ee:ff` (or with `-`). Only a unicast, non-zero MAC can be an interface's: the
+/// kernel refuses multicast (broadcast included) and all-zero ones, so they are refused here as
+/// the client's mistake rather than failing later in the kernel.
 pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = text.split([':', '-']).collect();
     if parts.len() != 6 {
@@ -209,7 +213,7 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
         }
         *slot = u8::from_str_radix(part, 16).ok()?;
     }
-    (mac[0] & 1 == 0).then_some(mac)
+    (mac[0] & 1 == 0 && mac != [0; 6]).then_some(mac)
 }
 
 #[cfg(test)]
@@ -249,6 +253,10 @@ mod tests {
             Some([2, 0x42, 0xac, 0x11, 0, 4])
         );
         assert_eq!(parse_mac("01:00:5e:00:00:01"), None, "multicast");
+        assert_eq!(parse_mac("33:33:00:00:00:01"), None, "IPv6 multicast");
+        assert_eq!(parse_mac("ff:ff:ff:ff:ff:ff"), None, "broadcast");
+        assert_eq!(parse_mac("00:00:00:00:00:00"), None, "all zero");
+        assert_eq!(parse_mac("00:00:00:00:00:01"), Some([0, 0, 0, 0, 0, 1]));
         assert_eq!(parse_mac("02:42:ac:11:00"), None);
         assert_eq!(parse_mac("zz:42:ac:11:00:04"), None);
         let m = random_mac();

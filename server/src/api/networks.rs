@@ -87,7 +87,7 @@ pub async fn create(
         enable_ipv4: req.enable_ipv4.filter(|_| honour_ipv4),
         enable_ipv6: req.enable_ipv6,
         ipam_driver: ipam.driver.unwrap_or_default(),
-        ipam_options: ipam.options.unwrap_or_default(),
+        ipam_options: ipam.options,
         ipam_config: ipam
             .config
             .unwrap_or_default()

@@ -27,8 +27,10 @@ pub struct ConfigReference {
 pub struct Ipam {
     #[serde(rename = "Driver")]
     pub driver: String,
+    /// Exactly as given at create: `null` when none were sent (predefined networks too).
     #[serde(rename = "Options")]
-    pub options: BTreeMap<String, String>,
+    #[schema(required = true)]
+    pub options: Option<BTreeMap<String, String>>,
     #[serde(rename = "Config")]
     pub config: Vec<IpamConfig>,
 }

@@ -44,6 +44,10 @@ fn no_such(term: &str) -> Error {
     Error::NotFound(format!("No such container: {term}"))
 }
 
+/// Longest sandbox name: it becomes a file name under the netns directory, where the kernel
+/// allows at most 255 bytes; 128 leaves room and is easy to state.
+const SANDBOX_NAME_MAX: usize = 128;
+
 /// Docker's container-name rule.
 fn valid_container_name(name: &str) -> bool {
     let mut chars = name.chars();
@@ -243,6 +247,15 @@ impl Daemon {
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
+                // Checked first, so an over-long name is never echoed whole.
+                if n.chars().count() > SANDBOX_NAME_MAX {
+                    let start: String = n.chars().take(16).collect();
+                    return Err(Error::InvalidParameter(format!(
+                        "Invalid container name ({start}…): it is {} characters long, and a sandbox name can have at most {SANDBOX_NAME_MAX} characters (it names a file under {})",
+                        n.chars().count(),
+                        self.settings.netns_dir.display()
+                    )));
+                }
                 if !valid_container_name(n) {
                     return Err(Error::InvalidParameter(format!(
                         "Invalid container name ({n}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed"

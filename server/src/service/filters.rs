@@ -307,7 +307,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             ipam_driver: "default".to_string(),
-            ipam_options: BTreeMap::new(),
+            ipam_options: None,
             ipam: Vec::new(),
         }
     }

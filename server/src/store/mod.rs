@@ -130,6 +130,21 @@ impl Store {
         self.pool.close().await;
     }
 
+    /// This daemon's random ID: made on first use, then kept for the life of the database, so
+    /// that what is derived from it (the IPv6 ULA pool) stays the same across restarts.
+    pub async fn daemon_id(&self) -> Result<String> {
+        sqlx::query("INSERT OR IGNORE INTO daemon (singleton, id) VALUES (1, ?)")
+            .bind(crate::model::new_id())
+            .execute(&self.pool)
+            .await
+            .ctx("storing the daemon ID")?;
+        sqlx::query("SELECT id FROM daemon WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get("id"))
+            .ctx("reading the daemon ID")
+    }
+
     // ---- networks ----
 
     /// Inserts a network and its IPAM rows in one transaction.

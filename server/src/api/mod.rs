@@ -3,7 +3,9 @@
 //!
 //! Every route is registered once, on its bare path, with a utoipa annotation; the OpenAPI
 //! document is generated from those annotations. The `/v1.NN` prefixes are handled before
-//! routing by [`version::negotiate`], which strips them.
+//! routing by [`version::negotiate`], which strips them (and rewrites network names holding
+//! `/`, see [`paths`]); an unsupported version is refused once a route matched. The swarm
+//! routes ([`swarm`]) answer 503 and stay out of the document.
 
 mod admin;
 mod containers;
@@ -12,6 +14,8 @@ mod events;
 mod extract;
 pub mod guard;
 mod networks;
+mod paths;
+mod swarm;
 mod system;
 pub mod tokens;
 pub mod version;
@@ -93,6 +97,8 @@ pub fn app(daemon: Arc<Daemon>, guard: Arc<guard::Guard>) -> Router {
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi());
     let router = router
         .merge(docs)
+        .merge(swarm::router())
+        .route_layer(axum::middleware::from_fn(version::refuse_unsupported))
         .fallback(|| async { ApiError::not_found_page() })
         .method_not_allowed_fallback(|| async { ApiError::not_found_page() })
         .with_state(daemon);

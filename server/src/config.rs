@@ -131,6 +131,11 @@ pub struct ServeArgs {
     #[arg(long, env = "NETBRIDGE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
+    /// Log line format on stderr: `text` for people (coloured only on a terminal), `json` for
+    /// log shippers (one object a line).
+    #[arg(long, env = "NETBRIDGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Kernel bridge of the predefined `bridge` network (Docker's is docker0; ours differs so
     /// both can run on one host).
     #[arg(
@@ -149,6 +154,13 @@ pub struct ServeArgs {
         hide_short_help = true
     )]
     pub netns_dir: PathBuf,
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Why a configuration cannot be served.

@@ -133,6 +133,11 @@ pub struct ServeArgs {
     #[arg(long, env = "NETBRIDGE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
+    /// Log line format on stderr: `text` for people (coloured only on a terminal), `json` for
+    /// log shippers (one object a line).
+    #[arg(long, env = "NETBRIDGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Kernel bridge of the predefined `bridge` network (Docker's is docker0; ours differs so
     /// both can run on one host).
     #[arg(
@@ -170,6 +175,13 @@ pub struct ServeArgs {
 fn parse_container_ref(s: &str) -> Result<ContainerKind, String> {
     ContainerKind::parse(s.trim())
         .ok_or_else(|| format!("unknown reference kind {s:?}: expected sandbox, netns or pid"))
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Why a configuration cannot be served.

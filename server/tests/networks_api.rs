@@ -354,7 +354,8 @@ fn unknown_paths_and_wrong_methods_are_page_not_found_and_options_is_ok() {
     for (method, path) in [
         ("GET", "/nope"),
         ("GET", "/v1.44/nope"),
-        ("GET", "/networks/bridge/extra"),
+        // (GET /networks/bridge/extra is network `bridge/extra`, as on Docker: names may hold /)
+        ("POST", "/networks/bridge/extra"),
         ("GET", "/containers/json/x/y"),
         ("PUT", "/networks"),
         ("DELETE", "/networks"),

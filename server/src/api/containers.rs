@@ -19,7 +19,8 @@ type Daemon_ = State<Arc<Daemon>>;
 /// Create a sandbox: a named network namespace with `lo` up. The body (Docker's container
 /// config) is accepted and ignored.
 #[utoipa::path(post, path = "/containers/create", tag = "Container", operation_id = "ContainerCreate",
-    params(("name" = Option<String>, Query, description = "Sandbox name, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`; also the namespace's name under /run/netns")),
+    params(("name" = Option<String>, Query, pattern = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$",
+        description = "Sandbox name (a leading `/` is dropped); also the namespace's name under /run/netns")),
     responses((status = 201, description = "Sandbox created", body = ContainerCreateResponse),
         (status = 400, description = "bad parameter", body = ErrorResponse),
         (status = 403, description = "sandboxes are turned off (`--container-refs`)", body = ErrorResponse),

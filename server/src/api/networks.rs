@@ -23,7 +23,7 @@ type Daemon_ = State<Arc<Daemon>>;
 /// List networks. Filters (JSON, `{"key":{"value":true}}` or `{"key":["value"]}`): `dangling`,
 /// `driver`, `id`, `label`, `name`, `scope`, `type`.
 #[utoipa::path(get, path = "/networks", tag = "Network", operation_id = "NetworkList",
-    params(("filters" = Option<String>, Query, description = "JSON encoded filters (a `map[string][]string`)")),
+    params(("filters" = Option<String>, Query, description = "Filters, JSON: `{\"key\":[\"value\"]}`, or `{\"key\":{\"value\":true}}` as the docker CLI sends; `null` is no filter")),
     responses((status = 200, description = "No error", body = Vec<NetworkSummary>),
         (status = 400, description = "bad parameter", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
@@ -117,6 +117,7 @@ pub async fn create(
 #[utoipa::path(delete, path = "/networks/{id}", tag = "Network", operation_id = "NetworkDelete",
     params(("id" = String, Path, description = "Network ID or name")),
     responses((status = 204, description = "No error"),
+        (status = 400, description = "an ID prefix matching several networks", body = ErrorResponse),
         (status = 403, description = "operation not supported for pre-defined networks, or the network has active endpoints", body = ErrorResponse),
         (status = 404, description = "no such network", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
@@ -127,7 +128,7 @@ pub async fn remove(State(d): Daemon_, Path(id): Path<String>) -> Result<StatusC
 
 /// Delete unused networks. Filters: `until`, `label`, `label!`.
 #[utoipa::path(post, path = "/networks/prune", tag = "Network", operation_id = "NetworkPrune",
-    params(("filters" = Option<String>, Query, description = "Filters to process on the prune list, encoded as JSON (a `map[string][]string`)")),
+    params(("filters" = Option<String>, Query, description = "Filters to process on the prune list, JSON: `{\"key\":[\"value\"]}`, or `{\"key\":{\"value\":true}}`; `null` is no filter")),
     responses((status = 200, description = "No error", body = NetworkPruneResponse),
         (status = 400, description = "bad parameter", body = ErrorResponse),
         (status = 409, description = "a prune operation is already running", body = ErrorResponse),

@@ -23,5 +23,5 @@ pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use link::{BridgeSpec, Ensured, Kernel, LinkInfo};
 pub use netns::Netns;
-pub use sysctl::set_sysctl;
+pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

@@ -57,6 +57,16 @@ pub(crate) fn apply_interface_sysctls(
 ) -> Result<(), KernelError> {
     validate_link_name("interface name", ifname)?;
     for s in sysctls {
+        // Each part is one path component, so the file stays under the interface's directory.
+        if [&s.family, &s.group, &s.knob]
+            .iter()
+            .any(|part| part.is_empty() || part.contains('/') || *part == "." || *part == "..")
+        {
+            return Err(KernelError::invalid(
+                "interface sysctl",
+                format!("{}.{}.IFNAME.{}", s.family, s.group, s.knob),
+            ));
+        }
         let key = s.key(ifname);
         let path = sysctl_path(&key)?;
         let shown = path.display().to_string();
@@ -142,5 +152,48 @@ impl Ipv6Conf {
         File::from(fd)
             .write_all(b"1")
             .map_err(|e| KernelError::os("write sysctl", format!("net/ipv6/conf/{key}=1"), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn knob(group: &str, knob: &str) -> InterfaceSysctl {
+        InterfaceSysctl {
+            family: "ipv4".into(),
+            group: group.into(),
+            knob: knob.into(),
+            value: "1".into(),
+        }
+    }
+
+    #[test]
+    fn interface_sysctls_never_leave_the_interface_directory() {
+        for bad in [
+            knob("conf", "a/b"),
+            knob("..", "x"),
+            knob("conf", ""),
+            knob(".", "x"),
+        ] {
+            let refused = apply_interface_sysctls("eth0", std::slice::from_ref(&bad));
+            assert!(
+                matches!(refused, Err(KernelError::Invalid { .. })),
+                "{bad:?}: {refused:?}"
+            );
+        }
+        assert!(
+            apply_interface_sysctls("../x", &[]).is_err(),
+            "interface name checked"
+        );
+    }
+
+    #[test]
+    fn a_missing_knob_is_dockers_not_a_sysctl_file() {
+        let refused = apply_interface_sysctls("lo", &[knob("conf", "no_such_knob")]);
+        assert_eq!(
+            refused.map_err(|e| e.to_string()),
+            Err("/proc/sys/net/ipv4/conf/lo/no_such_knob is not a sysctl file".to_string())
+        );
     }
 }

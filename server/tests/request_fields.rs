@@ -724,3 +724,44 @@ fn bad_endpoint_options_are_refused_and_change_nothing() {
     connect_ok(&d, "bad", &ns.name);
     assert_eq!(ipv4_of(&ns.name, "eth0"), vec!["172.30.53.2/24"]);
 }
+
+/// The docker CLI's flags for the same options: `--link-local-ip`, `--link`, `--driver-opt`
+/// (which the CLI sends in lower case, hence Docker's `ifname` spelling of the placeholder).
+#[test]
+fn the_docker_cli_options_reach_the_container() {
+    let d = Daemon::start();
+    let ns = Netns::new("nbt");
+    create_net(&d, "clinet", "172.30.54.0/24", json!({}));
+    d.docker_ok(&[
+        "network",
+        "connect",
+        "--link-local-ip",
+        "169.254.54.4",
+        "--link",
+        "web:db",
+        "--driver-opt",
+        "com.docker.network.endpoint.sysctls=net.ipv4.conf.IFNAME.arp_ignore=2",
+        "clinet",
+        &ns.name,
+    ]);
+    assert!(
+        addresses_of(&ns.name, "eth0").contains(&"169.254.54.4/16".to_string()),
+        "{:?}",
+        addresses_of(&ns.name, "eth0")
+    );
+    assert_eq!(sysctl_in(&ns, "net/ipv4/conf/eth0/arp_ignore"), "2");
+    let format = "{{json .NetworkSettings.Networks.clinet}}";
+    let shown: Value = serde_json::from_str(
+        d.docker_ok(&["inspect", "--format", format, &ns.name])
+            .trim(),
+    )
+    .expect("JSON from docker inspect");
+    assert_eq!(shown["IPAMConfig"]["LinkLocalIPs"], json!(["169.254.54.4"]));
+    assert_eq!(shown["Links"], json!(["web:db"]));
+    assert!(
+        shown["DriverOpts"]["com.docker.network.endpoint.sysctls"]
+            .as_str()
+            .is_some_and(|s| s.ends_with("arp_ignore=2")),
+        "{shown}"
+    );
+}

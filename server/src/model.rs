@@ -131,6 +131,13 @@ pub struct Endpoint {
     /// Static addresses the client asked for (Docker reports them as `IPAMConfig`).
     pub requested_ipv4: Option<IpAddr>,
     pub requested_ipv6: Option<IpAddr>,
+    /// Extra link-local addresses on the interface (IPAMConfig.LinkLocalIPs), as asked.
+    pub link_local_ips: Vec<IpAddr>,
+    /// Legacy links (`name[:alias]`), recorded and echoed; netbridge has no DNS to serve them.
+    pub links: Vec<String>,
+    /// The endpoint's driver options as given; `com.docker.network.endpoint.sysctls` and
+    /// `com.docker.network.endpoint.ifname` are applied, the rest only echoed.
+    pub driver_opts: BTreeMap<String, String>,
 }
 
 /// Go's `strconv.ParseBool`, which Docker uses for every boolean option and query parameter.

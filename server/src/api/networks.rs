@@ -167,6 +167,9 @@ pub async fn connect(
         mac: cfg.mac_address.filter(|_| honour_mac),
         aliases: cfg.aliases.unwrap_or_default(),
         gw_priority: cfg.gw_priority.unwrap_or(0),
+        link_local_ips: ipam.link_local_ips.unwrap_or_default(),
+        links: cfg.links.unwrap_or_default(),
+        driver_opts: cfg.driver_opts.unwrap_or_default(),
     };
     super::detached(async move { d.connect(&id, request).await }).await?;
     Ok(StatusCode::OK)

@@ -374,12 +374,16 @@ pub struct NetworkDisconnectRequest {
 pub struct EndpointSettingsRequest {
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpamConfig>,
+    /// Legacy links, `name` or `name:alias`: checked, recorded and echoed (netbridge has no
+    /// DNS or /etc/hosts for them to feed).
     #[serde(rename = "Links")]
     pub links: Option<Vec<String>>,
     #[serde(rename = "MacAddress")]
     pub mac_address: Option<String>,
     #[serde(rename = "Aliases")]
     pub aliases: Option<Vec<String>>,
+    /// Recorded and echoed. `com.docker.network.endpoint.sysctls` (`net.X.Y.IFNAME.Z=V,…`) is
+    /// applied to the container's interface, `com.docker.network.endpoint.ifname` names it.
     #[serde(rename = "DriverOpts")]
     pub driver_opts: Option<BTreeMap<String, String>>,
     #[serde(rename = "GwPriority")]
@@ -393,6 +397,8 @@ pub struct EndpointIpamConfig {
     pub ipv4_address: Option<String>,
     #[serde(rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
     pub ipv6_address: Option<String>,
+    /// Extra addresses for the container's interface: IPv4 in 169.254.0.0/16 (added as /16),
+    /// IPv6 in fe80::/10 (added as /64).
     #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Option::is_none")]
     pub link_local_ips: Option<Vec<String>>,
 }
@@ -568,17 +574,19 @@ pub struct ContainerSummary {
 fn endpoint_settings(e: &Endpoint, n: &Network) -> EndpointSettings {
     let v4 = n.ipv4();
     let v6 = n.ipv6();
-    let requested = e.requested_ipv4.is_some() || e.requested_ipv6.is_some();
+    let requested =
+        e.requested_ipv4.is_some() || e.requested_ipv6.is_some() || !e.link_local_ips.is_empty();
     EndpointSettings {
         ipam_config: requested.then(|| EndpointIpamConfig {
             ipv4_address: e.requested_ipv4.map(|a| a.to_string()),
             ipv6_address: e.requested_ipv6.map(|a| a.to_string()),
-            link_local_ips: None,
+            link_local_ips: (!e.link_local_ips.is_empty())
+                .then(|| e.link_local_ips.iter().map(|a| a.to_string()).collect()),
         }),
-        links: None,
+        links: (!e.links.is_empty()).then(|| e.links.clone()),
         mac_address: e.mac.clone(),
         aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
-        driver_opts: None,
+        driver_opts: (!e.driver_opts.is_empty()).then(|| e.driver_opts.clone()),
         gw_priority: e.gw_priority,
         network_id: n.id.clone(),
         endpoint_id: e.id.clone(),

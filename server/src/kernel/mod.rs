@@ -25,5 +25,5 @@ pub use link::{BridgeSpec, Ensured, Kernel, LinkInfo};
 pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };
-pub use sysctl::set_sysctl;
+pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

@@ -22,7 +22,7 @@ use super::{
         validate_link_name, validate_prefix,
     },
     netns::{InNetns, LOOPBACK_INDEX, Netns, run_in_netns},
-    sysctl::{Ipv6Conf, set_ipv6_sysctl, set_sysctl},
+    sysctl::{InterfaceSysctl, Ipv6Conf, apply_interface_sysctls, set_ipv6_sysctl, set_sysctl},
 };
 
 /// What connecting one endpoint needs done.
@@ -37,7 +37,11 @@ pub struct Attachment {
     pub mac: [u8; 6],
     /// Ownership mark on the host end, e.g. "netbridge:<endpoint id>".
     pub alias: String,
+    /// The network's addresses, then any extra (link-local) ones.
     pub addresses: Vec<(IpAddr, u8)>,
+    /// Client-given sysctls of the container end, applied after its addresses, before up
+    /// (Docker's order).
+    pub sysctls: Vec<InterfaceSysctl>,
     /// A default route via it when `Some` (unless the namespace already has one).
     pub gateway_v4: Option<Ipv4Addr>,
     pub gateway_v6: Option<Ipv6Addr>,
@@ -49,7 +53,7 @@ impl Kernel {
     /// born inside `ns` (IFLA_NET_NS_FD, so nothing is moved between namespaces, which would
     /// cost an RCU wait) carrying MAC and MTU, the host end already on the bridge, sized and
     /// up; then the host end's alias, while inside: arp_notify=1, accept_dad=0, addresses,
-    /// up, default route(s). Any failure deletes the host end, which takes the peer with it.
+    /// client sysctls, up, default route(s). Any failure deletes the host end, which takes the peer with it.
     /// Runs to the end (or to the rollback) even if the caller is dropped. Returns the
     /// container-side name and its ifindex inside `ns`.
     pub async fn attach(&self, ns: &Netns, a: &Attachment) -> Result<(String, u32), KernelError> {
@@ -326,6 +330,7 @@ async fn configure_container_end(
     for (addr, len) in &a.addresses {
         add_address(handle, index, name, *addr, *len).await?;
     }
+    apply_interface_sysctls(name, &a.sysctls)?;
     set_link(
         handle,
         LinkUnspec::new_with_index(index).up().build(),

@@ -4,7 +4,7 @@
 //! is written before the veth is made, and removed after the veth is gone; a failure in between
 //! undoes what was done, so no veth, address or row is left behind.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
@@ -14,7 +14,7 @@ use super::events::network_event;
 use super::reconcile::MARK;
 use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
-use crate::kernel::{Attachment, KernelError};
+use crate::kernel::{Attachment, InterfaceSysctl, KernelError};
 use crate::metrics::timed;
 use crate::model::{self, Container, Endpoint, Network};
 use crate::store::StoreError;
@@ -29,7 +29,16 @@ pub struct ConnectRequest {
     pub mac: Option<String>,
     pub aliases: Vec<String>,
     pub gw_priority: i64,
+    /// IPAMConfig.LinkLocalIPs as sent.
+    pub link_local_ips: Vec<String>,
+    pub links: Vec<String>,
+    pub driver_opts: BTreeMap<String, String>,
 }
+
+/// Docker's endpoint driver option holding per-interface sysctls, `net.X.Y.IFNAME.Z=V,…`.
+pub const ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
+/// Docker's endpoint driver option naming the interface inside the container.
+pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
 
 /// The kernel's "exchange full": a bridge takes at most 1024 ports.
 const EXFULL: i32 = 54;
@@ -141,26 +150,31 @@ impl Daemon {
             requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
             requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
             created_nanos: model::now_nanos(),
+            link_local_ips: wanted.link_local,
+            links: wanted.links,
+            driver_opts: wanted.driver_opts,
         };
         // The row reserves the address; a random veth name may clash, so retry a few times.
         // The journal names the veth before it exists, so a crash at any later point can be
         // rolled back even before the veth carries its mark.
-        let addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
+        let mut addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
+        addresses.extend(link_local_addresses(&endpoint));
         let mut attempt = 0;
         let (op, ifname) = loop {
             endpoint.host_ifname = format!("veth{}", &model::new_id()[..7]);
             let detail = json!({"host_ifname": endpoint.host_ifname, "container": container.id});
             let attachment = Attachment {
                 host_name: endpoint.host_ifname.clone(),
-                container_name: None,
+                container_name: wanted.ifname.clone(),
                 bridge_index,
                 mtu: network.mtu,
                 mac,
                 alias: format!("{MARK}{}", endpoint.id),
                 addresses: addresses.clone(),
+                sysctls: wanted.sysctls.clone(),
                 gateway_v4: gateway_v4(network).filter(|_| gateway_owner),
                 gateway_v6: gateway_v6(network).filter(|_| gateway_owner),
             };
@@ -417,6 +431,13 @@ struct Wanted {
     mac: Option<[u8; 6]>,
     aliases: Vec<String>,
     gw_priority: i64,
+    /// Unmapped, in the order given.
+    link_local: Vec<IpAddr>,
+    links: Vec<String>,
+    driver_opts: BTreeMap<String, String>,
+    sysctls: Vec<InterfaceSysctl>,
+    /// The interface name asked for through [`ENDPOINT_IFNAME`].
+    ifname: Option<String>,
 }
 
 /// Docker's endpoint-settings checks, all problems collected into one 400.
@@ -461,6 +482,23 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
             }
         },
     };
+    let mut link_local = Vec::new();
+    for text in &req.link_local_ips {
+        match IpAddr::from_str(text).map(|ip| ip.to_canonical()) {
+            Ok(ip) if !ip.is_unspecified() => link_local.push(ip),
+            _ => problems.push(format!("invalid link-local IP address: {text}")),
+        }
+    }
+    let sysctls = req
+        .driver_opts
+        .get(ENDPOINT_SYSCTLS)
+        .map(|text| parse_sysctls(text, &mut problems));
+    let ifname = req.driver_opts.get(ENDPOINT_IFNAME);
+    if let Some(name) = ifname
+        && !valid_ifname(name)
+    {
+        problems.push(format!("invalid interface name: {name}"));
+    }
     if !problems.is_empty() {
         problems.dedup();
         let body = if problems.len() == 1 {
@@ -476,13 +514,130 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
             "invalid endpoint settings:\n{body}"
         )));
     }
+    // Docker makes these checks later (creating, then joining the endpoint), each on its own.
+    if let Some(ip) = link_local.iter().find(|ip| !is_link_local(ip)) {
+        return Err(Error::InvalidParameter(format!(
+            "invalid link local IP address: {ip}"
+        )));
+    }
+    let sysctls = sysctls
+        .transpose()
+        .map_err(Error::InvalidParameter)?
+        .unwrap_or_default();
+    for link in &req.links {
+        check_link(link).map_err(Error::InvalidParameter)?;
+    }
     Ok(Wanted {
         ipv4,
         ipv6,
         mac,
         aliases: req.aliases.clone(),
         gw_priority: req.gw_priority,
+        link_local,
+        links: req.links.clone(),
+        driver_opts: req.driver_opts.clone(),
+        sysctls,
+        ifname: ifname.cloned(),
     })
+}
+
+/// IPv4 169.254.0.0/16 or IPv6 fe80::/10, as Go's `IsLinkLocalUnicast`.
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+/// The endpoint's extra link-local addresses with the prefix lengths Docker gives them (/16,
+/// /64), each once: the kernel refuses an address twice.
+pub(super) fn link_local_addresses(e: &Endpoint) -> Vec<(IpAddr, u8)> {
+    let mut seen = BTreeSet::new();
+    e.link_local_ips
+        .iter()
+        .filter(|ip| seen.insert(**ip))
+        .map(|ip| (*ip, if ip.is_ipv4() { 16 } else { 64 }))
+        .collect()
+}
+
+/// The sysctls a recorded endpoint asked for (checked when it was connected).
+pub(super) fn recorded_sysctls(e: &Endpoint) -> Vec<InterfaceSysctl> {
+    let mut problems = Vec::new();
+    e.driver_opts
+        .get(ENDPOINT_SYSCTLS)
+        .and_then(|text| parse_sysctls(text, &mut problems).ok())
+        .unwrap_or_default()
+}
+
+/// `net.X.Y.IFNAME.Z=V,…` as Docker reads it. What Docker checks before connecting (five
+/// dot-separated parts, X one of ipv4/ipv6/mpls, the IFNAME placeholder in either case) goes
+/// into `problems`; what it only finds when applying (no `=`, a name of more than five parts)
+/// is the `Err`. netbridge also wants `net` first and no `/` or empty part, which Docker would
+/// only fail on when writing the file.
+fn parse_sysctls(
+    text: &str,
+    problems: &mut Vec<String>,
+) -> std::result::Result<Vec<InterfaceSysctl>, String> {
+    let mut parsed = Vec::new();
+    let mut late = None;
+    for item in text.split(',') {
+        let parts: Vec<&str> = item.splitn(5, '.').collect();
+        let recognised = parts.len() == 5
+            && parts[0] == "net"
+            && matches!(parts[1], "ipv4" | "ipv6" | "mpls")
+            && matches!(parts[3], "IFNAME" | "ifname");
+        if !recognised {
+            problems.push(format!(
+                "unrecognised network interface sysctl '{item}'; represent 'net.X.Y.ethN.Z=V' as 'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'"
+            ));
+            continue;
+        }
+        let Some((name, value)) = item.split_once('=') else {
+            late.get_or_insert(format!(
+                "expected sysctl '{item}' to have format name=value"
+            ));
+            continue;
+        };
+        let names: Vec<&str> = name.split('.').collect();
+        if names.len() != 5 || names.iter().any(|n| n.is_empty() || n.contains('/')) {
+            late.get_or_insert(format!(
+                "expected sysctl '{item}' to have format net.X.Y.IFNAME.Z"
+            ));
+            continue;
+        }
+        parsed.push(InterfaceSysctl {
+            family: names[1].to_string(),
+            group: names[2].to_string(),
+            knob: names[4].to_string(),
+            value: value.to_string(),
+        });
+    }
+    match late {
+        Some(message) => Err(message),
+        None => Ok(parsed),
+    }
+}
+
+/// Docker's `opts.ParseLink`: `name` or `name:alias`.
+fn check_link(link: &str) -> std::result::Result<(), String> {
+    if link.is_empty() {
+        return Err("empty string specified for links".to_string());
+    }
+    if link.split(':').count() > 2 {
+        return Err(format!("bad format for links: {link}"));
+    }
+    Ok(())
+}
+
+/// A name the kernel takes for an interface: 1 to 15 bytes, no `/`, `:` or white space.
+fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
 }
 
 /// The static address if given and free, else the lowest free one.
@@ -537,6 +692,14 @@ fn attach_error(bridge: &str, e: KernelError) -> Error {
         KernelError::NotFound { .. } => {
             Error::NotFound("the container's network namespace vanished".to_string())
         }
+        // The client's sysctls or interface name: its mistake, Docker's text.
+        KernelError::InterfaceSysctl { detail } => Error::InvalidParameter(detail),
+        KernelError::Exists {
+            what: "link in namespace",
+            name,
+        } => Error::InvalidParameter(format!(
+            "an interface named {name} already exists in the container"
+        )),
         other => Error::Kernel {
             context: format!("cannot attach to {bridge}"),
             source: other,

@@ -298,10 +298,11 @@ impl Daemon {
         if host_present {
             let _ = self.kernel.detach(&e.host_ifname).await;
         }
-        let addresses: Vec<(IpAddr, u8)> = [(e.ipv4, n.ipv4()), (e.ipv6, n.ipv6())]
+        let mut addresses: Vec<(IpAddr, u8)> = [(e.ipv4, n.ipv4()), (e.ipv6, n.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
+        addresses.extend(super::endpoints::link_local_addresses(e));
         let attachment = Attachment {
             host_name: e.host_ifname.clone(),
             container_name: (!e.ifname.is_empty()).then(|| e.ifname.clone()),
@@ -310,6 +311,7 @@ impl Daemon {
             mac: model::parse_mac(&e.mac).unwrap_or_else(model::random_mac),
             alias: format!("{MARK}{}", e.id),
             addresses,
+            sysctls: super::endpoints::recorded_sysctls(e),
             gateway_v4: None,
             gateway_v6: None,
         };

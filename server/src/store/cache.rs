@@ -294,6 +294,9 @@ mod tests {
             created_nanos: created,
             requested_ipv4: None,
             requested_ipv6: None,
+            link_local_ips: Vec::new(),
+            links: Vec::new(),
+            driver_opts: Default::default(),
         }
     }
 

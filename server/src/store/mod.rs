@@ -479,8 +479,9 @@ macro_rules! insert_journal {
 macro_rules! insert_endpoint {
     () => {
         "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
-            ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6,
+            link_local_ips, links, driver_opts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
 
@@ -527,6 +528,9 @@ fn bind_endpoint<'q>(query: Query<'q>, e: &'q Endpoint) -> Query<'q> {
         .bind(e.created_nanos)
         .bind(e.requested_ipv4.map(|a| a.to_string()))
         .bind(e.requested_ipv6.map(|a| a.to_string()))
+        .bind(rows::to_json(&e.link_local_ips))
+        .bind(rows::to_json(&e.links))
+        .bind(rows::to_json(&e.driver_opts))
 }
 
 /// One unfinished operation, as recorded in the journal.

@@ -125,6 +125,9 @@ pub(super) fn endpoint(row: &SqliteRow) -> Result<Endpoint> {
             .as_deref()
             .map(|t| parse_ip("endpoints", t))
             .transpose()?,
+        link_local_ips: from_json("endpoints", &get::<String>(row, "link_local_ips")?)?,
+        links: from_json("endpoints", &get::<String>(row, "links")?)?,
+        driver_opts: from_json("endpoints", &get::<String>(row, "driver_opts")?)?,
     })
 }
 

@@ -1,0 +1,492 @@
+// netbridge's dashboard: plain JavaScript and SVG, no library, no build step.
+//
+// Everything comes from this origin: one GET /netbridge/topology draws every view, and
+// GET /events (a stream of JSON lines) triggers a fresh draw whenever anyone changes anything.
+// Requests that change state carry X-Netbridge-Csrf, which the daemon requires of a browser
+// session; the session itself is an HttpOnly cookie this script never sees.
+'use strict';
+
+const state = {
+  topo: { Networks: [], Containers: [], Endpoints: [] },
+  byNetwork: new Map(),
+  byContainer: new Map(),
+  sort: { key: 'Name', dir: 1 },
+  detail: null,
+  loads: 0,
+};
+
+const $ = (sel) => document.querySelector(sel);
+const esc = (s) => String(s ?? '').replace(/[&<>"']/g, (c) => ({
+  '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;',
+}[c]));
+const short = (id) => String(id).slice(0, 12);
+
+// ---- the API ----------------------------------------------------------------------------
+
+async function api(method, path, body) {
+  const opts = { method, credentials: 'same-origin', headers: {} };
+  if (method !== 'GET') opts.headers['X-Netbridge-Csrf'] = '1';
+  if (body !== undefined) {
+    opts.headers['Content-Type'] = 'application/json';
+    opts.body = JSON.stringify(body);
+  }
+  const r = await fetch(path, opts);
+  const text = await r.text();
+  let json = null;
+  try { json = text ? JSON.parse(text) : null; } catch (_) { json = null; }
+  if (!r.ok) {
+    const message = (json && json.message) || `${r.status} ${r.statusText}`;
+    const e = new Error(message);
+    e.status = r.status;
+    throw e;
+  }
+  return json;
+}
+
+function showError(message) {
+  const el = $('#error');
+  el.textContent = message;
+  el.hidden = !message;
+}
+
+// Runs a user action: shows Docker's message on failure, redraws on success.
+async function act(work) {
+  try {
+    await work();
+    showError('');
+    await refresh();
+    return true;
+  } catch (e) {
+    showError(e.message);
+    return false;
+  }
+}
+
+// ---- loading ----------------------------------------------------------------------------
+
+let inFlight = null;
+let again = false;
+
+// One topology request at a time; changes that arrive meanwhile cause exactly one more.
+function refresh() {
+  if (inFlight) {
+    again = true;
+    return inFlight;
+  }
+  inFlight = (async () => {
+    try {
+      do {
+        again = false;
+        const topo = await api('GET', '/netbridge/topology');
+        index(topo);
+        render();
+      } while (again);
+    } catch (e) {
+      if (e.status === 401) {
+        window.location.assign('/ui/login');
+        return;
+      }
+      showError(e.message);
+    } finally {
+      inFlight = null;
+    }
+  })();
+  return inFlight;
+}
+
+function index(topo) {
+  state.topo = topo;
+  state.networks = new Map(topo.Networks.map((n) => [n.Id, n]));
+  state.containers = new Map(topo.Containers.map((c) => [c.Id, c]));
+  state.byNetwork = new Map();
+  state.byContainer = new Map();
+  for (const e of topo.Endpoints) {
+    if (!state.byNetwork.has(e.NetworkId)) state.byNetwork.set(e.NetworkId, []);
+    state.byNetwork.get(e.NetworkId).push(e);
+    if (!state.byContainer.has(e.ContainerId)) state.byContainer.set(e.ContainerId, []);
+    state.byContainer.get(e.ContainerId).push(e);
+  }
+  state.loads += 1;
+}
+
+// Follows GET /events; reconnects after a second if the stream ends.
+async function follow() {
+  const live = $('#live');
+  for (;;) {
+    try {
+      const r = await fetch('/events', { credentials: 'same-origin' });
+      if (!r.ok || !r.body) throw new Error(`events: ${r.status}`);
+      live.textContent = 'live';
+      live.className = 'live on';
+      const reader = r.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for (;;) {
+        const { value, done } = await reader.read();
+        if (done) break;
+        buffered += decoder.decode(value, { stream: true });
+        const lines = buffered.split('\n');
+        buffered = lines.pop();
+        if (lines.some((l) => l.trim())) refresh();
+      }
+    } catch (_) {
+      // fall through to the retry
+    }
+    live.textContent = 'reconnecting…';
+    live.className = 'live';
+    await new Promise((ok) => setTimeout(ok, 1000));
+    refresh();
+  }
+}
+
+// ---- views ------------------------------------------------------------------------------
+
+function currentView() {
+  const v = (window.location.hash || '#networks').slice(1);
+  return ['networks', 'containers', 'topology', 'diagnose'].includes(v) ? v : 'networks';
+}
+
+function render() {
+  const view = currentView();
+  for (const s of document.querySelectorAll('.view')) s.hidden = s.id !== `view-${view}`;
+  for (const a of document.querySelectorAll('nav a')) {
+    if (a.id === `nav-${view}`) a.setAttribute('aria-current', 'page');
+    else a.removeAttribute('aria-current');
+  }
+  renderChoices();
+  if (view === 'networks') renderNetworks();
+  if (view === 'containers') renderContainers();
+  if (view === 'topology') renderTopology();
+  document.body.dataset.loads = String(state.loads);
+}
+
+function renderChoices() {
+  const select = $('#cc-network');
+  const chosen = select.value;
+  select.innerHTML = state.topo.Networks
+    .filter((n) => n.Driver === 'bridge')
+    .map((n) => `<option value="${esc(n.Id)}">${esc(n.Name)}</option>`).join('');
+  if (chosen) select.value = chosen;
+  $('#container-names').innerHTML = state.topo.Containers
+    .map((c) => `<option value="${esc(c.Name)}"></option>`).join('');
+  const topoSel = $('#topology-network');
+  const t = topoSel.value;
+  topoSel.innerHTML = '<option value="">all networks</option>' + state.topo.Networks
+    .filter((n) => n.Bridge)
+    .map((n) => `<option value="${esc(n.Id)}">${esc(n.Name)}</option>`).join('');
+  topoSel.value = state.networks.has(t) ? t : '';
+}
+
+// ---- networks ---------------------------------------------------------------------------
+
+function networkRow(n) {
+  const eps = state.byNetwork.get(n.Id) || [];
+  return {
+    n,
+    Name: n.Name,
+    Driver: n.Driver,
+    Scope: n.Scope,
+    Subnets: n.Subnets.map((s) => s.Subnet).join(', '),
+    Gateway: n.Subnets.map((s) => s.Gateway).join(', '),
+    Endpoints: eps.length,
+    Labels: Object.entries(n.Labels || {}).map(([k, v]) => (v ? `${k}=${v}` : k)).join(', '),
+    Internal: n.Internal ? 'yes' : 'no',
+  };
+}
+
+// `docker network ls --filter` semantics: the same key ORs, different keys AND.
+function parseFilter(text) {
+  const f = new Map();
+  for (const tok of text.split(/\s+/).filter(Boolean)) {
+    const i = tok.indexOf('=');
+    const key = i < 0 ? 'name' : tok.slice(0, i);
+    const value = i < 0 ? tok : tok.slice(i + 1);
+    if (!f.has(key)) f.set(key, []);
+    f.get(key).push(value);
+  }
+  return f;
+}
+
+function labelMatches(labels, term) {
+  const i = term.indexOf('=');
+  if (i < 0) return Object.prototype.hasOwnProperty.call(labels, term);
+  return labels[term.slice(0, i)] === term.slice(i + 1);
+}
+
+function matches(row, f) {
+  const n = row.n;
+  const tests = {
+    name: (v) => n.Name.includes(v),
+    id: (v) => n.Id.startsWith(v),
+    driver: (v) => n.Driver === v,
+    scope: (v) => n.Scope === v,
+    label: (v) => labelMatches(n.Labels || {}, v),
+    type: (v) => (v === 'builtin' ? n.Builtin : v === 'custom' ? !n.Builtin : false),
+    dangling: (v) => ((v === 'true' || v === '1') ? row.Endpoints === 0 && !n.Builtin
+      : row.Endpoints > 0 || n.Builtin),
+  };
+  for (const [key, values] of f) {
+    const test = tests[key];
+    if (!test) return false;
+    if (key === 'label' ? !values.every(test) : !values.some(test)) return false;
+  }
+  return true;
+}
+
+function renderNetworks() {
+  const f = parseFilter($('#network-filter').value);
+  const { key, dir } = state.sort;
+  const rows = state.topo.Networks.map(networkRow).filter((r) => matches(r, f));
+  rows.sort((a, b) => {
+    const x = a[key]; const y = b[key];
+    return (typeof x === 'number' ? x - y : String(x).localeCompare(String(y))) * dir;
+  });
+  $('#networks-table tbody').innerHTML = rows.map((r) => `<tr data-id="${esc(r.n.Id)}" data-name="${esc(r.Name)}">
+    <td><button class="link" data-action="detail" data-id="${esc(r.n.Id)}">${esc(r.Name)}</button></td>
+    <td>${esc(r.Driver)}</td><td>${esc(r.Scope)}</td><td>${esc(r.Subnets)}</td>
+    <td>${esc(r.Gateway)}</td><td class="num">${r.Endpoints}</td><td>${esc(r.Labels)}</td>
+    <td>${r.Internal}</td>
+    <td>${r.n.Builtin ? '' : `<button data-action="remove-network" data-id="${esc(r.n.Id)}" aria-label="Remove network ${esc(r.Name)}">Remove</button>`}</td>
+  </tr>`).join('');
+  for (const th of document.querySelectorAll('#networks-table th')) {
+    const b = th.querySelector('button');
+    if (b && b.dataset.sort === key) th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
+    else th.removeAttribute('aria-sort');
+  }
+  $('#networks-count').textContent = `${rows.length} of ${state.topo.Networks.length} networks`;
+  renderDetail();
+  document.body.dataset.networksDrawn = String(performance.now());
+}
+
+function renderDetail() {
+  const box = $('#network-detail');
+  const n = state.detail && state.networks.get(state.detail);
+  if (!n) { box.hidden = true; return; }
+  const eps = state.byNetwork.get(n.Id) || [];
+  box.hidden = false;
+  box.innerHTML = `<h3>Network ${esc(n.Name)} <small>${esc(short(n.Id))}</small></h3>
+    <p>bridge ${esc(n.Bridge || '—')}; ${n.Subnets.map((s) => `${esc(s.Subnet)} via ${esc(s.Gateway)}`).join('; ')}
+    ${n.Internal ? '; internal' : ''}${n.ICC ? '' : '; ICC off'}</p>
+    <table class="endpoints"><thead><tr><th>Container</th><th>Interface</th><th>IPv4</th><th>IPv6</th>
+    <th>MAC</th><th>Aliases</th><th>Host veth</th><th>Actions</th></tr></thead><tbody>
+    ${eps.map((e) => {
+    const c = state.containers.get(e.ContainerId) || { Name: short(e.ContainerId) };
+    return `<tr><td>${esc(c.Name)}</td><td>${esc(e.Interface)}</td><td>${esc(e.IPv4Address || '')}</td>
+      <td>${esc(e.IPv6Address || '')}</td><td>${esc(e.MacAddress)}</td><td>${esc((e.Aliases || []).join(', '))}</td>
+      <td>${esc(e.HostInterface)}</td>
+      <td><button data-action="disconnect" data-network="${esc(n.Id)}" data-container="${esc(e.ContainerId)}"
+        aria-label="Disconnect ${esc(c.Name)} from ${esc(n.Name)}">Disconnect</button></td></tr>`;
+  }).join('')}</tbody></table>`;
+}
+
+// ---- containers -------------------------------------------------------------------------
+
+function renderContainers() {
+  $('#containers-table tbody').innerHTML = state.topo.Containers.map((c) => {
+    const eps = state.byContainer.get(c.Id) || [];
+    const nets = eps.map((e) => {
+      const n = state.networks.get(e.NetworkId);
+      const name = n ? n.Name : short(e.NetworkId);
+      return `<li>${esc(name)}: ${esc(e.Interface)} ${esc(e.IPv4Address || e.IPv6Address || '')}
+        <button data-action="disconnect" data-network="${esc(e.NetworkId)}" data-container="${esc(c.Id)}"
+        aria-label="Disconnect ${esc(c.Name)} from ${esc(name)}">Disconnect</button></li>`;
+    }).join('');
+    return `<tr data-name="${esc(c.Name)}"><td>${esc(c.Name)}</td><td>${esc(c.Kind)}</td><td>${esc(short(c.Id))}</td>
+      <td><ul>${nets}</ul></td>
+      <td><button data-action="remove-container" data-id="${esc(c.Id)}" aria-label="Remove container ${esc(c.Name)}">Remove</button></td></tr>`;
+  }).join('');
+}
+
+// ---- topology ---------------------------------------------------------------------------
+
+const SVG = 'http://www.w3.org/2000/svg';
+function el(name, attrs, text) {
+  const e = document.createElementNS(SVG, name);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+// Containers on the left (one row per interface), bridges on the right, one line per veth
+// pair. Containers are ordered by their first network so lines mostly run straight; a network
+// chosen in the select shows only its bridge and containers.
+function renderTopology() {
+  const only = $('#topology-network').value;
+  const bridges = state.topo.Networks.filter((n) => n.Bridge && (!only || n.Id === only));
+  const shown = new Set(bridges.map((n) => n.Id));
+  const order = new Map(bridges.map((n, i) => [n.Id, i]));
+  const containers = state.topo.Containers
+    .map((c) => ({ c, eps: (state.byContainer.get(c.Id) || []).filter((e) => shown.has(e.NetworkId)) }))
+    .filter((x) => x.eps.length > 0 || !only)
+    .sort((a, b) => (a.eps.length ? order.get(a.eps[0].NetworkId) : 1e9)
+      - (b.eps.length ? order.get(b.eps[0].NetworkId) : 1e9) || a.c.Name.localeCompare(b.c.Name));
+  const ROW = 22; const W = 900; const CX = 20; const CW = 300; const BX = 600; const BW = 280;
+  const svg = el('svg', { xmlns: SVG, class: 'topology', role: 'presentation' });
+  const ports = new Map();
+  let y = 20;
+  for (const { c, eps } of containers) {
+    const h = 24 + Math.max(eps.length, 1) * ROW;
+    const g = el('g', { class: 'container', 'data-name': c.Name, 'data-id': c.Id });
+    g.append(el('rect', { x: CX, y, width: CW, height: h, rx: 6 }));
+    g.append(el('text', { x: CX + 8, y: y + 16, class: 'title' }, `${c.Name} (${c.Kind})`));
+    eps.forEach((e, i) => {
+      const py = y + 24 + i * ROW + ROW / 2;
+      g.append(el('text', { x: CX + 16, y: py + 4, class: 'iface' },
+        `${e.Interface}  ${e.IPv4Address || ''} ${e.IPv6Address || ''}`.trim()));
+      g.append(el('circle', { cx: CX + CW, cy: py, r: 4, class: 'port' }));
+      ports.set(e.Id, py);
+    });
+    svg.append(g);
+    y += h + 10;
+  }
+  const bridgeY = new Map();
+  let by = 20;
+  const links = [];
+  for (const n of bridges) {
+    const eps = (state.byNetwork.get(n.Id) || []).filter((e) => ports.has(e.Id));
+    const ys = eps.map((e) => ports.get(e.Id));
+    const wanted = ys.length ? Math.min(...ys) - 20 : by;
+    const top = Math.max(by, wanted);
+    const h = Math.max(60, ys.length ? Math.max(...ys) - top + 20 : 60);
+    const g = el('g', { class: `bridge${n.Internal ? ' internal' : ''}`, 'data-name': n.Name, 'data-bridge': n.Bridge });
+    g.append(el('rect', { x: BX, y: top, width: BW, height: h, rx: 6 }));
+    g.append(el('text', { x: BX + 10, y: top + 18, class: 'title' }, `${n.Name}: ${n.Bridge}`));
+    g.append(el('text', { x: BX + 10, y: top + 36 }, n.Subnets.map((s) => `${s.Subnet} gw ${s.Gateway}`).join('  ')));
+    if (n.Internal || !n.ICC) {
+      g.append(el('text', { x: BX + 10, y: top + 52, class: 'note' },
+        [n.Internal ? 'internal' : '', n.ICC ? '' : 'ICC off'].filter(Boolean).join(', ')));
+    }
+    svg.append(g);
+    bridgeY.set(n.Id, top);
+    for (const e of eps) links.push({ e, n, y1: ports.get(e.Id), top, h });
+    by = top + h + 16;
+  }
+  for (const { e, n, y1, top, h } of links) {
+    const y2 = Math.min(Math.max(y1, top + 10), top + h - 10);
+    const line = el('line', {
+      x1: CX + CW + 4, y1, x2: BX, y2, class: 'link',
+      'data-network': n.Name, 'data-container': (state.containers.get(e.ContainerId) || {}).Name || '',
+      'data-veth': e.HostInterface, 'data-bridge': n.Bridge,
+    });
+    line.append(el('title', {}, `${e.Interface} ⇄ ${e.HostInterface} on ${n.Bridge}`));
+    svg.append(line);
+    svg.append(el('text', { x: BX - 8, y: y2 - 4, class: 'veth', 'text-anchor': 'end' }, e.HostInterface));
+  }
+  const height = Math.max(y, by) + 20;
+  svg.setAttribute('viewBox', `0 0 ${W} ${height}`);
+  svg.setAttribute('width', W);
+  svg.setAttribute('height', height);
+  const box = $('#topology');
+  box.replaceChildren(svg);
+  box.setAttribute('aria-label', `${bridges.length} bridges, ${containers.length} containers, ${links.length} veth pairs`);
+}
+
+// ---- diagnose ---------------------------------------------------------------------------
+
+function renderDiagnosis(d) {
+  const p = d.Probe;
+  const probe = !p ? '<p>No probe was sent.</p>' : `<p class="probe">Probe to ${esc(p.Address)} from inside ${esc(d.Source.Name)}:
+    ${p.Sent} sent, ${p.Received} received, ${p.Loss.toFixed(0)}% loss${p.RttMs.length
+    ? `, RTT ${p.RttMs.map((r) => r.toFixed(2)).join(' / ')} ms` : ''}${p.Error ? `; ${esc(p.Error)}` : ''}</p>`;
+  $('#diagnosis').innerHTML = `<p class="verdict ${esc(d.Verdict)}" id="verdict">${esc(d.Source.Name)} → ${esc(d.Target ? d.Target.Name : d.Address)}:
+    <strong>${esc(d.Verdict)}</strong></p>
+    <p>Shared networks: ${d.SharedNetworks.length ? esc(d.SharedNetworks.join(', ')) : 'none'}</p>
+    <ul class="reasons">${d.Reasons.map((r) => `<li data-code="${esc(r.Code)}">${esc(r.Message)}</li>`).join('')}</ul>
+    ${probe}`;
+}
+
+// ---- wiring -----------------------------------------------------------------------------
+
+function labelsOf(text) {
+  const out = {};
+  for (const part of text.split(',').map((s) => s.trim()).filter(Boolean)) {
+    const i = part.indexOf('=');
+    if (i < 0) out[part] = ''; else out[part.slice(0, i)] = part.slice(i + 1);
+  }
+  return out;
+}
+
+function createNetworkBody(f) {
+  const v = (name) => f.elements[name].value.trim();
+  const config = {};
+  if (v('subnet')) config.Subnet = v('subnet');
+  if (v('gateway')) config.Gateway = v('gateway');
+  if (v('iprange')) config.IPRange = v('iprange');
+  const body = {
+    Name: v('name'), Driver: 'bridge', Internal: f.elements.internal.checked,
+    EnableIPv6: f.elements.ipv6.checked, Labels: labelsOf(v('labels')),
+  };
+  if (Object.keys(config).length) body.IPAM = { Config: [config] };
+  return body;
+}
+
+function connectBody(f) {
+  const v = (name) => f.elements[name].value.trim();
+  const ipam = {};
+  if (v('ipv4')) ipam.IPv4Address = v('ipv4');
+  if (v('ipv6')) ipam.IPv6Address = v('ipv6');
+  const aliases = v('aliases').split(',').map((s) => s.trim()).filter(Boolean);
+  const config = {};
+  if (Object.keys(ipam).length) config.IPAMConfig = ipam;
+  if (aliases.length) config.Aliases = aliases;
+  return { Container: v('container'), EndpointConfig: config };
+}
+
+function onSubmit(id, work) {
+  $(id).addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    if (await act(() => work(f))) f.reset();
+  });
+}
+
+function wire() {
+  onSubmit('#create-network', (f) => api('POST', '/networks/create', createNetworkBody(f)));
+  onSubmit('#create-sandbox', (f) => api('POST',
+    `/containers/create?name=${encodeURIComponent(f.elements.name.value.trim())}`));
+  onSubmit('#connect', (f) => api('POST',
+    `/networks/${encodeURIComponent(f.elements.network.value)}/connect`, connectBody(f)));
+  $('#diagnose-form').addEventListener('submit', async (ev) => {
+    ev.preventDefault();
+    const f = ev.target;
+    $('#diagnosis').textContent = 'Diagnosing…';
+    try {
+      const d = await api('POST', '/netbridge/diagnose', {
+        Source: f.elements.source.value.trim(),
+        Target: f.elements.target.value.trim(),
+        Count: Number(f.elements.count.value || 0),
+        TimeoutMs: 3000,
+      });
+      showError('');
+      renderDiagnosis(d);
+    } catch (e) {
+      $('#diagnosis').textContent = '';
+      showError(e.message);
+    }
+  });
+  document.addEventListener('click', (ev) => {
+    const b = ev.target.closest('button[data-action], button[data-sort]');
+    if (!b) return;
+    if (b.dataset.sort) {
+      const key = b.dataset.sort;
+      state.sort = { key, dir: state.sort.key === key ? -state.sort.dir : 1 };
+      renderNetworks();
+      return;
+    }
+    const { action, id, network, container } = b.dataset;
+    if (action === 'detail') { state.detail = id; renderDetail(); }
+    if (action === 'remove-network') act(() => api('DELETE', `/networks/${encodeURIComponent(id)}`));
+    if (action === 'remove-container') act(() => api('DELETE', `/containers/${encodeURIComponent(id)}?force=1`));
+    if (action === 'disconnect') {
+      act(() => api('POST', `/networks/${encodeURIComponent(network)}/disconnect`, { Container: container }));
+    }
+  });
+  $('#network-filter').addEventListener('input', renderNetworks);
+  $('#topology-network').addEventListener('change', renderTopology);
+  window.addEventListener('hashchange', render);
+}
+
+wire();
+render();
+refresh();
+follow();

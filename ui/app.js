@@ -79,6 +79,7 @@ function refresh() {
         again = false;
         const topo = await api('GET', '/netbridge/topology');
         index(topo);
+        state.loads += 1;
         render();
       } while (again);
     } catch (e) {
@@ -106,7 +107,6 @@ function index(topo) {
     if (!state.byContainer.has(e.ContainerId)) state.byContainer.set(e.ContainerId, []);
     state.byContainer.get(e.ContainerId).push(e);
   }
-  state.loads += 1;
 }
 
 // Follows GET /events; reconnects after a second if the stream ends.
@@ -487,6 +487,7 @@ function wire() {
 }
 
 wire();
+index(state.topo);
 render();
 refresh();
 follow();

@@ -340,7 +340,7 @@ fn a_browser_logs_in_once_and_keeps_a_session() {
             csp.contains("script-src 'self'") && csp.contains("default-src 'none'"),
             "{csp}"
         );
-        assert_eq!(r.header("referrer-policy"), Some("no-referrer"));
+        assert_eq!(r.header("referrer-policy"), Some("same-origin"));
     }
     let topo = curl(&d, &["-b", &cookie, &url("/netbridge/topology")]);
     assert_eq!(topo.status, 200, "{topo:?}");

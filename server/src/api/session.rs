@@ -131,9 +131,10 @@ pub fn session_of(headers: &HeaderMap) -> Option<&str> {
         .map(|(_, value)| value)
 }
 
-/// Paths that do their own authentication, before any session exists.
+/// Paths that do their own authentication (or need none: the login page's stylesheet),
+/// before any session exists.
 pub fn is_login_path(path: &str) -> bool {
-    path == "/ui/login" || path == "/ui/logout"
+    matches!(path, "/ui/login" | "/ui/logout" | "/ui/style.css")
 }
 
 #[derive(Serialize, ToSchema)]

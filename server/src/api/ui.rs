@@ -58,7 +58,8 @@ pub fn is_browser_path(path: &str) -> bool {
 }
 
 /// Adds the Content-Security-Policy and friends to the dashboard's and the docs' responses.
-/// `no-referrer` keeps a login link's code out of any Referer header.
+/// `same-origin` keeps a login link's code out of any Referer header sent elsewhere (and
+/// `no-referrer` would make Chromium send `Origin: null` on the login form's own post).
 pub fn secure(path: &str, response: &mut Response) {
     let policy = if path.starts_with("/docs") {
         DOCS_POLICY
@@ -78,7 +79,7 @@ pub fn secure(path: &str, response: &mut Response) {
     );
     h.insert(
         header::REFERRER_POLICY,
-        HeaderValue::from_static("no-referrer"),
+        HeaderValue::from_static("same-origin"),
     );
     h.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
 }

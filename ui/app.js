@@ -308,77 +308,95 @@ function el(name, attrs, text) {
 }
 
 // Containers on the left (one row per interface), bridges on the right, one line per veth
-// pair. Containers are ordered by their first network so lines mostly run straight; a network
-// chosen in the select shows only its bridge and containers.
-function renderTopology() {
-  const only = $('#topology-network').value;
+// pair, labelled with its host end where it meets the bridge. Containers are grouped by their
+// first network and each bridge sits level with its containers, so lines mostly run straight;
+// the select shows one network alone (what keeps 200 containers usable).
+const T = { ROW: 22, CX: 20, CW: 320, BX: 620, BW: 300, W: 940 };
+
+function topologyModel(only) {
   const bridges = state.topo.Networks.filter((n) => n.Bridge && (!only || n.Id === only));
   const shown = new Set(bridges.map((n) => n.Id));
-  const order = new Map(bridges.map((n, i) => [n.Id, i]));
+  const rank = new Map(bridges.map((n, i) => [n.Id, i]));
+  const first = (x) => (x.eps.length ? rank.get(x.eps[0].NetworkId) : 1e9);
   const containers = state.topo.Containers
     .map((c) => ({ c, eps: (state.byContainer.get(c.Id) || []).filter((e) => shown.has(e.NetworkId)) }))
     .filter((x) => x.eps.length > 0 || !only)
-    .sort((a, b) => (a.eps.length ? order.get(a.eps[0].NetworkId) : 1e9)
-      - (b.eps.length ? order.get(b.eps[0].NetworkId) : 1e9) || a.c.Name.localeCompare(b.c.Name));
-  const ROW = 22; const W = 900; const CX = 20; const CW = 300; const BX = 600; const BW = 280;
-  const svg = el('svg', { xmlns: SVG, class: 'topology', role: 'presentation' });
-  const ports = new Map();
+    .sort((a, b) => first(a) - first(b) || a.c.Name.localeCompare(b.c.Name));
+  return { bridges, containers };
+}
+
+function drawContainers(svg, containers, ports) {
   let y = 20;
   for (const { c, eps } of containers) {
-    const h = 24 + Math.max(eps.length, 1) * ROW;
+    const h = 26 + Math.max(eps.length, 1) * T.ROW;
     const g = el('g', { class: 'container', 'data-name': c.Name, 'data-id': c.Id });
-    g.append(el('rect', { x: CX, y, width: CW, height: h, rx: 6 }));
-    g.append(el('text', { x: CX + 8, y: y + 16, class: 'title' }, `${c.Name} (${c.Kind})`));
+    g.append(el('rect', { x: T.CX, y, width: T.CW, height: h, rx: 6 }));
+    g.append(el('text', { x: T.CX + 8, y: y + 17, class: 'title' }, `${c.Name} (${c.Kind})`));
+    if (!eps.length) g.append(el('text', { x: T.CX + 16, y: y + 40, class: 'note' }, 'no network'));
     eps.forEach((e, i) => {
-      const py = y + 24 + i * ROW + ROW / 2;
-      g.append(el('text', { x: CX + 16, y: py + 4, class: 'iface' },
+      const py = y + 26 + i * T.ROW + T.ROW / 2;
+      g.append(el('text', { x: T.CX + 16, y: py + 4, class: 'iface' },
         `${e.Interface}  ${e.IPv4Address || ''} ${e.IPv6Address || ''}`.trim()));
-      g.append(el('circle', { cx: CX + CW, cy: py, r: 4, class: 'port' }));
+      g.append(el('circle', { cx: T.CX + T.CW, cy: py, r: 4, class: 'port' }));
       ports.set(e.Id, py);
     });
     svg.append(g);
     y += h + 10;
   }
-  const bridgeY = new Map();
-  let by = 20;
+  return y;
+}
+
+function drawBridges(svg, bridges, ports) {
+  const ordered = bridges.map((n) => {
+    const eps = (state.byNetwork.get(n.Id) || []).filter((e) => ports.has(e.Id))
+      .sort((a, b) => ports.get(a.Id) - ports.get(b.Id));
+    return { n, eps, from: eps.length ? ports.get(eps[0].Id) : 1e9 };
+  }).sort((a, b) => a.from - b.from);
   const links = [];
-  for (const n of bridges) {
-    const eps = (state.byNetwork.get(n.Id) || []).filter((e) => ports.has(e.Id));
-    const ys = eps.map((e) => ports.get(e.Id));
-    const wanted = ys.length ? Math.min(...ys) - 20 : by;
-    const top = Math.max(by, wanted);
-    const h = Math.max(60, ys.length ? Math.max(...ys) - top + 20 : 60);
+  let y = 20;
+  for (const { n, eps, from } of ordered) {
+    const top = Math.max(y, from < 1e9 ? from - 48 : y);
+    const h = 56 + eps.length * T.ROW;
     const g = el('g', { class: `bridge${n.Internal ? ' internal' : ''}`, 'data-name': n.Name, 'data-bridge': n.Bridge });
-    g.append(el('rect', { x: BX, y: top, width: BW, height: h, rx: 6 }));
-    g.append(el('text', { x: BX + 10, y: top + 18, class: 'title' }, `${n.Name}: ${n.Bridge}`));
-    g.append(el('text', { x: BX + 10, y: top + 36 }, n.Subnets.map((s) => `${s.Subnet} gw ${s.Gateway}`).join('  ')));
-    if (n.Internal || !n.ICC) {
-      g.append(el('text', { x: BX + 10, y: top + 52, class: 'note' },
-        [n.Internal ? 'internal' : '', n.ICC ? '' : 'ICC off'].filter(Boolean).join(', ')));
-    }
+    g.append(el('rect', { x: T.BX, y: top, width: T.BW, height: h, rx: 6 }));
+    g.append(el('text', { x: T.BX + 10, y: top + 18, class: 'title' }, `${n.Name}: bridge ${n.Bridge}`));
+    const notes = [n.Internal ? 'internal' : '', n.ICC ? '' : 'ICC off'].filter(Boolean).join(', ');
+    g.append(el('text', { x: T.BX + 10, y: top + 36 },
+      n.Subnets.map((s) => `${s.Subnet} gw ${s.Gateway}`).join('  ') + (notes ? `  (${notes})` : '')));
+    eps.forEach((e, i) => {
+      const py = top + 48 + i * T.ROW + T.ROW / 2;
+      g.append(el('text', { x: T.BX + 16, y: py + 4, class: 'veth' }, e.HostInterface));
+      links.push({ e, n, y1: ports.get(e.Id), y2: py });
+    });
     svg.append(g);
-    bridgeY.set(n.Id, top);
-    for (const e of eps) links.push({ e, n, y1: ports.get(e.Id), top, h });
-    by = top + h + 16;
+    y = top + h + 14;
   }
-  for (const { e, n, y1, top, h } of links) {
-    const y2 = Math.min(Math.max(y1, top + 10), top + h - 10);
+  return { bottom: y, links };
+}
+
+function renderTopology() {
+  const { bridges, containers } = topologyModel($('#topology-network').value);
+  const svg = el('svg', { xmlns: SVG, class: 'topology', role: 'presentation' });
+  const ports = new Map();
+  const left = drawContainers(svg, containers, ports);
+  const { bottom, links } = drawBridges(svg, bridges, ports);
+  for (const { e, n, y1, y2 } of links) {
     const line = el('line', {
-      x1: CX + CW + 4, y1, x2: BX, y2, class: 'link',
+      x1: T.CX + T.CW + 4, y1, x2: T.BX, y2, class: 'link',
       'data-network': n.Name, 'data-container': (state.containers.get(e.ContainerId) || {}).Name || '',
       'data-veth': e.HostInterface, 'data-bridge': n.Bridge,
     });
     line.append(el('title', {}, `${e.Interface} ⇄ ${e.HostInterface} on ${n.Bridge}`));
     svg.append(line);
-    svg.append(el('text', { x: BX - 8, y: y2 - 4, class: 'veth', 'text-anchor': 'end' }, e.HostInterface));
   }
-  const height = Math.max(y, by) + 20;
-  svg.setAttribute('viewBox', `0 0 ${W} ${height}`);
-  svg.setAttribute('width', W);
+  const height = Math.max(left, bottom) + 20;
+  svg.setAttribute('viewBox', `0 0 ${T.W} ${height}`);
+  svg.setAttribute('width', T.W);
   svg.setAttribute('height', height);
   const box = $('#topology');
   box.replaceChildren(svg);
-  box.setAttribute('aria-label', `${bridges.length} bridges, ${containers.length} containers, ${links.length} veth pairs`);
+  box.setAttribute('aria-label',
+    `${bridges.length} bridges, ${containers.length} containers, ${links.length} veth pairs`);
 }
 
 // ---- diagnose ---------------------------------------------------------------------------

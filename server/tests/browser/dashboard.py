@@ -24,8 +24,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.keys import Keys
 
 BASE = os.environ["BASE"]
-SHOTS = os.environ["SHOTS"]
-SUFFIX = os.environ["SUFFIX"]
+SHOTS = os.environ.get("SHOTS", "screenshots")
+SUFFIX = os.environ.get("SUFFIX", "")
 NET = f"mynet{SUFFIX}"
 C1, C2 = f"ui1{SUFFIX}", f"ui2{SUFFIX}"
 

@@ -65,23 +65,32 @@ async function act(work) {
 // ---- loading ----------------------------------------------------------------------------
 
 let inFlight = null;
-let again = false;
+// What the next load fetches: everything, or only the networks events named.
+const pending = { full: false, networks: new Set() };
 
-// One topology request at a time; changes that arrive meanwhile cause exactly one more.
-function refresh() {
-  if (inFlight) {
-    again = true;
-    return inFlight;
-  }
+// One load at a time; whatever arrives meanwhile is gathered into the next one. `networks`
+// (IDs) asks for just those networks' part of the picture; nothing asks for all of it.
+function refresh(networks) {
+  if (networks) for (const id of networks) pending.networks.add(id);
+  else pending.full = true;
+  if (inFlight) return inFlight;
   inFlight = (async () => {
     try {
-      do {
-        again = false;
-        const topo = await api('GET', '/netbridge/topology');
-        index(topo);
-        state.loads += 1;
-        render();
-      } while (again);
+      while (pending.full || pending.networks.size) {
+        if (pending.full) {
+          pending.full = false;
+          pending.networks.clear();
+          index(await api('GET', '/netbridge/topology'));
+          state.loads += 1;
+          render();
+        } else {
+          const ids = [...pending.networks];
+          pending.networks.clear();
+          await Promise.all(ids.map(loadNetwork));
+          state.loads += 1;
+          renderChanged(ids);
+        }
+      }
     } catch (e) {
       if (e.status === 401) {
         window.location.assign('/ui/login');
@@ -93,6 +102,25 @@ function refresh() {
     }
   })();
   return inFlight;
+}
+
+// Replaces one network's part of the picture (or drops the network, if it is gone).
+async function loadNetwork(id) {
+  let part = null;
+  try {
+    part = await api('GET', `/netbridge/topology?network=${encodeURIComponent(id)}`);
+  } catch (e) {
+    if (e.status !== 404) throw e;
+  }
+  const t = state.topo;
+  const net = part && part.Networks[0];
+  const key = net ? net.Id : id;
+  const nets = t.Networks.filter((n) => n.Id !== key);
+  if (net) nets.push(net);
+  const eps = t.Endpoints.filter((e) => e.NetworkId !== key).concat(part ? part.Endpoints : []);
+  const known = new Set(t.Containers.map((c) => c.Id));
+  const containers = t.Containers.concat((part ? part.Containers : []).filter((c) => !known.has(c.Id)));
+  index({ Networks: nets, Containers: containers, Endpoints: eps });
 }
 
 function index(topo) {
@@ -127,7 +155,7 @@ async function follow() {
       if (!r.ok || !r.body) throw new Error(`events: ${r.status}`);
       live.textContent = 'live';
       live.className = 'live on';
-      await readLines(r.body.getReader(), () => refresh());
+      await readLines(r.body.getReader(), onEvents);
     } catch (_) {
       // fall through to the retry
     }
@@ -139,7 +167,20 @@ async function follow() {
   }
 }
 
-// Calls `onEvent` for every chunk that completes at least one JSON line.
+// Network events refresh just their network; anything else (containers made or removed)
+// refreshes everything.
+function onEvents(lines) {
+  const networks = [];
+  for (const line of lines) {
+    let e = null;
+    try { e = JSON.parse(line); } catch (_) { e = null; }
+    if (e && e.Type === 'network' && e.Actor && e.Actor.ID) networks.push(e.Actor.ID);
+    else return refresh();
+  }
+  return refresh(networks);
+}
+
+// Calls `onEvent` with the JSON lines each chunk completes.
 async function readLines(reader, onEvent) {
   const decoder = new TextDecoder();
   let buffered = '';
@@ -149,7 +190,8 @@ async function readLines(reader, onEvent) {
     buffered += decoder.decode(value, { stream: true });
     const lines = buffered.split('\n');
     buffered = lines.pop();
-    if (lines.some((l) => l.trim())) onEvent();
+    const events = lines.filter((l) => l.trim());
+    if (events.length) onEvent(events);
   }
 }
 
@@ -185,6 +227,30 @@ function render() {
   if (view === 'containers') renderContainers();
   if (view === 'topology') renderTopology();
   document.body.dataset.loads = String(state.loads);
+}
+
+// After some networks changed: on the networks view, their rows are redrawn in place (a table
+// of a thousand rows is not laid out again for one connect); elsewhere the view is redrawn.
+function renderChanged(ids) {
+  const patched = currentView() === 'networks' && !$('#network-filter').value.trim()
+    && state.sort.key !== 'Endpoints' && ids.every(patchRow);
+  if (!patched) {
+    render();
+    return;
+  }
+  renderDetail();
+  document.body.dataset.loads = String(state.loads);
+}
+
+// Redraws one network's existing row; false when it has none (or no longer has a network).
+function patchRow(id) {
+  const row = document.querySelector(`#networks-table tr[data-id="${CSS.escape(id)}"]`);
+  const n = state.networks.get(id);
+  if (!row || !n) return false;
+  const tmp = document.createElement('tbody');
+  tmp.innerHTML = rowHtml(networkRow(n));
+  row.replaceWith(tmp.firstElementChild);
+  return true;
 }
 
 function renderChoices() {
@@ -260,6 +326,16 @@ function matches(row, f) {
   return true;
 }
 
+function rowHtml(r) {
+  return `<tr data-id="${esc(r.n.Id)}" data-name="${esc(r.Name)}">
+    <td><button class="link" data-action="detail" data-id="${esc(r.n.Id)}">${esc(r.Name)}</button></td>
+    <td>${esc(r.Driver)}</td><td>${esc(r.Scope)}</td><td>${esc(r.Subnets)}</td>
+    <td>${esc(r.Gateway)}</td><td class="num">${r.Endpoints}</td><td>${esc(r.Labels)}</td>
+    <td>${r.Internal}</td>
+    <td>${r.n.Builtin ? '' : `<button data-action="remove-network" data-id="${esc(r.n.Id)}" aria-label="Remove network ${esc(r.Name)}">Remove</button>`}</td>
+  </tr>`;
+}
+
 function renderNetworks() {
   const f = parseFilter($('#network-filter').value);
   const { key, dir } = state.sort;
@@ -268,13 +344,7 @@ function renderNetworks() {
     const x = a[key]; const y = b[key];
     return (typeof x === 'number' ? x - y : String(x).localeCompare(String(y))) * dir;
   });
-  $('#networks-table tbody').innerHTML = rows.map((r) => `<tr data-id="${esc(r.n.Id)}" data-name="${esc(r.Name)}">
-    <td><button class="link" data-action="detail" data-id="${esc(r.n.Id)}">${esc(r.Name)}</button></td>
-    <td>${esc(r.Driver)}</td><td>${esc(r.Scope)}</td><td>${esc(r.Subnets)}</td>
-    <td>${esc(r.Gateway)}</td><td class="num">${r.Endpoints}</td><td>${esc(r.Labels)}</td>
-    <td>${r.Internal}</td>
-    <td>${r.n.Builtin ? '' : `<button data-action="remove-network" data-id="${esc(r.n.Id)}" aria-label="Remove network ${esc(r.Name)}">Remove</button>`}</td>
-  </tr>`).join('');
+  $('#networks-table tbody').innerHTML = rows.map(rowHtml).join('');
   for (const th of document.querySelectorAll('#networks-table th')) {
     const b = th.querySelector('button');
     if (b && b.dataset.sort === key) th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');

@@ -94,6 +94,18 @@ fn topology_is_the_whole_picture_in_one_request() {
         .filter_map(|c| c["Name"].as_str())
         .collect();
     assert!(names.contains(&a.as_str()) && names.contains(&b.as_str()));
+
+    // One network's part, as the page fetches after an event naming it.
+    let part = d.get("/netbridge/topology?network=mynet");
+    assert_eq!(part.status, 200, "{}", part.body);
+    let part = part.json();
+    assert_eq!(part["Networks"].as_array().unwrap().len(), 1);
+    assert_eq!(part["Networks"][0]["Id"], net["Id"]);
+    assert_eq!(part["Endpoints"].as_array().unwrap().len(), 2);
+    assert_eq!(part["Containers"].as_array().unwrap().len(), 2);
+    let gone = d.get("/netbridge/topology?network=nosuch");
+    assert_eq!(gone.status, 404, "{}", gone.body);
+    assert_eq!(gone.message(), "network nosuch not found");
     cleanup(&d, &[&a, &b]);
 }
 

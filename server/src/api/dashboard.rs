@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::error::ApiError;
-use super::extract::DockerJson;
+use super::extract::{DockerJson, QueryMap};
 use super::wire::ErrorResponse;
 use crate::kernel::probe::{MAX_DEADLINE, MAX_ECHOES};
 use crate::model::{Container, Endpoint, Network};
@@ -148,12 +148,21 @@ fn endpoint_out(e: &Endpoint) -> TopologyEndpoint {
     }
 }
 
-/// Every network, container and endpoint in one request: what the dashboard draws.
+/// Every network, container and endpoint in one request: what the dashboard draws. With
+/// `network`, only that network, its endpoints and their containers.
 #[utoipa::path(get, path = "/netbridge/topology", tag = "netbridge", operation_id = "Topology",
+    params(("network" = Option<String>, Query, description = "Only this network (ID, name or unique ID prefix)")),
     responses((status = 200, description = "The whole picture", body = TopologyResponse),
+        (status = 404, description = "No such network", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
-pub async fn topology(State(d): State<Arc<Daemon>>) -> Result<Json<TopologyResponse>, ApiError> {
-    let t = d.topology().await?;
+pub async fn topology(
+    State(d): State<Arc<Daemon>>,
+    q: QueryMap,
+) -> Result<Json<TopologyResponse>, ApiError> {
+    let t = match q.get("network").filter(|n| !n.is_empty()) {
+        Some(network) => d.topology_of(network).await?,
+        None => d.topology().await?,
+    };
     Ok(Json(TopologyResponse {
         networks: t.networks.iter().map(|n| network_out(n)).collect(),
         containers: t.containers.iter().map(container_out).collect(),

@@ -46,7 +46,10 @@ def first_draw(d):
     drawn = float(js(d, "return document.body.dataset.networksDrawn"))
     painted = float(js(d, "return document.body.dataset.networksPainted"))
     rows = js(d, "return document.querySelectorAll('#networks-table tbody tr').length")
-    return drawn, painted, rows
+    fetched = js(d, "const e = performance.getEntriesByType('resource')"
+                    ".find((r) => r.name.endsWith('/netbridge/topology'));"
+                    "return e ? [e.responseEnd, e.responseEnd - e.requestStart, e.encodedBodySize] : null;")
+    return drawn, painted, rows, fetched
 
 
 WATCH = """
@@ -100,6 +103,9 @@ def main():
             "painted_ms": [round(x[1]) for x in draws],
             "connect_shown_ms": [round(x) for x in shown],
             "connect_call_ms": [round(x) for x in calls],
+            "topology_loaded_at_ms": [round(x[3][0]) for x in draws if x[3]],
+            "topology_request_ms": [round(x[3][1]) for x in draws if x[3]],
+            "topology_bytes": draws[-1][3][2] if draws[-1][3] else None,
             "median_painted_ms": round(statistics.median(x[1] for x in draws)),
             "median_connect_shown_ms": round(statistics.median(shown)),
         }), flush=True)

@@ -11,6 +11,7 @@ const state = {
   byNetwork: new Map(),
   byContainer: new Map(),
   sort: { key: 'Name', dir: 1 },
+  page: 0,
   detail: null,
   loads: 0,
 };
@@ -326,6 +327,9 @@ function matches(row, f) {
   return true;
 }
 
+// Rows of the networks table drawn at once.
+const PAGE = 100;
+
 function rowHtml(r) {
   return `<tr data-id="${esc(r.n.Id)}" data-name="${esc(r.Name)}">
     <td><button class="link" data-action="detail" data-id="${esc(r.n.Id)}">${esc(r.Name)}</button></td>
@@ -344,13 +348,24 @@ function renderNetworks() {
     const x = a[key]; const y = b[key];
     return (typeof x === 'number' ? x - y : String(x).localeCompare(String(y))) * dir;
   });
-  $('#networks-table tbody').innerHTML = rows.map(rowHtml).join('');
+  // A page of rows at a time: laying out a thousand table rows costs a browser hundreds of
+  // milliseconds, a hundred a few.
+  const pages = Math.max(1, Math.ceil(rows.length / PAGE));
+  state.page = Math.min(state.page, pages - 1);
+  const first = state.page * PAGE;
+  const shown = rows.slice(first, first + PAGE);
+  $('#networks-table tbody').innerHTML = shown.map(rowHtml).join('');
   for (const th of document.querySelectorAll('#networks-table th')) {
     const b = th.querySelector('button');
     if (b && b.dataset.sort === key) th.setAttribute('aria-sort', dir > 0 ? 'ascending' : 'descending');
     else th.removeAttribute('aria-sort');
   }
-  $('#networks-count').textContent = `${rows.length} of ${state.topo.Networks.length} networks`;
+  $('#networks-count').textContent = rows.length > shown.length
+    ? `${first + 1}–${first + shown.length} of ${rows.length} networks (${state.topo.Networks.length} in all)`
+    : `${rows.length} of ${state.topo.Networks.length} networks`;
+  $('#page-prev').disabled = state.page === 0;
+  $('#page-next').disabled = state.page >= pages - 1;
+  $('#pager').hidden = pages === 1;
   renderDetail();
   markFirstDraw();
 }
@@ -605,7 +620,9 @@ function wire() {
       act(() => api('POST', `/networks/${encodeURIComponent(network)}/disconnect`, { Container: container }));
     }
   });
-  $('#network-filter').addEventListener('input', renderNetworks);
+  $('#network-filter').addEventListener('input', () => { state.page = 0; renderNetworks(); });
+  $('#page-prev').addEventListener('click', () => { state.page -= 1; renderNetworks(); });
+  $('#page-next').addEventListener('click', () => { state.page += 1; renderNetworks(); });
   $('#topology-network').addEventListener('change', renderTopology);
   window.addEventListener('hashchange', render);
   document.addEventListener('visibilitychange', () => (document.hidden ? pause() : resume()));

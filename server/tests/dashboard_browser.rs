@@ -164,6 +164,13 @@ fn dashboard_benchmark() {
         .env("LOGIN_URL", &login)
         .env("SOCKET", &d.socket)
         .env("NETWORK", "bn0")
+        .env(
+            "SHOTS",
+            concat!(
+                env!("CARGO_MANIFEST_DIR"),
+                "/../target/dashboard-screenshots"
+            ),
+        )
         .env("CONTAINER", names.last().expect("spare"))
         .env("RUNS", "5")
         .output()

@@ -15,7 +15,7 @@ import socket
 import statistics
 import time
 
-from dashboard import browser, wait, js
+from dashboard import browser, wait, js, shot
 
 BASE = os.environ["BASE"]
 RUNS = int(os.environ.get("RUNS", "5"))
@@ -45,7 +45,8 @@ def first_draw(d):
     wait(d, "the painted table", lambda: js(d, "return document.body.dataset.networksPainted"), 30)
     drawn = float(js(d, "return document.body.dataset.networksDrawn"))
     painted = float(js(d, "return document.body.dataset.networksPainted"))
-    rows = js(d, "return document.querySelectorAll('#networks-table tbody tr').length")
+    rows = js(d, "return document.querySelectorAll('#networks-table tbody tr').length + ' rows drawn; '"
+                 "+ document.getElementById('networks-count').textContent")
     fetched = js(d, "const e = performance.getEntriesByType('resource')"
                     ".find((r) => r.name.endsWith('/netbridge/topology'));"
                     "return e ? [e.responseEnd, e.responseEnd - e.requestStart, e.encodedBodySize] : null;")
@@ -82,6 +83,20 @@ def connect_shown(d, net, container, verb, count):
     return shown - sent, returned - sent
 
 
+def topology_at_scale(d, net):
+    """Draws the topology of everything, then of one network; ms each (script work only)."""
+    d.find_element("id", "nav-topology").click()
+    wait(d, "the topology", lambda: js(d, "return !!document.querySelector('#topology svg')"))
+    took_all = js(d, "const t = performance.now(); renderTopology(); return performance.now() - t;")
+    shot(d, "topology-1000-networks")
+    took_one = js(d, """
+        const sel = document.getElementById('topology-network');
+        sel.value = [...sel.options].find((o) => o.textContent === arguments[0]).value;
+        const t = performance.now(); renderTopology(); return performance.now() - t;""", net)
+    shot(d, "topology-one-of-1000-networks")
+    return round(took_all), round(took_one)
+
+
 def main():
     d = browser()
     try:
@@ -97,7 +112,10 @@ def main():
             shown.append(s)
             calls.append(c)
             connect_shown(d, net, container, "disconnect", base)
+        topology = topology_at_scale(d, net)
         print(json.dumps({
+            "topology_all_ms": topology[0],
+            "topology_one_network_ms": topology[1],
             "rows": draws[-1][2],
             "drawn_ms": [round(x[0]) for x in draws],
             "painted_ms": [round(x[1]) for x in draws],

@@ -126,6 +126,7 @@ fn diagnose_explains_then_probes_from_inside_the_source() {
     // The gateway, by address.
     let r = diagnose(&d, json!({"Source": a, "Target": "172.30.0.1", "Count": 1}));
     assert_eq!(r.json()["Verdict"], "reachable", "{}", r.body);
+    assert_eq!(codes(&r.json()), ["gateway"]);
     assert_eq!(r.json()["Probe"]["Received"], 1, "{}", r.body);
 
     // b moves to another network: isolation, and the probe is lost.
@@ -221,6 +222,8 @@ fn diagnose_refuses_what_it_cannot_do() {
     assert_eq!(r.status, 200, "{}", r.body);
     assert!(started.elapsed().as_secs_f64() < 6.0);
     assert_eq!(r.json()["Probe"]["Sent"], 10);
+    assert_eq!(r.json()["Verdict"], "unknown");
+    assert_eq!(codes(&r.json()), ["unassigned"]);
     cleanup(&d, &[&a, &b]);
 }
 

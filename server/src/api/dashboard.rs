@@ -198,8 +198,8 @@ pub struct DiagnoseContainer {
 
 #[derive(Serialize, ToSchema)]
 pub struct DiagnoseReason {
-    /// `shared-network`, `icc-disabled`, `isolated`, `internal`, `no-route`, `outside` or
-    /// `target-unattached`.
+    /// `shared-network`, `gateway`, `icc-disabled`, `isolated`, `internal`, `no-route`,
+    /// `outside`, `unassigned` or `target-unattached`.
     #[serde(rename = "Code")]
     pub code: String,
     #[serde(rename = "Network")]

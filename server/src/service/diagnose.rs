@@ -157,10 +157,7 @@ impl Daemon {
             .find(|(_, n)| n.ipam.iter().any(|c| c.subnet.contains(ip)))
         {
             d.shared.push(n.name.clone());
-            let is_gateway = n.ipam.iter().any(|c| c.gateway == ip);
-            let (verdict, why) = same_bridge(n, is_gateway || owner.is_none());
-            d.verdict = verdict;
-            d.reasons.push(why);
+            (d.verdict, d.reasons) = on_link(n, ip, owner.is_some());
             return Ok(d);
         }
         let networks = self.store.networks().await?;
@@ -186,10 +183,9 @@ impl Daemon {
     }
 }
 
-/// Inside one bridge: allowed unless ICC is off (the gateway, the host itself, is always
-/// reachable, since `no_icc` only drops bridged traffic between ports).
-fn same_bridge(n: &Network, to_host: bool) -> (Verdict, Reason) {
-    if !n.bool_option(OPT_ICC, true) && !to_host {
+/// Between two containers of one bridge: allowed unless ICC is off.
+fn same_bridge(n: &Network) -> (Verdict, Reason) {
+    if !n.bool_option(OPT_ICC, true) {
         let why = format!(
             "network {} has enable_icc=false: containers on it cannot talk to each other",
             n.name
@@ -202,6 +198,28 @@ fn same_bridge(n: &Network, to_host: bool) -> (Verdict, Reason) {
         bridge_of(n)
     );
     (Verdict::Reachable, reason("shared-network", Some(n), why))
+}
+
+/// An address in one of the source's own subnets: the gateway (the host), a container's, or
+/// nobody's.
+fn on_link(n: &Network, ip: IpAddr, held: bool) -> (Verdict, Vec<Reason>) {
+    if n.ipam.iter().any(|c| c.gateway == ip) {
+        let why = format!(
+            "{ip} is the gateway of network {}: the host's end of bridge {}",
+            n.name,
+            bridge_of(n)
+        );
+        return (Verdict::Reachable, vec![reason("gateway", Some(n), why)]);
+    }
+    if !held {
+        let why = format!(
+            "{ip} is in network {}'s subnet, but no endpoint holds it: nothing will answer",
+            n.name
+        );
+        return (Verdict::Unknown, vec![reason("unassigned", Some(n), why)]);
+    }
+    let (verdict, why) = same_bridge(n);
+    (verdict, vec![why])
 }
 
 fn bridge_of(n: &Network) -> &str {
@@ -230,7 +248,7 @@ fn explain_containers(
         probe: None,
     };
     for (e, n) in &shared {
-        let (verdict, why) = same_bridge(n, false);
+        let (verdict, why) = same_bridge(n);
         d.reasons.push(why);
         if verdict == Verdict::Reachable && d.verdict != Verdict::Reachable {
             d.verdict = Verdict::Reachable;

@@ -77,6 +77,10 @@ pub struct Diagnosis {
 /// A container's attachments, each with its network.
 type Attachments = Vec<(Endpoint, Network)>;
 
+fn networks_of(a: &Attachments) -> Vec<&Network> {
+    a.iter().map(|(_, n)| n).collect()
+}
+
 impl Daemon {
     /// `POST /netbridge/diagnose`.
     pub async fn diagnose(&self, req: DiagnoseRequest) -> Result<Diagnosis> {
@@ -164,7 +168,7 @@ impl Daemon {
         let other = networks
             .iter()
             .find(|n| n.bridge.is_some() && n.ipam.iter().any(|c| c.subnet.contains(ip)));
-        (d.verdict, d.reasons) = leaving(mine, ip, other.map(|n| n.as_ref()));
+        (d.verdict, d.reasons) = leaving(&networks_of(mine), ip, other.map(|n| n.as_ref()));
         Ok(d)
     }
 
@@ -261,7 +265,7 @@ fn explain_containers(
     if shared.is_empty() {
         match (d.address, theirs.first()) {
             (Some(ip), Some((_, their_net))) => {
-                (d.verdict, d.reasons) = leaving(mine, ip, Some(their_net));
+                (d.verdict, d.reasons) = leaving(&networks_of(mine), ip, Some(their_net));
             }
             _ => d.reasons.push(reason(
                 "target-unattached",
@@ -278,7 +282,7 @@ fn explain_containers(
 
 /// Traffic that must leave the source's bridges: is there a route, and does isolation or an
 /// internal network stop it?
-fn leaving(mine: &Attachments, ip: IpAddr, other: Option<&Network>) -> (Verdict, Vec<Reason>) {
+fn leaving(mine: &[&Network], ip: IpAddr, other: Option<&Network>) -> (Verdict, Vec<Reason>) {
     let mut reasons = Vec::new();
     let family = |n: &Network| {
         n.ipam
@@ -287,10 +291,10 @@ fn leaving(mine: &Attachments, ip: IpAddr, other: Option<&Network>) -> (Verdict,
     };
     let routed: Vec<&Network> = mine
         .iter()
-        .map(|(_, n)| n)
+        .copied()
         .filter(|n| !n.internal && n.bridge.is_some() && family(n))
         .collect();
-    for (_, n) in mine.iter().filter(|(_, n)| n.internal) {
+    for n in mine.iter().filter(|n| n.internal) {
         reasons.push(reason(
             "internal",
             Some(n),
@@ -335,4 +339,109 @@ fn leaving(mine: &Attachments, ip: IpAddr, other: Option<&Network>) -> (Verdict,
         ),
     ));
     (Verdict::Blocked, reasons)
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use super::*;
+    use crate::ipam::NetworkConfig;
+
+    fn net(name: &str, subnet: &str, internal: bool, icc: bool) -> Network {
+        let subnet: crate::ipam::Cidr = subnet.parse().unwrap();
+        let gateway = match subnet.network() {
+            IpAddr::V4(a) => IpAddr::from(std::net::Ipv4Addr::from(u32::from(a) + 1)),
+            v6 => v6,
+        };
+        let mut options = BTreeMap::new();
+        if !icc {
+            options.insert(OPT_ICC.to_string(), "false".to_string());
+        }
+        Network {
+            id: format!("{name:0>64}"),
+            name: name.to_string(),
+            driver: "bridge".to_string(),
+            scope: "local".to_string(),
+            created_nanos: 0,
+            enable_ipv4: true,
+            enable_ipv6: false,
+            internal,
+            attachable: false,
+            ingress: false,
+            config_only: false,
+            config_from: String::new(),
+            builtin: false,
+            bridge: Some(format!("br-{name}")),
+            bridge_adopted: false,
+            mtu: None,
+            options,
+            labels: BTreeMap::new(),
+            ipam_driver: "default".to_string(),
+            ipam_options: None,
+            ipam: vec![NetworkConfig {
+                subnet,
+                ip_range: None,
+                gateway,
+                aux: BTreeMap::new(),
+            }],
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    fn codes(r: &[Reason]) -> Vec<&str> {
+        r.iter().map(|r| r.code).collect()
+    }
+
+    #[test]
+    fn on_one_subnet_the_gateway_answers_and_icc_decides_the_rest() {
+        let open = net("a", "172.30.0.0/24", false, true);
+        let quiet = net("q", "172.31.0.0/24", false, false);
+        let (v, r) = on_link(&open, ip("172.30.0.1"), false);
+        assert_eq!((v, codes(&r)), (Verdict::Reachable, vec!["gateway"]));
+        let (v, r) = on_link(&open, ip("172.30.0.9"), true);
+        assert_eq!((v, codes(&r)), (Verdict::Reachable, vec!["shared-network"]));
+        let (v, r) = on_link(&open, ip("172.30.0.9"), false);
+        assert_eq!((v, codes(&r)), (Verdict::Unknown, vec!["unassigned"]));
+        let (v, r) = on_link(&quiet, ip("172.31.0.9"), true);
+        assert_eq!((v, codes(&r)), (Verdict::Blocked, vec!["icc-disabled"]));
+        let (v, r) = on_link(&quiet, ip("172.31.0.1"), false);
+        assert_eq!(
+            v,
+            Verdict::Reachable,
+            "ICC never cuts off the gateway: {r:?}"
+        );
+    }
+
+    #[test]
+    fn leaving_a_bridge_meets_isolation_internal_networks_or_no_route() {
+        let a = net("a", "172.30.0.0/24", false, true);
+        let b = net("b", "172.31.0.0/24", false, true);
+        let inner = net("i", "172.29.0.0/24", true, true);
+        let (v, r) = leaving(&[&a], ip("172.31.0.2"), Some(&b));
+        assert_eq!((v, codes(&r)), (Verdict::Blocked, vec!["isolated"]));
+        let (v, r) = leaving(&[&a], ip("172.29.0.2"), Some(&inner));
+        assert_eq!(
+            (v, codes(&r)),
+            (Verdict::Blocked, vec!["internal", "isolated"])
+        );
+        let (v, r) = leaving(&[&inner], ip("172.31.0.2"), Some(&b));
+        assert_eq!(
+            (v, codes(&r)),
+            (Verdict::Blocked, vec!["internal", "no-route"])
+        );
+        let (v, r) = leaving(&[], ip("10.0.0.1"), None);
+        assert_eq!((v, codes(&r)), (Verdict::Blocked, vec!["no-route"]));
+        let (v, r) = leaving(&[&a], ip("fd00::1"), None);
+        assert_eq!(
+            (v, codes(&r)),
+            (Verdict::Blocked, vec!["no-route"]),
+            "no IPv6 network"
+        );
+        let (v, r) = leaving(&[&a], ip("10.0.0.1"), None);
+        assert_eq!((v, codes(&r)), (Verdict::Unknown, vec!["outside"]));
+    }
 }

@@ -30,6 +30,7 @@ fn the_seed_experiment_by_clicking() {
         String::from_utf8_lossy(&out.stderr)
     );
     let login = String::from_utf8_lossy(&out.stdout).trim().to_string();
+    let suffix = rand_hex(6);
     let shots = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../target/dashboard-screenshots"
@@ -42,11 +43,16 @@ fn the_seed_experiment_by_clicking() {
         .env("LOGIN_URL", &login)
         .env("SOCKET", &d.socket)
         .env("SHOTS", shots)
-        .env("SUFFIX", rand_hex(6))
+        .env("SUFFIX", &suffix)
         .env("SE_OFFLINE", "true")
         .output()
         .expect("run python3 (selenium: .ci/install-deps installs it)");
     let _ = std::fs::remove_dir_all(&scratch);
+    // The scenario removes its sandboxes by clicking; if it failed half-way, they go here
+    // (they live under /run/netns, beyond the daemon's namespace).
+    for name in [format!("ui1{suffix}"), format!("ui2{suffix}")] {
+        d.delete(&format!("/containers/{name}?force=1"));
+    }
     println!("{}", String::from_utf8_lossy(&run.stdout));
     assert!(
         run.status.success(),

@@ -12,6 +12,8 @@ const state = {
   byContainer: new Map(),
   sort: { key: 'Name', dir: 1 },
   page: 0,
+  // IDs of the networks the filter box lets through; null = no filter.
+  filterIds: null,
   detail: null,
   loads: 0,
 };
@@ -82,6 +84,7 @@ function refresh(networks) {
           pending.full = false;
           pending.networks.clear();
           index(await api('GET', '/netbridge/topology'));
+          await loadFilter();
           state.loads += 1;
           render();
         } else {
@@ -288,7 +291,7 @@ function networkRow(n) {
   };
 }
 
-// `docker network ls --filter` semantics: the same key ORs, different keys AND.
+// `key=value` words, as `docker network ls --filter key=value` takes them; a bare word is a name.
 function parseFilter(text) {
   const f = new Map();
   for (const tok of text.split(/\s+/).filter(Boolean)) {
@@ -301,30 +304,33 @@ function parseFilter(text) {
   return f;
 }
 
-function labelMatches(labels, term) {
-  const i = term.indexOf('=');
-  if (i < 0) return Object.prototype.hasOwnProperty.call(labels, term);
-  return labels[term.slice(0, i)] === term.slice(i + 1);
+// The daemon applies the filters (GET /networks?filters=), so they mean exactly what they mean
+// to `docker network ls`, `until` included, and a bad one gets Docker's message.
+async function loadFilter() {
+  const text = $('#network-filter').value.trim();
+  if (!text) {
+    state.filterIds = null;
+    return;
+  }
+  const filters = Object.fromEntries(parseFilter(text));
+  try {
+    const list = await api('GET', `/networks?filters=${encodeURIComponent(JSON.stringify(filters))}`);
+    state.filterIds = new Set(list.map((n) => n.Id));
+    showError('');
+  } catch (e) {
+    state.filterIds = new Set();
+    showError(e.message);
+  }
 }
 
-function matches(row, f) {
-  const n = row.n;
-  const tests = {
-    name: (v) => n.Name.includes(v),
-    id: (v) => n.Id.startsWith(v),
-    driver: (v) => n.Driver === v,
-    scope: (v) => n.Scope === v,
-    label: (v) => labelMatches(n.Labels || {}, v),
-    type: (v) => (v === 'builtin' ? n.Builtin : v === 'custom' ? !n.Builtin : false),
-    dangling: (v) => ((v === 'true' || v === '1') ? row.Endpoints === 0 && !n.Builtin
-      : row.Endpoints > 0 || n.Builtin),
-  };
-  for (const [key, values] of f) {
-    const test = tests[key];
-    if (!test) return false;
-    if (key === 'label' ? !values.every(test) : !values.some(test)) return false;
-  }
-  return true;
+let filterTimer = null;
+function onFilterInput() {
+  clearTimeout(filterTimer);
+  filterTimer = setTimeout(async () => {
+    await loadFilter();
+    state.page = 0;
+    renderNetworks();
+  }, 150);
 }
 
 // Rows of the networks table drawn at once.
@@ -341,9 +347,9 @@ function rowHtml(r) {
 }
 
 function renderNetworks() {
-  const f = parseFilter($('#network-filter').value);
   const { key, dir } = state.sort;
-  const rows = state.topo.Networks.map(networkRow).filter((r) => matches(r, f));
+  const rows = state.topo.Networks.map(networkRow)
+    .filter((r) => !state.filterIds || state.filterIds.has(r.n.Id));
   rows.sort((a, b) => {
     const x = a[key]; const y = b[key];
     return (typeof x === 'number' ? x - y : String(x).localeCompare(String(y))) * dir;
@@ -620,7 +626,7 @@ function wire() {
       act(() => api('POST', `/networks/${encodeURIComponent(network)}/disconnect`, { Container: container }));
     }
   });
-  $('#network-filter').addEventListener('input', () => { state.page = 0; renderNetworks(); });
+  $('#network-filter').addEventListener('input', onFilterInput);
   $('#page-prev').addEventListener('click', () => { state.page -= 1; renderNetworks(); });
   $('#page-next').addEventListener('click', () => { state.page += 1; renderNetworks(); });
   $('#topology-network').addEventListener('change', renderTopology);

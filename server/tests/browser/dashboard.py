@@ -216,6 +216,21 @@ def disconnect_live(d):
     step(f"  shown {took * 1000:.0f} ms after the CLI returned")
 
 
+def filters(d):
+    step("the table filters as docker network ls does, by the daemon's own rules")
+    view(d, "networks")
+    box = d.find_element(By.ID, "network-filter")
+    box.send_keys(f"name={NET} driver=bridge")
+    wait(d, "one row", lambda: js(d, "return document.querySelectorAll('#networks-table tbody tr').length") == 1)
+    assert NET in d.find_element(By.ID, "networks-table").text
+    box.clear()
+    box.send_keys("bogus=1")
+    wait(d, "Docker's message", lambda: "invalid filter 'bogus'" in d.find_element(By.ID, "error").text)
+    box.clear()
+    box.send_keys(" ")
+    wait(d, "every row again", lambda: js(d, "return document.querySelectorAll('#networks-table tbody tr').length") >= 4)
+
+
 def network_detail(d):
     view(d, "networks")
     d.find_element(By.CSS_SELECTOR, f"#networks-table tr[data-name='{NET}'] button[data-action='detail']").click()
@@ -267,6 +282,7 @@ def main():
         step("diagnose: reachable, and the probe succeeds")
         diagnose(d, "reachable", 3)
         shot(d, "diagnose-reachable")
+        filters(d)
         network_detail(d)
         disconnect_live(d)
         step("diagnose again: why not")

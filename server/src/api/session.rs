@@ -277,6 +277,17 @@ mod tests {
     }
 
     #[test]
+    fn tls_listeners_get_https_links_and_secure_cookies() {
+        let tls = Sessions::for_listener("0.0.0.0:2376".parse().ok(), true);
+        assert_eq!(tls.login_base.as_deref(), Some("https://127.0.0.1:2376"));
+        assert!(tls.cookie("x", 5).ends_with("; Secure"));
+        let plain = Sessions::for_listener("127.0.0.1:2375".parse().ok(), false);
+        assert_eq!(plain.login_base.as_deref(), Some("http://127.0.0.1:2375"));
+        assert!(!plain.cookie("x", 5).contains("Secure"));
+        assert_eq!(Sessions::for_listener(None, false).login_base, None);
+    }
+
+    #[test]
     fn the_cookie_is_read_among_others() {
         let mut h = HeaderMap::new();
         h.insert(

@@ -13,9 +13,8 @@ use utoipa::ToSchema;
 use super::error::ApiError;
 use super::extract::{DockerJson, QueryMap};
 use super::wire::ErrorResponse;
-use crate::kernel::probe::{MAX_DEADLINE, MAX_ECHOES};
 use crate::model::{Container, Endpoint, Network};
-use crate::service::{Daemon, DiagnoseRequest, Diagnosis};
+use crate::service::{Daemon, DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME};
 
 #[derive(Serialize, ToSchema)]
 pub struct TopologySubnet {
@@ -264,7 +263,7 @@ fn diagnosis_out(d: Diagnosis) -> DiagnoseResponse {
                 f64::from(p.sent - p.received.min(p.sent)) * 100.0 / f64::from(p.sent)
             },
             rtt_ms: p.rtts.iter().map(|r| r.as_secs_f64() * 1000.0).collect(),
-            error: p.send_error,
+            error: p.error,
         }),
         _ => None,
     };
@@ -311,10 +310,10 @@ pub async fn diagnose(
         )));
     }
     let timeout = Duration::from_millis(body.timeout_ms.unwrap_or(2000));
-    if timeout > MAX_DEADLINE || timeout.is_zero() {
+    if timeout > MAX_PROBE_TIME || timeout.is_zero() {
         return Err(ApiError::bad_request(format!(
             "TimeoutMs must be between 1 and {}",
-            MAX_DEADLINE.as_millis()
+            MAX_PROBE_TIME.as_millis()
         )));
     }
     let req = DiagnoseRequest {

@@ -12,8 +12,23 @@ use std::time::Duration;
 use super::networks::OPT_ICC;
 use super::{Daemon, Error, Result};
 use crate::kernel::Netns;
-use crate::kernel::probe::{self, EchoReport, EchoSpec};
+use crate::kernel::probe::{self, EchoSpec};
 use crate::model::{Container, Endpoint, Network};
+
+/// At most this many echoes per probe.
+pub const MAX_ECHOES: u16 = probe::MAX_ECHOES;
+/// A probe never takes longer than this.
+pub const MAX_PROBE_TIME: Duration = probe::MAX_DEADLINE;
+
+/// What the probe saw: one round-trip time per echo answered.
+#[derive(Clone, Debug)]
+pub struct ProbeReport {
+    pub sent: u16,
+    pub received: u16,
+    pub rtts: Vec<Duration>,
+    /// Why echoes could not even be sent (e.g. "Network is unreachable": no route).
+    pub error: Option<String>,
+}
 
 /// What to diagnose: from a recorded container to a container reference or an address.
 #[derive(Clone, Debug)]
@@ -71,7 +86,7 @@ pub struct Diagnosis {
     pub shared: Vec<String>,
     pub verdict: Verdict,
     pub reasons: Vec<Reason>,
-    pub probe: Option<EchoReport>,
+    pub probe: Option<ProbeReport>,
 }
 
 /// A container's attachments, each with its network.
@@ -115,7 +130,7 @@ impl Daemon {
         source: &Container,
         address: IpAddr,
         req: &DiagnoseRequest,
-    ) -> Result<EchoReport> {
+    ) -> Result<ProbeReport> {
         let path = std::path::PathBuf::from(&source.netns_path);
         let ns = tokio::task::spawn_blocking(move || Netns::open(&path))
             .await
@@ -132,10 +147,16 @@ impl Daemon {
             interval: Duration::from_millis(200),
             deadline: req.timeout,
         };
-        probe::echo(&ns, spec).await.map_err(Error::kernel(format!(
+        let echo = probe::echo(&ns, spec).await.map_err(Error::kernel(format!(
             "probe from {} to {address}",
             source.name
-        )))
+        )))?;
+        Ok(ProbeReport {
+            sent: echo.sent,
+            received: echo.received,
+            rtts: echo.rtts,
+            error: echo.send_error,
+        })
     }
 
     /// The target is an address: on one of the source's networks, on another netbridge

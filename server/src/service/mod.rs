@@ -24,7 +24,9 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 pub use containers::ContainerView;
-pub use diagnose::{DiagnoseRequest, Diagnosis, Reason, Verdict};
+pub use diagnose::{
+    DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
+};
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};

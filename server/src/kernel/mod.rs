@@ -13,6 +13,7 @@ mod firewall;
 mod link;
 mod netns;
 mod prefixes;
+pub mod probe;
 mod sysctl;
 mod veth;
 

@@ -7,6 +7,7 @@
 
 mod containers;
 pub mod crash;
+mod diagnose;
 mod endpoints;
 mod error;
 mod events;
@@ -15,6 +16,7 @@ mod firewall;
 mod networks;
 mod reconcile;
 mod startup;
+mod topology;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -22,10 +24,14 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 pub use containers::ContainerView;
+pub use diagnose::{
+    DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
+};
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
+pub use topology::Topology;
 
 use crate::ipam::Pool;
 use crate::kernel::{Firewall, Kernel, NamespaceId};

@@ -12,6 +12,7 @@ mod error;
 mod events;
 pub mod filters;
 mod firewall;
+mod lifecycle;
 mod networks;
 mod reconcile;
 mod startup;
@@ -25,6 +26,7 @@ pub use containers::ContainerView;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
+pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 
 use crate::ipam::Pool;

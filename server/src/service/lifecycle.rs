@@ -1,0 +1,451 @@
+//! Docker's container lifecycle, for networking: a container made with Docker's create body
+//! (`docker create`, `docker run -d`) is a sandbox that joins its networks when started and
+//! leaves them when stopped, keeping its configuration (and static addresses) in between.
+//!
+//! Built on the public operations (sandbox create and remove, connect, disconnect): each step
+//! below is journaled as a whole, and [`Daemon::roll_back_lifecycle`] finishes or undoes a step
+//! that a crash cut short, before the rest of the reconcile runs.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde_json::{Value, json};
+
+use super::{ConnectRequest, Daemon, Error, Lookup, Result, crash, lock_in};
+use crate::model::{self, Container, ContainerKind, Lifecycle, PlannedEndpoint, RunState};
+use crate::store::JournalEntry;
+
+/// What every route that would need a process says: netbridge has namespaces, not processes.
+pub const NO_PROCESSES: &str = "netbridge runs no processes: a container here is only a network namespace. Run commands in it with `ip netns exec <container name> <command>`, and create containers with `docker run -d` or `docker create`";
+
+/// Containers a client attached to and has not started since: netbridge has no output to
+/// give them, so the start that follows (`docker run` without `-d`, `docker start -a`) is
+/// refused with [`NO_PROCESSES`] rather than leaving the client waiting forever. Kept in
+/// memory only, like the attach itself.
+fn attached() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
+    static ATTACHED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
+        std::sync::OnceLock::new();
+    ATTACHED.get_or_init(Default::default)
+}
+
+/// Exit codes a stopped container reports: as a shell that honours SIGTERM, or one killed.
+const EXIT_STOPPED: i64 = 143;
+const EXIT_KILLED: i64 = 137;
+
+/// `POST /containers/create` with Docker's body, in domain terms.
+#[derive(Clone, Debug, Default)]
+pub struct CreateContainer {
+    pub name: Option<String>,
+    /// The body as sent, echoed by inspect.
+    pub body: Value,
+    /// `HostConfig.NetworkMode` as sent (empty = default).
+    pub network_mode: String,
+    /// `NetworkingConfig.EndpointsConfig`: network as named → endpoint settings.
+    pub endpoints: BTreeMap<String, PlannedEndpoint>,
+}
+
+/// How a stop ends a container.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Halt {
+    Stop,
+    Kill,
+}
+
+impl Daemon {
+    /// `POST /containers/create` with Docker's body: a sandbox that records what to join at
+    /// start. Nothing is attached yet.
+    pub async fn create_container(&self, req: CreateContainer) -> Result<Container> {
+        if !self.allows(ContainerKind::Sandbox) {
+            return Err(Error::Forbidden(
+                "sandboxes are turned off on this daemon (--container-refs)".to_string(),
+            ));
+        }
+        let (network_mode, networks) = self.plan_networks(&req).await?;
+        let _shared = self.exclusive.read().await;
+        let name = match req.name.as_deref().filter(|n| !n.is_empty()) {
+            Some(n) => n.strip_prefix('/').unwrap_or(n).to_string(),
+            None => format!("sandbox_{}", &model::new_id()[..12]),
+        };
+        let op = self
+            .store
+            .begin_op("create_container", &name, &json!({"name": name}))
+            .await?;
+        crash::point("container.create.journaled");
+        let container = match self.create_sandbox_shared(Some(&name)).await {
+            Ok(c) => c,
+            Err(e) => {
+                self.store.end_op(op).await?;
+                return Err(e);
+            }
+        };
+        crash::point("container.create.sandbox");
+        let record = Lifecycle {
+            container_id: container.id.clone(),
+            body: req.body,
+            network_mode,
+            networks,
+            state: RunState::Created,
+            started_nanos: None,
+            finished_nanos: None,
+            exit_code: 0,
+        };
+        if let Err(e) = self.store.insert_lifecycle(&record).await {
+            // Undo: the sandbox goes again, so the name is free for a retry.
+            if let Err(undo) = self.remove_container_locked(&container).await {
+                tracing::error!(container = %container.id, error = %undo, "cannot undo a container create");
+            }
+            self.store.end_op(op).await?;
+            return Err(e.into());
+        }
+        crash::point("container.create.recorded");
+        self.store.end_op(op).await?;
+        Ok(container)
+    }
+
+    /// Docker's reading of NetworkMode and EndpointsConfig: the mode as reported, and the
+    /// networks to join at start, the mode's own first.
+    async fn plan_networks(&self, req: &CreateContainer) -> Result<(String, Vec<PlannedEndpoint>)> {
+        let mut endpoints = req.endpoints.clone();
+        let mut mode = req.network_mode.clone();
+        if mode.is_empty() || mode == "default" {
+            mode = "bridge".to_string();
+            if let Some(e) = endpoints.remove("default") {
+                endpoints.insert(mode.clone(), e);
+            }
+        }
+        if mode.starts_with("container:") || mode == "container" {
+            return Err(Error::NotImplemented(format!(
+                "network mode {mode} (sharing another container's namespace) is not supported by netbridge: connect both namespaces to one network instead"
+            )));
+        }
+        if mode == "none" || mode == "host" {
+            if endpoints.keys().any(|k| *k != mode) {
+                return Err(Error::InvalidParameter(if mode == "none" {
+                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".to_string()
+                } else {
+                    "container sharing network namespace with another container or host cannot be connected to any other network".to_string()
+                }));
+            }
+            return Ok((mode, Vec::new()));
+        }
+        let main = self.find_network(&mode, Lookup::Connect).await?;
+        match main.driver.as_str() {
+            "null" => return Ok(("none".to_string(), Vec::new())),
+            "host" => return Ok(("host".to_string(), Vec::new())),
+            _ => {}
+        }
+        let mut first = endpoints
+            .remove(&mode)
+            .or_else(|| endpoints.remove(&main.name))
+            .unwrap_or_default();
+        first.network = mode.clone();
+        let mut planned = vec![first];
+        for (term, mut settings) in endpoints {
+            let n = self.find_network(&term, Lookup::Connect).await?;
+            if n.driver == "null" || n.driver == "host" {
+                return Err(Error::InvalidParameter(
+                    "container sharing network namespace with another container or host cannot be connected to any other network".to_string(),
+                ));
+            }
+            settings.network = term;
+            planned.push(settings);
+        }
+        for p in &planned {
+            let n = self.find_network(&p.network, Lookup::Connect).await?;
+            if n.builtin {
+                check_predefined(&p.network, p)?;
+            }
+        }
+        Ok((mode, planned))
+    }
+
+    /// Every recorded lifecycle, by container ID.
+    pub async fn lifecycles(&self) -> Result<BTreeMap<String, Lifecycle>> {
+        Ok(self
+            .store
+            .lifecycles()
+            .await?
+            .into_iter()
+            .map(|l| (l.container_id.clone(), l))
+            .collect())
+    }
+
+    /// `POST /containers/{id}/attach`: nothing can be attached, but the client is let in so
+    /// that it reads why; its next start is refused. Returns the container.
+    pub async fn note_attach(&self, term: &str) -> Result<Container> {
+        let c = self.find_recorded_container(term).await?;
+        attached()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(c.id.clone());
+        Ok(c)
+    }
+
+    /// `POST /containers/{id}/start`: joins the recorded networks. `false` when it was
+    /// already started (Docker's 304); namespaces netbridge only attaches are always started.
+    pub async fn start_container(&self, term: &str) -> Result<bool> {
+        let _shared = self.exclusive.read().await;
+        let c = self.find_recorded_container(term).await?;
+        if attached()
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(&c.id)
+        {
+            return Err(Error::NotImplemented(format!(
+                "cannot start container {} attached: {NO_PROCESSES}",
+                c.name
+            )));
+        }
+        let _lock = self.lifecycle_lock(&c).await;
+        let Some(l) = self.store.lifecycle(&c.id).await? else {
+            return Ok(false);
+        };
+        if l.state == RunState::Running {
+            return Ok(false);
+        }
+        let op = self
+            .store
+            .begin_op("start_container", &c.id, &json!({"name": c.name}))
+            .await?;
+        crash::point("container.start.journaled");
+        for p in &l.networks {
+            if let Err(e) = self
+                .connect_shared(&p.network, connect_request(&c, p))
+                .await
+            {
+                // Undo: a container that failed to start holds no endpoint.
+                if let Err(undo) = self.release_endpoints(&c).await {
+                    tracing::error!(container = %c.id, error = %undo, "cannot undo a partial start");
+                }
+                self.store.end_op(op).await?;
+                return Err(e);
+            }
+            crash::point("container.start.attached");
+        }
+        self.store
+            .set_run_state(&c.id, RunState::Running, Some(model::now_nanos()), None, 0)
+            .await?;
+        crash::point("container.start.running");
+        self.store.end_op(op).await?;
+        self.emit_container("start", &c).await;
+        tracing::info!(container = %c.id, name = %c.name, "container started");
+        Ok(true)
+    }
+
+    /// `POST /containers/{id}/stop` and `kill`: leaves every network (dynamic addresses are
+    /// freed), keeps the configuration. `false` when it was not running (Docker's 304 for
+    /// stop; the caller turns it into kill's 409).
+    pub async fn stop_container(&self, term: &str, halt: Halt) -> Result<bool> {
+        let _shared = self.exclusive.read().await;
+        let c = self.find_recorded_container(term).await?;
+        let _lock = self.lifecycle_lock(&c).await;
+        let Some(l) = self.store.lifecycle(&c.id).await? else {
+            return Err(Error::Conflict(format!(
+                "cannot stop container {term}: it is a namespace netbridge attaches to networks, not one it made with a create body; disconnect it instead"
+            )));
+        };
+        if l.state != RunState::Running {
+            return Ok(false);
+        }
+        let code = match halt {
+            Halt::Stop => EXIT_STOPPED,
+            Halt::Kill => EXIT_KILLED,
+        };
+        let op = self
+            .store
+            .begin_op(
+                "stop_container",
+                &c.id,
+                &json!({"name": c.name, "exit_code": code}),
+            )
+            .await?;
+        crash::point("container.stop.journaled");
+        let released = self.release_endpoints(&c).await;
+        if let Err(e) = released {
+            self.store.end_op(op).await?;
+            return Err(e);
+        }
+        crash::point("container.stop.released");
+        self.mark_exited(&c.id, code).await?;
+        self.store.end_op(op).await?;
+        self.emit_container(if halt == Halt::Kill { "kill" } else { "stop" }, &c)
+            .await;
+        self.emit_container("die", &c).await;
+        tracing::info!(container = %c.id, name = %c.name, "container stopped");
+        Ok(true)
+    }
+
+    async fn mark_exited(&self, id: &str, code: i64) -> Result<()> {
+        self.store
+            .set_run_state(id, RunState::Exited, None, Some(model::now_nanos()), code)
+            .await?;
+        Ok(())
+    }
+
+    /// Disconnects the container from every network it is on; tries them all, then reports
+    /// the first failure.
+    async fn release_endpoints(&self, c: &Container) -> Result<()> {
+        let mut first_error = None;
+        for e in self.store.endpoints_of_container(&c.id).await? {
+            let Some(n) = self.store.network(&e.network_id).await? else {
+                continue;
+            };
+            if let Err(err) = self.disconnect_if_connected(&n, c).await {
+                tracing::warn!(container = %c.id, network = %n.name, error = %err, "cannot release an endpoint");
+                first_error.get_or_insert(err);
+            }
+        }
+        first_error.map_or(Ok(()), Err)
+    }
+
+    /// `POST /containers/{id}/wait`: the exit code once the container is not running. A
+    /// container never started answers at once, as Docker's `not-running` condition does.
+    pub async fn wait_container(&self, term: &str) -> Result<i64> {
+        let c = self.find_recorded_container(term).await?;
+        loop {
+            match self.store.lifecycle(&c.id).await? {
+                Some(l) if l.state == RunState::Running => {}
+                Some(l) => return Ok(l.exit_code),
+                None if self.store.container(&c.id).await?.is_none() => return Ok(0),
+                // Namespaces netbridge only attaches never stop.
+                None => {}
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    }
+
+    /// `DELETE /containers/{id}`, with Docker's refusal of a running container unless forced.
+    pub async fn remove_any_container(&self, term: &str, force: bool) -> Result<()> {
+        let c = self.find_recorded_container(term).await?;
+        if !force
+            && let Some(l) = self.store.lifecycle(&c.id).await?
+            && l.state == RunState::Running
+        {
+            return Err(Error::Conflict(format!(
+                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
+                c.name
+            )));
+        }
+        self.remove_container(&c.id, force).await
+    }
+
+    /// `POST /containers/prune`: removes every container made with a create body that is not
+    /// running. Returns their IDs.
+    pub async fn prune_containers(&self) -> Result<Vec<String>> {
+        let mut removed = Vec::new();
+        for l in self.store.lifecycles().await? {
+            if l.state == RunState::Running {
+                continue;
+            }
+            match self.remove_container(&l.container_id, true).await {
+                Ok(()) => removed.push(l.container_id),
+                Err(Error::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Orders the lifecycle steps of one container (start, stop); connects and disconnects
+    /// take their own locks inside.
+    async fn lifecycle_lock(&self, c: &Container) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.container_locks, &format!("lifecycle:{}", c.id))
+            .lock_owned()
+            .await
+    }
+
+    /// At reconcile, before anything else: finishes or undoes each lifecycle step a crash cut
+    /// short, and closes its journal entry. A create without its record loses its sandbox (a
+    /// retry then succeeds); a start not recorded as done leaves every network again; a stop
+    /// is finished.
+    pub(super) async fn roll_back_lifecycle(&self, repairs: &mut Vec<String>) -> Result<()> {
+        for entry in self.store.unfinished_ops().await? {
+            let done = match entry.op.as_str() {
+                "create_container" => self.undo_create_container(&entry).await?,
+                "start_container" => self.undo_start_container(&entry).await?,
+                "stop_container" => self.finish_stop_container(&entry).await?,
+                _ => continue,
+            };
+            repairs.push(done);
+            self.store.end_op(entry.id).await?;
+        }
+        Ok(())
+    }
+
+    async fn undo_create_container(&self, entry: &JournalEntry) -> Result<String> {
+        if let Some(c) = self.store.container_by_name(&entry.subject).await?
+            && c.kind == ContainerKind::Sandbox
+            && self.store.lifecycle(&c.id).await?.is_none()
+        {
+            let _ = super::containers::delete_netns(&self.settings.netns_dir, &c.name).await;
+            self.store.delete_container(&c.id).await?;
+        }
+        Ok(format!(
+            "interrupted create of container {} rolled back",
+            entry.subject
+        ))
+    }
+
+    async fn undo_start_container(&self, entry: &JournalEntry) -> Result<String> {
+        if let Some(c) = self.store.container(&entry.subject).await?
+            && let Some(l) = self.store.lifecycle(&c.id).await?
+            && l.state != RunState::Running
+        {
+            self.release_endpoints(&c).await?;
+        }
+        Ok(format!(
+            "interrupted start of container {} rolled back",
+            entry.subject
+        ))
+    }
+
+    async fn finish_stop_container(&self, entry: &JournalEntry) -> Result<String> {
+        if let Some(c) = self.store.container(&entry.subject).await? {
+            self.release_endpoints(&c).await?;
+            let code = entry
+                .detail
+                .get("exit_code")
+                .and_then(Value::as_i64)
+                .unwrap_or(EXIT_KILLED);
+            self.mark_exited(&c.id, code).await?;
+        }
+        Ok(format!(
+            "interrupted stop of container {} finished",
+            entry.subject
+        ))
+    }
+}
+
+/// Docker refuses static addresses and aliases on its predefined networks.
+fn check_predefined(network: &str, p: &PlannedEndpoint) -> Result<()> {
+    let mut problems = Vec::new();
+    if p.ipv4.as_deref().is_some_and(|a| !a.is_empty())
+        || p.ipv6.as_deref().is_some_and(|a| !a.is_empty())
+    {
+        problems.push("user-specified IP address is supported on user-defined networks only");
+    }
+    if !p.aliases.is_empty() {
+        problems.push("network-scoped aliases are only supported for user-defined networks");
+    }
+    if problems.is_empty() {
+        return Ok(());
+    }
+    Err(Error::InvalidParameter(format!(
+        "invalid config for network {network}: invalid endpoint settings:\n{}",
+        problems.join("\n")
+    )))
+}
+
+fn connect_request(c: &Container, p: &PlannedEndpoint) -> ConnectRequest {
+    ConnectRequest {
+        container: c.id.clone(),
+        ipv4: p.ipv4.clone(),
+        ipv6: p.ipv6.clone(),
+        mac: p.mac.clone(),
+        aliases: p.aliases.clone(),
+        gw_priority: p.gw_priority,
+        link_local_ips: p.link_local_ips.clone(),
+        links: p.links.clone(),
+        driver_opts: p.driver_opts.clone(),
+    }
+}

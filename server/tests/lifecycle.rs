@@ -1,0 +1,458 @@
+//! Docker's container lifecycle for networking: `docker run -d` / `docker create` make a
+//! sandbox that joins its networks at start and leaves them at stop. The seed article through
+//! the docker CLI verbatim (the only test using the names test1 and test2, removed whatever
+//! happens), then each network mode, stop/start, and Docker's errors. Other containers are
+//! `nbt-<random>`, removed on drop.
+
+mod attach;
+mod common;
+
+use attach::*;
+use common::{Daemon, Value, json, run};
+
+const LOOP: &str = "while true;do sleep 3600;done";
+
+/// Names of containers this test made, removed through the API and, failing that, with
+/// `ip netns del` on drop.
+struct Made<'a> {
+    d: &'a Daemon,
+    names: std::cell::RefCell<Vec<String>>,
+}
+
+impl<'a> Made<'a> {
+    fn new(d: &'a Daemon) -> Made<'a> {
+        Made {
+            d,
+            names: Default::default(),
+        }
+    }
+
+    fn fresh(&self) -> String {
+        let name = format!("nbt-{}", common::rand_hex(8));
+        self.names.borrow_mut().push(name.clone());
+        name
+    }
+
+    /// Registers a literal name; only once its create succeeded may it be deleted.
+    fn adopt(&self, name: &str) {
+        self.names.borrow_mut().push(name.to_string());
+    }
+}
+
+impl Drop for Made<'_> {
+    fn drop(&mut self) {
+        for name in self.names.borrow().iter() {
+            let status = try_status(self.d, "DELETE", &format!("/containers/{name}?force=1"));
+            if !matches!(status, Some(204) | Some(404)) && netns_exists(name) {
+                let _ = run("ip", &["netns", "del", name]);
+            }
+        }
+    }
+}
+
+fn stdout(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+fn stderr(out: &std::process::Output) -> String {
+    String::from_utf8_lossy(&out.stderr).into_owned()
+}
+
+/// `POST /containers/create?name=…` with Docker's body; must answer 201. Returns the ID.
+fn create(d: &Daemon, name: &str, body: Value) -> String {
+    let r = d.post(&format!("/containers/create?name={name}"), &body);
+    assert_eq!(r.status, 201, "create {name} {body}: {}", r.body);
+    r.json()["Id"].as_str().expect("Id").to_string()
+}
+
+fn status(d: &Daemon, method: &str, path: &str) -> u16 {
+    try_status(d, method, path).expect("answer")
+}
+
+fn inspect(d: &Daemon, term: &str) -> Value {
+    let r = d.get(&format!("/containers/{term}/json"));
+    assert_eq!(r.status, 200, "inspect {term}: {}", r.body);
+    r.json()
+}
+
+/// The names netbridge's docker0 (`nb0`) has as ports.
+fn on_default_bridge(d: &Daemon) -> Vec<String> {
+    port_names(d, "nb0")
+}
+
+/// Gives this test's thread (and every process it starts) a mount namespace of its own with
+/// an empty /run/netns, so the article's literal names test1 and test2 can never meet another
+/// test's or anyone else's namespaces of the same names; all of it goes when the thread ends.
+fn private_run_netns() {
+    use nix::mount::{MsFlags, mount};
+    use nix::sched::{CloneFlags, unshare};
+    unshare(CloneFlags::CLONE_NEWNS).expect("a mount namespace for this thread");
+    // Nothing mounted here reaches the machine's mount namespace.
+    mount(
+        None::<&str>,
+        "/",
+        None::<&str>,
+        MsFlags::MS_REC | MsFlags::MS_SLAVE,
+        None::<&str>,
+    )
+    .expect("make / a slave mount");
+    std::fs::create_dir_all("/run/netns").expect("/run/netns");
+    mount(
+        Some("tmpfs"),
+        "/run/netns",
+        Some("tmpfs"),
+        MsFlags::empty(),
+        None::<&str>,
+    )
+    .expect("a private /run/netns");
+}
+
+#[test]
+fn the_article_verbatim_with_the_docker_cli() {
+    private_run_netns();
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let mut ids = Vec::new();
+    for name in ["test1", "test2"] {
+        made.adopt(name);
+        let out = d.docker_ok(&[
+            "run", "-d", "--name", name, "busybox", "/bin/sh", "-c", LOOP,
+        ]);
+        let id = out.trim().to_string();
+        assert!(is_hex64(&id), "docker run -d prints the ID: {out:?}");
+        ids.push(id);
+    }
+    // docker inspect: each address, on the default bridge, as the article reads them.
+    let ip1 = d.docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "test1"]);
+    let ip2 = d.docker_ok(&["inspect", "-f", "{{.NetworkSettings.IPAddress}}", "test2"]);
+    let (ip1, ip2) = (ip1.trim().to_string(), ip2.trim().to_string());
+    assert!(
+        !ip1.is_empty() && !ip2.is_empty() && ip1 != ip2,
+        "{ip1} {ip2}"
+    );
+    let full: Value = serde_json::from_str(&d.docker_ok(&["inspect", "test1"])).expect("json");
+    let c = &full[0];
+    assert_eq!(c["State"]["Status"], "running", "{c}");
+    assert_eq!(c["Config"]["Image"], "busybox", "{c}");
+    assert_eq!(c["Path"], "/bin/sh", "{c}");
+    assert_eq!(c["Args"], json!(["-c", LOOP]), "{c}");
+    assert_eq!(c["HostConfig"]["NetworkMode"], "bridge", "{c}");
+    assert_eq!(
+        c["NetworkSettings"]["Networks"]["bridge"]["IPAddress"],
+        ip1.as_str(),
+        "{c}"
+    );
+
+    // docker network inspect bridge: both.
+    let net: Value =
+        serde_json::from_str(&d.docker_ok(&["network", "inspect", "bridge"])).expect("json");
+    let containers = net[0]["Containers"].as_object().expect("Containers");
+    for (id, name) in ids.iter().zip(["test1", "test2"]) {
+        assert_eq!(containers[id]["Name"], name, "{}", net[0]);
+    }
+
+    // Pings through ip netns exec, both ways; eth0@ifN; host ends on the default bridge.
+    assert!(ping("test1", &ip2), "test1 → test2");
+    assert!(ping("test2", &ip1), "test2 → test1");
+    let a = run("ip", &["netns", "exec", "test1", "ip", "a"]);
+    assert!(stdout(&a).contains("eth0@if"), "{}", stdout(&a));
+    assert!(
+        stdout(&a).contains(&format!("inet {ip1}/")),
+        "{}",
+        stdout(&a)
+    );
+    assert_eq!(
+        on_default_bridge(&d).len(),
+        2,
+        "{:?}",
+        on_default_bridge(&d)
+    );
+
+    // docker ps shows both running; --filter network=bridge too.
+    let ps = d.docker_ok(&["ps", "--filter", "network=bridge", "--format", "{{.Names}}"]);
+    let mut names: Vec<&str> = ps.lines().collect();
+    names.sort();
+    assert_eq!(names, vec!["test1", "test2"], "{ps}");
+
+    d.docker_ok(&["rm", "-f", "test1", "test2"]);
+    assert!(!netns_exists("test1") && !netns_exists("test2"));
+    assert!(on_default_bridge(&d).is_empty());
+}
+
+/// The addresses of `eth0` (none when it has no eth0).
+fn eth0(ns: &str) -> Vec<String> {
+    if link(ns, "eth0").is_none() {
+        return Vec::new();
+    }
+    ipv4_of(ns, "eth0")
+}
+
+#[test]
+fn network_modes_and_endpoints_config() {
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let net = format!("nbt-net-{}", common::rand_hex(4));
+    let net_id = create_net(&d, &net, "172.31.7.0/24", json!({}));
+
+    // none: only lo, before and after start.
+    let none = made.fresh();
+    create(
+        &d,
+        &none,
+        json!({"Image": "busybox", "HostConfig": {"NetworkMode": "none"}}),
+    );
+    assert_eq!(
+        status(&d, "POST", &format!("/containers/{none}/start")),
+        204
+    );
+    assert_eq!(links(&none).len(), 1, "only lo: {:?}", links(&none));
+    let c = inspect(&d, &none);
+    assert_eq!(c["HostConfig"]["NetworkMode"], "none", "{c}");
+    assert_eq!(c["NetworkSettings"]["Networks"], json!({}), "{c}");
+
+    // host: no interface is made anywhere.
+    let host = made.fresh();
+    create(&d, &host, json!({"HostConfig": {"NetworkMode": "host"}}));
+    assert_eq!(
+        status(&d, "POST", &format!("/containers/{host}/start")),
+        204
+    );
+    assert_eq!(links(&host).len(), 1, "only lo: {:?}", links(&host));
+    assert_eq!(inspect(&d, &host)["HostConfig"]["NetworkMode"], "host");
+
+    // A user network by name, with every endpoint setting; nothing until start.
+    let user = made.fresh();
+    create(
+        &d,
+        &user,
+        json!({"Image": "busybox", "Cmd": ["sleep", "1"],
+               "HostConfig": {"NetworkMode": net},
+               "NetworkingConfig": {"EndpointsConfig": {net.as_str(): {
+                   "IPAMConfig": {"IPv4Address": "172.31.7.20"},
+                   "Aliases": ["web"], "MacAddress": "02:42:ac:1f:07:14",
+                   "DriverOpts": {"x": "y"}, "GwPriority": 5}}}}),
+    );
+    assert!(link(&user, "eth0").is_none(), "no interface before start");
+    assert_eq!(inspect(&d, &user)["State"]["Status"], "created");
+    assert_eq!(
+        status(&d, "POST", &format!("/containers/{user}/start")),
+        204
+    );
+    assert_eq!(eth0(&user), vec!["172.31.7.20/24"]);
+    let l = link(&user, "eth0").expect("eth0");
+    assert_eq!(mac(&l), "02:42:ac:1f:07:14");
+    let c = inspect(&d, &user);
+    let e = &c["NetworkSettings"]["Networks"][&net];
+    assert_eq!(e["IPAMConfig"]["IPv4Address"], "172.31.7.20", "{c}");
+    assert_eq!(e["Aliases"], json!(["web"]), "{c}");
+    assert_eq!(e["DriverOpts"], json!({"x": "y"}), "{c}");
+    assert_eq!(e["GwPriority"], 5, "{c}");
+    assert_eq!(c["HostConfig"]["NetworkMode"], net.as_str(), "{c}");
+    assert_eq!(c["Config"]["Cmd"], json!(["sleep", "1"]), "{c}");
+    // From API 1.52 the bridge's settings are no longer at the top.
+    assert!(c["NetworkSettings"].get("IPAddress").is_none(), "{c}");
+
+    // By network ID, and several networks at once (API 1.44 and later).
+    let two = made.fresh();
+    create(
+        &d,
+        &two,
+        json!({"HostConfig": {"NetworkMode": net_id},
+               "NetworkingConfig": {"EndpointsConfig": {"bridge": {}, net_id.as_str(): {}}}}),
+    );
+    assert_eq!(status(&d, "POST", &format!("/containers/{two}/start")), 204);
+    assert!(link(&two, "eth0").is_some() && link(&two, "eth1").is_some());
+    let c = inspect(&d, &two);
+    let nets = c["NetworkSettings"]["Networks"]
+        .as_object()
+        .expect("Networks");
+    assert_eq!(nets.len(), 2, "{c}");
+    // Before 1.52, the default bridge's endpoint is also at the top.
+    let old = d.get(&format!("/v1.51/containers/{two}/json")).json();
+    assert_eq!(
+        old["NetworkSettings"]["IPAddress"], nets["bridge"]["IPAddress"],
+        "{old}"
+    );
+    assert_eq!(
+        old["NetworkSettings"]["MacAddress"],
+        nets["bridge"]["MacAddress"]
+    );
+
+    // Before 1.44 only one network may be given.
+    let r = d.post(
+        &format!("/v1.43/containers/create?name={}", made.fresh()),
+        &json!({"NetworkingConfig": {"EndpointsConfig": {"bridge": {}, net.as_str(): {}}}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert!(
+        r.message()
+            .starts_with("Container cannot be created with multiple network endpoints: "),
+        "{}",
+        r.body
+    );
+}
+
+#[test]
+fn stop_releases_endpoints_and_start_joins_again() {
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let net = format!("nbt-net-{}", common::rand_hex(4));
+    create_net(&d, &net, "172.31.8.0/24", json!({}));
+    let (fixed, dynamic, other) = (made.fresh(), made.fresh(), made.fresh());
+    // Through the docker CLI: create, then start.
+    d.docker_ok(&[
+        "create",
+        "--name",
+        &fixed,
+        "--network",
+        &net,
+        "--ip",
+        "172.31.8.20",
+        "busybox",
+    ]);
+    d.docker_ok(&["create", "--name", &dynamic, "--network", &net, "busybox"]);
+    assert!(eth0(&fixed).is_empty(), "created: no interface yet");
+    d.docker_ok(&["start", &fixed, &dynamic]);
+    assert_eq!(eth0(&fixed), vec!["172.31.8.20/24"]);
+    assert_eq!(eth0(&dynamic), vec!["172.31.8.2/24"]);
+    assert!(ping(&fixed, "172.31.8.2"));
+    assert_eq!(
+        status(&d, "POST", &format!("/containers/{fixed}/start")),
+        304
+    );
+
+    // Stop: endpoints and dynamic addresses go, the configuration stays.
+    d.docker_ok(&["stop", &dynamic]);
+    assert!(eth0(&dynamic).is_empty());
+    let c = inspect(&d, &dynamic);
+    assert_eq!(c["State"]["Status"], "exited", "{c}");
+    assert_eq!(c["NetworkSettings"]["Networks"], json!({}), "{c}");
+    assert_eq!(c["HostConfig"]["NetworkMode"], net.as_str(), "{c}");
+    assert_eq!(
+        status(&d, "POST", &format!("/containers/{dynamic}/stop")),
+        304
+    );
+    let ps = d.docker_ok(&["ps", "--format", "{{.Names}}"]);
+    assert!(!ps.contains(&dynamic) && ps.contains(&fixed), "{ps}");
+    let ps = d.docker_ok(&[
+        "ps",
+        "-a",
+        "--filter",
+        "status=exited",
+        "--format",
+        "{{.Names}}",
+    ]);
+    assert_eq!(ps.trim(), dynamic, "{ps}");
+
+    // Its address was freed: another container takes it.
+    d.docker_ok(&["run", "-d", "--name", &other, "--network", &net, "busybox"]);
+    assert_eq!(eth0(&other), vec!["172.31.8.2/24"]);
+    d.docker_ok(&["start", &dynamic]);
+    assert_eq!(eth0(&dynamic), vec!["172.31.8.3/24"]);
+
+    // A static address is kept across stop and start; restart and kill too.
+    d.docker_ok(&["stop", &fixed]);
+    d.docker_ok(&["start", &fixed]);
+    assert_eq!(eth0(&fixed), vec!["172.31.8.20/24"]);
+    d.docker_ok(&["restart", &fixed]);
+    assert_eq!(eth0(&fixed), vec!["172.31.8.20/24"]);
+    d.docker_ok(&["kill", &fixed]);
+    assert!(eth0(&fixed).is_empty());
+    assert_eq!(inspect(&d, &fixed)["State"]["ExitCode"], 137);
+    let waited = d.post(&format!("/containers/{fixed}/wait"), &json!({}));
+    assert_eq!(waited.json()["StatusCode"], 137, "{}", waited.body);
+
+    // Removing a running container needs force; prune removes the stopped ones.
+    let r = d.delete(&format!("/containers/{other}"));
+    assert_eq!(r.status, 409, "{}", r.body);
+    assert_eq!(
+        r.message(),
+        format!(
+            "cannot remove container \"/{other}\": container is running: stop the container before removing or force remove"
+        )
+    );
+    let r = d.post("/containers/prune", &json!({}));
+    assert_eq!(r.status, 200, "{}", r.body);
+    let deleted = r.json()["ContainersDeleted"].clone();
+    assert_eq!(deleted.as_array().map(Vec::len), Some(1), "{deleted}");
+    assert!(!netns_exists(&fixed));
+    d.docker_ok(&["rm", "-f", &dynamic, &other]);
+    assert!(
+        inspect_net(&d, &net)["Containers"]
+            .as_object()
+            .is_none_or(|m| m.is_empty())
+    );
+}
+
+#[test]
+fn docker_errors_and_routes_that_need_processes() {
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let net = format!("nbt-net-{}", common::rand_hex(4));
+    create_net(&d, &net, "172.31.9.0/24", json!({}));
+
+    // A static address on the default bridge: Docker's 400 and text.
+    let r = d.post(
+        &format!("/containers/create?name={}", made.fresh()),
+        &json!({"NetworkingConfig": {"EndpointsConfig": {"default": {"IPAMConfig": {"IPv4Address": "172.17.0.9"}}}}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    assert_eq!(
+        r.message(),
+        "invalid config for network bridge: invalid endpoint settings:\nuser-specified IP address is supported on user-defined networks only"
+    );
+    // An unknown network.
+    let r = d.post(
+        &format!("/containers/create?name={}", made.fresh()),
+        &json!({"HostConfig": {"NetworkMode": "nbt-nosuch"}}),
+    );
+    assert_eq!(r.status, 404, "{}", r.body);
+    assert_eq!(r.message(), "network nbt-nosuch not found");
+    // none with another network.
+    let r = d.post(
+        &format!("/containers/create?name={}", made.fresh()),
+        &json!({"HostConfig": {"NetworkMode": "none"},
+                "NetworkingConfig": {"EndpointsConfig": {net.as_str(): {}}}}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+    // A failed create leaves nothing behind.
+    for name in made.names.borrow().iter() {
+        assert!(!netns_exists(name), "{name} left behind");
+    }
+
+    // docker run without -d: the start after the attach is refused, naming ip netns exec,
+    // and nothing hangs. As on Docker when a start fails, the container stays created.
+    let name = made.fresh();
+    let out = d.docker(&["run", "--name", &name, "busybox", "true"]);
+    assert_eq!(out.status.code(), Some(125), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("Error response from daemon: cannot start container")
+            && stderr(&out).contains("ip netns exec"),
+        "{}",
+        stderr(&out)
+    );
+    assert_eq!(inspect(&d, &name)["State"]["Status"], "created");
+    assert!(link(&name, "eth0").is_none());
+    // A start without attaching works.
+    d.docker_ok(&["start", &name]);
+    assert!(link(&name, "eth0").is_some());
+
+    // exec, logs: 501 naming ip netns exec.
+    let name = made.fresh();
+    d.docker_ok(&["run", "-d", "--name", &name, "busybox"]);
+    let out = d.docker(&["exec", &name, "true"]);
+    assert!(!out.status.success());
+    assert!(stderr(&out).contains("ip netns exec"), "{}", stderr(&out));
+    for (method, path) in [
+        ("POST", format!("/containers/{name}/exec")),
+        ("GET", format!("/containers/{name}/logs")),
+        ("POST", format!("/containers/{name}/attach")),
+        ("POST", "/images/create?fromImage=busybox".to_string()),
+    ] {
+        assert_eq!(status(&d, method, &path), 501, "{method} {path}");
+    }
+    // kill of a container that is not running: 409.
+    d.docker_ok(&["stop", &name]);
+    let r = d.post(&format!("/containers/{name}/kill"), &json!({}));
+    assert_eq!(r.status, 409, "{}", r.body);
+}

@@ -456,3 +456,56 @@ fn docker_errors_and_routes_that_need_processes() {
     let r = d.post(&format!("/containers/{name}/kill"), &json!({}));
     assert_eq!(r.status, 409, "{}", r.body);
 }
+
+#[test]
+fn network_connect_and_disconnect_change_the_configuration() {
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let net = format!("nbt-net-{}", common::rand_hex(4));
+    create_net(&d, &net, "172.31.10.0/24", json!({}));
+    let c = made.fresh();
+    d.docker_ok(&["create", "--name", &c, "busybox"]);
+    // Connected while created: joined at start, with its static address.
+    d.docker_ok(&["network", "connect", "--ip", "172.31.10.30", &net, &c]);
+    assert!(link(&c, "eth0").is_none(), "created: nothing yet");
+    d.docker_ok(&["start", &c]);
+    assert!(link(&c, "eth0").is_some());
+    assert_eq!(ipv4_of(&c, "eth1"), vec!["172.31.10.30/24"]);
+    // Kept across stop and start.
+    d.docker_ok(&["stop", &c]);
+    d.docker_ok(&["start", &c]);
+    assert_eq!(ipv4_of(&c, "eth1"), vec!["172.31.10.30/24"]);
+    // Disconnected while running: gone now and at the next start.
+    d.docker_ok(&["network", "disconnect", &net, &c]);
+    assert!(link(&c, "eth1").is_none());
+    d.docker_ok(&["restart", &c]);
+    assert!(link(&c, "eth1").is_none() && link(&c, "eth0").is_some());
+    let r = d.post(
+        &format!("/networks/{net}/disconnect"),
+        &json!({"Container": c}),
+    );
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // host and none containers join no network.
+    let host = made.fresh();
+    let none = made.fresh();
+    d.docker_ok(&["create", "--name", &host, "--network", "host", "busybox"]);
+    d.docker_ok(&["create", "--name", &none, "--network", "none", "busybox"]);
+    for (name, text) in [
+        (
+            &host,
+            "container sharing network namespace with another container or host cannot be connected to any other network",
+        ),
+        (
+            &none,
+            "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+        ),
+    ] {
+        let r = d.post(
+            &format!("/networks/{net}/connect"),
+            &json!({"Container": name}),
+        );
+        assert_eq!(r.status, 400, "{}", r.body);
+        assert_eq!(r.message(), text);
+    }
+}

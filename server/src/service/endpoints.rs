@@ -426,7 +426,7 @@ impl Daemon {
     }
 }
 
-fn not_connected(container: &str, network: &str) -> Error {
+pub(super) fn not_connected(container: &str, network: &str) -> Error {
     // Docker answers 500 for this client mistake; 400 with its text.
     Error::InvalidParameter(format!(
         "container {container} is not connected to network {network}"

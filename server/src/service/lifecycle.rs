@@ -28,6 +28,15 @@ fn attached() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
     ATTACHED.get_or_init(Default::default)
 }
 
+/// Docker's refusal to connect a container that shares a namespace (`host` mode).
+const SHARED_NAMESPACE: &str = "container sharing network namespace with another container or host cannot be connected to any other network";
+/// Docker's refusal to connect a `none` container.
+const PRIVATE_MODE: &str = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
+
+fn no_such_container(term: &str) -> Error {
+    Error::NotFound(format!("No such container: {term}"))
+}
+
 /// Exit codes a stopped container reports: as a shell that honours SIGTERM, or one killed.
 const EXIT_STOPPED: i64 = 143;
 const EXIT_KILLED: i64 = 137;
@@ -120,11 +129,12 @@ impl Daemon {
         }
         if mode == "none" || mode == "host" {
             if endpoints.keys().any(|k| *k != mode) {
-                return Err(Error::InvalidParameter(if mode == "none" {
-                    "container cannot be connected to multiple networks with one of the networks in private (none) mode".to_string()
+                let refusal = if mode == "none" {
+                    PRIVATE_MODE
                 } else {
-                    "container sharing network namespace with another container or host cannot be connected to any other network".to_string()
-                }));
+                    SHARED_NAMESPACE
+                };
+                return Err(Error::InvalidParameter(refusal.to_string()));
             }
             return Ok((mode, Vec::new()));
         }
@@ -143,9 +153,7 @@ impl Daemon {
         for (term, mut settings) in endpoints {
             let n = self.find_network(&term, Lookup::Connect).await?;
             if n.driver == "null" || n.driver == "host" {
-                return Err(Error::InvalidParameter(
-                    "container sharing network namespace with another container or host cannot be connected to any other network".to_string(),
-                ));
+                return Err(Error::InvalidParameter(SHARED_NAMESPACE.to_string()));
             }
             settings.network = term;
             planned.push(settings);
@@ -344,6 +352,110 @@ impl Daemon {
             }
         }
         Ok(removed)
+    }
+
+    /// `POST /networks/{id}/connect`. A container made with a create body keeps the network
+    /// in its configuration, as Docker does: joined now if it is running, at its next start if
+    /// not. A `host` or `none` container joins no network.
+    pub async fn connect_container(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
+        let Some(c) = self.lifecycle_container(&req.container).await? else {
+            return self.connect(network_term, req).await;
+        };
+        let _shared = self.exclusive.read().await;
+        let _lock = self.lifecycle_lock(&c).await;
+        let Some(l) = self.store.lifecycle(&c.id).await? else {
+            return Err(no_such_container(&req.container));
+        };
+        match l.network_mode.as_str() {
+            "host" => return Err(Error::InvalidParameter(SHARED_NAMESPACE.to_string())),
+            "none" => return Err(Error::InvalidParameter(PRIVATE_MODE.to_string())),
+            _ => {}
+        }
+        let network = self.find_network(network_term, Lookup::Connect).await?;
+        if self.planned_index(&l, &network.id).await?.is_some() {
+            return Err(Error::Forbidden(format!(
+                "endpoint with name {} already exists in network {}",
+                c.name, network.name
+            )));
+        }
+        let planned = PlannedEndpoint {
+            network: network.name.clone(),
+            ipv4: req.ipv4.clone().filter(|a| !a.is_empty()),
+            ipv6: req.ipv6.clone().filter(|a| !a.is_empty()),
+            mac: req.mac.clone().filter(|m| !m.is_empty()),
+            aliases: req.aliases.clone(),
+            gw_priority: req.gw_priority,
+            link_local_ips: req.link_local_ips.clone(),
+            links: req.links.clone(),
+            driver_opts: req.driver_opts.clone(),
+        };
+        if network.builtin {
+            check_predefined(&network.name, &planned)?;
+        }
+        if l.state == RunState::Running {
+            self.connect_shared(&network.id, connect_request(&c, &planned))
+                .await?;
+        }
+        let mut networks = l.networks;
+        networks.push(planned);
+        self.store.set_planned_networks(&c.id, &networks).await?;
+        Ok(())
+    }
+
+    /// `POST /networks/{id}/disconnect`. A container made with a create body also drops the
+    /// network from its configuration, so it does not join it at its next start.
+    pub async fn disconnect_container(
+        &self,
+        network_term: &str,
+        container_term: &str,
+        force: bool,
+    ) -> Result<()> {
+        let Some(c) = self.lifecycle_container(container_term).await? else {
+            return self.disconnect(network_term, container_term, force).await;
+        };
+        let _shared = self.exclusive.read().await;
+        let _lock = self.lifecycle_lock(&c).await;
+        let Some(l) = self.store.lifecycle(&c.id).await? else {
+            return Err(no_such_container(container_term));
+        };
+        let network = self.find_network(network_term, Lookup::Connect).await?;
+        let index = self.planned_index(&l, &network.id).await?;
+        let was_connected = self.disconnect_if_connected(&network, &c).await?;
+        let Some(index) = index else {
+            return if was_connected {
+                Ok(())
+            } else {
+                Err(super::endpoints::not_connected(&c.id, &network.name))
+            };
+        };
+        let mut networks = l.networks;
+        networks.remove(index);
+        self.store.set_planned_networks(&c.id, &networks).await?;
+        Ok(())
+    }
+
+    /// The container a reference names, when it was made with a create body.
+    async fn lifecycle_container(&self, term: &str) -> Result<Option<Container>> {
+        let Ok(reached) = self.resolve_container(term).await else {
+            return Ok(None);
+        };
+        if !reached.recorded || self.store.lifecycle(&reached.container.id).await?.is_none() {
+            return Ok(None);
+        }
+        Ok(Some(reached.container))
+    }
+
+    /// Where the network `network_id` is in a container's configuration (its entries name
+    /// networks as the client did, so each is looked up).
+    async fn planned_index(&self, l: &Lifecycle, network_id: &str) -> Result<Option<usize>> {
+        for (i, p) in l.networks.iter().enumerate() {
+            if let Ok(n) = self.find_network(&p.network, Lookup::Connect).await
+                && n.id == network_id
+            {
+                return Ok(Some(i));
+            }
+        }
+        Ok(None)
     }
 
     /// Orders the lifecycle steps of one container (start, stop); connects and disconnects

@@ -233,7 +233,12 @@ fn network_modes_and_endpoints_config() {
                    "DriverOpts": {"x": "y"}, "GwPriority": 5}}}}),
     );
     assert!(link(&user, "eth0").is_none(), "no interface before start");
-    assert_eq!(inspect(&d, &user)["State"]["Status"], "created");
+    let c = inspect(&d, &user);
+    assert_eq!(c["State"]["Status"], "created");
+    // Configured, as on Docker, before it is joined.
+    let e = &c["NetworkSettings"]["Networks"][&net];
+    assert_eq!(e["IPAMConfig"]["IPv4Address"], "172.31.7.20", "{c}");
+    assert_eq!(e["IPAddress"], "", "{c}");
     assert_eq!(
         status(&d, "POST", &format!("/containers/{user}/start")),
         204
@@ -326,7 +331,14 @@ fn stop_releases_endpoints_and_start_joins_again() {
     assert!(eth0(&dynamic).is_empty());
     let c = inspect(&d, &dynamic);
     assert_eq!(c["State"]["Status"], "exited", "{c}");
-    assert_eq!(c["NetworkSettings"]["Networks"], json!({}), "{c}");
+    // As on Docker: the network is still configured, with nothing operational.
+    let e = &c["NetworkSettings"]["Networks"][&net];
+    assert_eq!(
+        (&e["IPAddress"], &e["EndpointID"]),
+        (&json!(""), &json!("")),
+        "{c}"
+    );
+    assert!(is_hex64(e["NetworkID"].as_str().unwrap_or_default()), "{c}");
     assert_eq!(c["HostConfig"]["NetworkMode"], net.as_str(), "{c}");
     assert_eq!(
         status(&d, "POST", &format!("/containers/{dynamic}/stop")),
@@ -349,6 +361,7 @@ fn stop_releases_endpoints_and_start_joins_again() {
     assert_eq!(eth0(&other), vec!["172.31.8.2/24"]);
     d.docker_ok(&["start", &dynamic]);
     assert_eq!(eth0(&dynamic), vec!["172.31.8.3/24"]);
+    common::consistency::assert_consistent(&d, "after stops and starts");
 
     // A static address is kept across stop and start; restart and kill too.
     d.docker_ok(&["stop", &fixed]);
@@ -368,7 +381,7 @@ fn stop_releases_endpoints_and_start_joins_again() {
     assert_eq!(
         r.message(),
         format!(
-            "cannot remove container \"/{other}\": container is running: stop the container before removing or force remove"
+            "cannot remove container \"{other}\": container is running: stop the container before removing or force remove"
         )
     );
     let r = d.post("/containers/prune", &json!({}));
@@ -401,13 +414,23 @@ fn docker_errors_and_routes_that_need_processes() {
         r.message(),
         "invalid config for network bridge: invalid endpoint settings:\nuser-specified IP address is supported on user-defined networks only"
     );
-    // An unknown network.
-    let r = d.post(
-        &format!("/containers/create?name={}", made.fresh()),
-        &json!({"HostConfig": {"NetworkMode": "nbt-nosuch"}}),
+    // An unknown network: as on Docker, the create succeeds and the start fails (and leaves
+    // nothing attached).
+    let unknown = made.fresh();
+    create(
+        &d,
+        &unknown,
+        json!({"Image": "busybox", "HostConfig": {"NetworkMode": "nbt-nosuch"},
+               "NetworkingConfig": {"EndpointsConfig": {net.as_str(): {}}}}),
     );
+    let r = d.post(&format!("/containers/{unknown}/start"), &json!({}));
     assert_eq!(r.status, 404, "{}", r.body);
-    assert_eq!(r.message(), "network nbt-nosuch not found");
+    assert_eq!(
+        r.message(),
+        "failed to set up container networking: network nbt-nosuch not found"
+    );
+    assert!(link(&unknown, "eth0").is_none());
+    assert_eq!(inspect(&d, &unknown)["State"]["Status"], "created");
     // none with another network.
     let r = d.post(
         &format!("/containers/create?name={}", made.fresh()),
@@ -416,7 +439,7 @@ fn docker_errors_and_routes_that_need_processes() {
     );
     assert_eq!(r.status, 400, "{}", r.body);
     // A failed create leaves nothing behind.
-    for name in made.names.borrow().iter() {
+    for name in made.names.borrow().iter().filter(|n| **n != unknown) {
         assert!(!netns_exists(name), "{name} left behind");
     }
 

@@ -182,6 +182,9 @@ fn matches(v: &ContainerView, filters: &Filters) -> bool {
             v.endpoints
                 .iter()
                 .any(|(_, n)| n.name == x || n.id.starts_with(x))
+                || v.planned
+                    .iter()
+                    .any(|(name, id, _)| name == x || (!id.is_empty() && id.starts_with(x)))
         })
 }
 

@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::{self, Container, ContainerKind, Endpoint, Network, RunState};
+use crate::model::{self, Container, ContainerKind, Endpoint, Network, PlannedEndpoint, RunState};
 use crate::service::{ContainerView, NetworkView, SubnetStatus};
 
 /// `{"message": …}`: every error body.
@@ -606,7 +606,37 @@ fn endpoint_settings(e: &Endpoint, n: &Network) -> EndpointSettings {
     }
 }
 
+/// A network a stopped container joins at start: its configuration, nothing operational.
+fn planned_settings(id: &str, p: &PlannedEndpoint) -> EndpointSettings {
+    let requested = p.ipv4.is_some() || p.ipv6.is_some() || !p.link_local_ips.is_empty();
+    EndpointSettings {
+        ipam_config: requested.then(|| EndpointIpamConfig {
+            ipv4_address: p.ipv4.clone(),
+            ipv6_address: p.ipv6.clone(),
+            link_local_ips: (!p.link_local_ips.is_empty()).then(|| p.link_local_ips.clone()),
+        }),
+        links: (!p.links.is_empty()).then(|| p.links.clone()),
+        mac_address: p.mac.clone().unwrap_or_default(),
+        aliases: (!p.aliases.is_empty()).then(|| p.aliases.clone()),
+        driver_opts: (!p.driver_opts.is_empty()).then(|| p.driver_opts.clone()),
+        gw_priority: p.gw_priority,
+        network_id: id.to_string(),
+        endpoint_id: String::new(),
+        gateway: String::new(),
+        ip_address: String::new(),
+        ip_prefix_len: 0,
+        ipv6_gateway: String::new(),
+        global_ipv6_address: String::new(),
+        global_ipv6_prefix_len: 0,
+        dns_names: Vec::new(),
+    }
+}
+
 fn networks_of(view: &ContainerView) -> BTreeMap<String, EndpointSettings> {
+    let planned = view
+        .planned
+        .iter()
+        .map(|(name, id, p)| (name.clone(), planned_settings(id, p)));
     view.endpoints
         .iter()
         .map(|(e, n)| {
@@ -617,6 +647,7 @@ fn networks_of(view: &ContainerView) -> BTreeMap<String, EndpointSettings> {
             s.dns_names = names;
             (n.name.clone(), s)
         })
+        .chain(planned)
         .collect()
 }
 

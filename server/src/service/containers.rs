@@ -9,7 +9,8 @@ use serde_json::json;
 use super::{Daemon, Error, Result, crash};
 use crate::kernel::{KernelError, NamespaceId, Netns, find_process_in};
 use crate::model::{
-    self, Container, ContainerKind, Endpoint, Lifecycle, Network, UNKNOWN_NAMESPACE,
+    self, Container, ContainerKind, Endpoint, Lifecycle, Network, PlannedEndpoint, RunState,
+    UNKNOWN_NAMESPACE,
 };
 
 /// Makes the named namespace `name` under the netns directory (mount work: a blocking thread)
@@ -42,6 +43,9 @@ pub struct ContainerView {
     pub endpoints: Vec<(Endpoint, Network)>,
     /// For a container made with Docker's create body: what it asked for, where it stands.
     pub lifecycle: Option<Lifecycle>,
+    /// While such a container is not running: the networks it joins at start, by the
+    /// network's name and ID (empty while there is no such network), as Docker shows them.
+    pub planned: Vec<(String, String, PlannedEndpoint)>,
 }
 
 fn no_such(term: &str) -> Error {
@@ -364,10 +368,21 @@ impl Daemon {
             }
         }
         let lifecycle = self.store.lifecycle(&container.id).await?;
+        let mut planned = Vec::new();
+        if let Some(l) = lifecycle.as_ref().filter(|l| l.state != RunState::Running) {
+            for p in &l.networks {
+                let (name, id) = match self.find_network(&p.network, super::Lookup::Connect).await {
+                    Ok(n) => (n.name, n.id),
+                    Err(_) => (p.network.clone(), String::new()),
+                };
+                planned.push((name, id, p.clone()));
+            }
+        }
         Ok(ContainerView {
             container,
             endpoints,
             lifecycle,
+            planned,
         })
     }
 

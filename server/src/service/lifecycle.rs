@@ -138,28 +138,30 @@ impl Daemon {
             }
             return Ok((mode, Vec::new()));
         }
-        let main = self.find_network(&mode, Lookup::Connect).await?;
-        match main.driver.as_str() {
-            "null" => return Ok(("none".to_string(), Vec::new())),
-            "host" => return Ok(("host".to_string(), Vec::new())),
+        // As on Docker, a network that does not exist (yet) is only an error at start.
+        let main = self.find_network(&mode, Lookup::Connect).await.ok();
+        match main.as_ref().map(|n| n.driver.as_str()) {
+            Some("null") => return Ok(("none".to_string(), Vec::new())),
+            Some("host") => return Ok(("host".to_string(), Vec::new())),
             _ => {}
         }
         let mut first = endpoints
             .remove(&mode)
-            .or_else(|| endpoints.remove(&main.name))
+            .or_else(|| main.as_ref().and_then(|n| endpoints.remove(&n.name)))
             .unwrap_or_default();
         first.network = mode.clone();
         let mut planned = vec![first];
         for (term, mut settings) in endpoints {
-            let n = self.find_network(&term, Lookup::Connect).await?;
-            if n.driver == "null" || n.driver == "host" {
-                return Err(Error::InvalidParameter(SHARED_NAMESPACE.to_string()));
-            }
             settings.network = term;
             planned.push(settings);
         }
         for p in &planned {
-            let n = self.find_network(&p.network, Lookup::Connect).await?;
+            let Ok(n) = self.find_network(&p.network, Lookup::Connect).await else {
+                continue;
+            };
+            if n.driver == "null" || n.driver == "host" {
+                return Err(Error::InvalidParameter(SHARED_NAMESPACE.to_string()));
+            }
             if n.builtin {
                 check_predefined(&p.network, p)?;
             }
@@ -221,6 +223,7 @@ impl Daemon {
                 .connect_shared(&p.network, connect_request(&c, p))
                 .await
             {
+                let e = setup_failed(e);
                 // Undo: a container that failed to start holds no endpoint.
                 if let Err(undo) = self.release_endpoints(&c).await {
                     tracing::error!(container = %c.id, error = %undo, "cannot undo a partial start");
@@ -330,8 +333,7 @@ impl Daemon {
             && l.state == RunState::Running
         {
             return Err(Error::Conflict(format!(
-                "cannot remove container \"/{}\": container is running: stop the container before removing or force remove",
-                c.name
+                "cannot remove container \"{term}\": container is running: stop the container before removing or force remove"
             )));
         }
         self.remove_container(&c.id, force).await
@@ -525,6 +527,19 @@ impl Daemon {
             "interrupted stop of container {} finished",
             entry.subject
         ))
+    }
+}
+
+/// Docker's words for a start whose networks could not be joined; the kind (and so the
+/// status) stays the cause's.
+fn setup_failed(e: Error) -> Error {
+    const SETUP: &str = "failed to set up container networking";
+    match e {
+        Error::NotFound(m) => Error::NotFound(format!("{SETUP}: {m}")),
+        Error::InvalidParameter(m) => Error::InvalidParameter(format!("{SETUP}: {m}")),
+        Error::Conflict(m) => Error::Conflict(format!("{SETUP}: {m}")),
+        Error::Forbidden(m) => Error::Forbidden(format!("{SETUP}: {m}")),
+        other => other,
     }
 }
 

@@ -532,3 +532,51 @@ fn network_connect_and_disconnect_change_the_configuration() {
         assert_eq!(r.message(), text);
     }
 }
+
+#[test]
+fn dns_and_hosts_are_where_ip_netns_exec_reads_them() {
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let net = format!("nbt-net-{}", common::rand_hex(4));
+    create_net(&d, &net, "172.31.11.0/24", json!({}));
+    let c = made.fresh();
+    d.docker_ok(&[
+        "run",
+        "-d",
+        "--name",
+        &c,
+        "--network",
+        &net,
+        "--ip",
+        "172.31.11.9",
+        "--hostname",
+        "web",
+        "--dns",
+        "10.0.0.53",
+        "--dns-search",
+        "example.org",
+        "--dns-option",
+        "ndots:2",
+        "--add-host",
+        "db:10.1.2.3",
+        "busybox",
+    ]);
+    let cat = |file: &str| stdout(&run("ip", &["netns", "exec", &c, "cat", file]));
+    assert_eq!(
+        cat("/etc/resolv.conf"),
+        "nameserver 10.0.0.53\nsearch example.org\noptions ndots:2"
+    );
+    let hosts = cat("/etc/hosts");
+    assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");
+    assert!(hosts.contains("\n10.1.2.3\tdb\n"), "{hosts}");
+    assert!(hosts.ends_with("\n172.31.11.9\tweb"), "{hosts}");
+    let c_inspect = inspect(&d, &c);
+    assert_eq!(
+        c_inspect["HostConfig"]["Dns"],
+        json!(["10.0.0.53"]),
+        "{c_inspect}"
+    );
+    assert_eq!(c_inspect["Config"]["Hostname"], "web", "{c_inspect}");
+    d.docker_ok(&["rm", "-f", &c]);
+    assert!(!std::path::Path::new("/etc/netns").join(&c).exists());
+}

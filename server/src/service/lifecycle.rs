@@ -7,11 +7,14 @@
 //! that a crash cut short, before the rest of the reconcile runs.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
+use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::{Value, json};
 
 use super::{ConnectRequest, Daemon, Error, Lookup, Result, crash, lock_in};
+use crate::kernel::{remove_netns_etc, write_netns_etc};
 use crate::model::{self, Container, ContainerKind, Lifecycle, PlannedEndpoint, RunState};
 use crate::store::JournalEntry;
 
@@ -26,6 +29,99 @@ fn attached() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
     static ATTACHED: std::sync::OnceLock<std::sync::Mutex<std::collections::HashSet<String>>> =
         std::sync::OnceLock::new();
     ATTACHED.get_or_init(Default::default)
+}
+
+/// Where `ip netns exec NAME` finds the files it puts over /etc.
+const ETC_NETNS: &str = "/etc/netns";
+
+/// The name-resolution parts of a create body: HostConfig.Dns, DnsSearch, DnsOptions,
+/// ExtraHosts and Config.Hostname.
+#[derive(Default)]
+struct NameConfig {
+    hostname: Option<String>,
+    dns: Vec<String>,
+    dns_search: Vec<String>,
+    dns_options: Vec<String>,
+    extra_hosts: Vec<String>,
+}
+
+impl NameConfig {
+    fn of(body: &Value) -> NameConfig {
+        let list = |key: &str| -> Vec<String> {
+            body.get("HostConfig")
+                .and_then(|h| h.get(key))
+                .and_then(Value::as_array)
+                .map(|a| {
+                    a.iter()
+                        .filter_map(|v| v.as_str().map(str::to_string))
+                        .collect()
+                })
+                .unwrap_or_default()
+        };
+        NameConfig {
+            hostname: body
+                .get("Hostname")
+                .and_then(Value::as_str)
+                .filter(|h| !h.is_empty())
+                .map(str::to_string),
+            dns: list("Dns"),
+            dns_search: list("DnsSearch"),
+            dns_options: list("DnsOptions"),
+            extra_hosts: list("ExtraHosts"),
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.hostname.is_none()
+            && self.dns.is_empty()
+            && self.dns_search.is_empty()
+            && self.dns_options.is_empty()
+            && self.extra_hosts.is_empty()
+    }
+
+    /// `resolv.conf` as Docker writes it for these settings; `None` when none were given.
+    fn resolv_conf(&self) -> Option<String> {
+        if self.dns.is_empty() && self.dns_search.is_empty() && self.dns_options.is_empty() {
+            return None;
+        }
+        let mut out: String = self
+            .dns
+            .iter()
+            .map(|d| format!("nameserver {d}\n"))
+            .collect();
+        if !self.dns_search.is_empty() {
+            out.push_str(&format!("search {}\n", self.dns_search.join(" ")));
+        }
+        if !self.dns_options.is_empty() {
+            out.push_str(&format!("options {}\n", self.dns_options.join(" ")));
+        }
+        Some(out)
+    }
+
+    /// `hosts` as Docker writes it: the standard entries, ExtraHosts (`name:ip` or
+    /// `name=ip`; `host-gateway` is the default bridge's gateway), then the container's own
+    /// name at its address once it has one.
+    fn hosts(&self, hostname: &str, address: Option<IpAddr>, gateway: Option<&str>) -> String {
+        let mut out = String::from(
+            "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n\
+             fe00::\tip6-localnet\nff00::\tip6-mcastprefix\nff02::1\tip6-allnodes\n\
+             ff02::2\tip6-allrouters\n",
+        );
+        for entry in &self.extra_hosts {
+            let Some((name, ip)) = entry.split_once('=').or_else(|| entry.split_once(':')) else {
+                continue;
+            };
+            let ip = match ip {
+                "host-gateway" => gateway.unwrap_or(ip),
+                other => other.trim_start_matches('[').trim_end_matches(']'),
+            };
+            out.push_str(&format!("{ip}\t{name}\n"));
+        }
+        if let Some(a) = address {
+            out.push_str(&format!("{a}\t{hostname}\n"));
+        }
+        out
+    }
 }
 
 /// Docker's refusal to connect a container that shares a namespace (`host` mode).
@@ -88,6 +184,7 @@ impl Daemon {
             }
         };
         crash::point("container.create.sandbox");
+        self.write_name_files(&container, &req.body, None).await;
         let record = Lifecycle {
             container_id: container.id.clone(),
             body: req.body,
@@ -233,6 +330,13 @@ impl Daemon {
             }
             crash::point("container.start.attached");
         }
+        let address = self
+            .store
+            .endpoints_of_container(&c.id)
+            .await?
+            .into_iter()
+            .find_map(|e| e.ipv4);
+        self.write_name_files(&c, &l.body, address).await;
         self.store
             .set_run_state(&c.id, RunState::Running, Some(model::now_nanos()), None, 0)
             .await?;
@@ -336,7 +440,53 @@ impl Daemon {
                 "cannot remove container \"{term}\": container is running: stop the container before removing or force remove"
             )));
         }
-        self.remove_container(&c.id, force).await
+        let lifecycle = self.store.lifecycle(&c.id).await?;
+        self.remove_container(&c.id, force).await?;
+        if let Some(l) = lifecycle {
+            self.remove_name_files(&c.name, &l.body).await;
+        }
+        Ok(())
+    }
+
+    /// Writes the container's `resolv.conf` (HostConfig.Dns, DnsSearch, DnsOptions) and
+    /// `hosts` (ExtraHosts; Hostname with the container's address once started) where
+    /// `ip netns exec` reads them, when the create body asked for any of them. Best effort:
+    /// the network work stands without them.
+    async fn write_name_files(&self, c: &Container, body: &Value, address: Option<IpAddr>) {
+        let names = NameConfig::of(body);
+        if names.is_empty() {
+            return;
+        }
+        let gateway = match self.find_network("bridge", Lookup::Connect).await {
+            Ok(n) => n.ipv4().map(|cfg| cfg.gateway.to_string()),
+            Err(_) => None,
+        };
+        let hostname = names
+            .hostname
+            .clone()
+            .unwrap_or_else(|| c.id[..12].to_string());
+        let mut files = vec![("hosts", names.hosts(&hostname, address, gateway.as_deref()))];
+        if let Some(resolv) = names.resolv_conf() {
+            files.push(("resolv.conf", resolv));
+        }
+        let (dir, name) = (PathBuf::from(ETC_NETNS), c.name.clone());
+        let written =
+            tokio::task::spawn_blocking(move || write_netns_etc(&dir, &name, &files)).await;
+        if !matches!(written, Ok(Ok(()))) {
+            tracing::warn!(container = %c.name, result = ?written, "cannot write the container's resolv.conf and hosts");
+        }
+    }
+
+    /// Undoes [`Daemon::write_name_files`].
+    async fn remove_name_files(&self, name: &str, body: &Value) {
+        if NameConfig::of(body).is_empty() {
+            return;
+        }
+        let (dir, name) = (PathBuf::from(ETC_NETNS), name.to_string());
+        let removed = tokio::task::spawn_blocking(move || remove_netns_etc(&dir, &name)).await;
+        if !matches!(removed, Ok(Ok(()))) {
+            tracing::warn!(result = ?removed, "cannot remove a container's resolv.conf and hosts");
+        }
     }
 
     /// `POST /containers/prune`: removes every container made with a create body that is not
@@ -347,7 +497,7 @@ impl Daemon {
             if l.state == RunState::Running {
                 continue;
             }
-            match self.remove_container(&l.container_id, true).await {
+            match self.remove_any_container(&l.container_id, true).await {
                 Ok(()) => removed.push(l.container_id),
                 Err(Error::NotFound(_)) => {}
                 Err(e) => return Err(e),
@@ -492,6 +642,8 @@ impl Daemon {
             && self.store.lifecycle(&c.id).await?.is_none()
         {
             let _ = super::containers::delete_netns(&self.settings.netns_dir, &c.name).await;
+            let (dir, name) = (PathBuf::from(ETC_NETNS), c.name.clone());
+            let _ = tokio::task::spawn_blocking(move || remove_netns_etc(&dir, &name)).await;
             self.store.delete_container(&c.id).await?;
         }
         Ok(format!(

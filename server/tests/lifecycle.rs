@@ -580,3 +580,60 @@ fn dns_and_hosts_are_where_ip_netns_exec_reads_them() {
     d.docker_ok(&["rm", "-f", &c]);
     assert!(!std::path::Path::new("/etc/netns").join(&c).exists());
 }
+
+/// Runs a docker-py script against `d` with `NET`, `C1`, `C2` set; it must succeed.
+fn docker_py(d: &Daemon, vars: &[(&str, &str)], body: &str) -> String {
+    let mut script = String::from(
+        "import os, docker\nc = docker.DockerClient(base_url='unix://' + os.environ['SOCKET'])\n",
+    );
+    for (k, v) in vars {
+        script.push_str(&format!("{k} = {v:?}\n"));
+    }
+    script.push_str(body);
+    let out = d.python(&script);
+    assert!(
+        out.status.success(),
+        "docker-py script failed:\n{script}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        stdout(&out),
+        stderr(&out)
+    );
+    stdout(&out)
+}
+
+#[test]
+fn docker_py_run_detached_and_create_with_networking_config() {
+    let d = Daemon::start();
+    let made = Made::new(&d);
+    let net = format!("nbt-net-{}", common::rand_hex(4));
+    create_net(&d, &net, "172.31.12.0/24", json!({}));
+    let (c1, c2) = (made.fresh(), made.fresh());
+    let out = docker_py(
+        &d,
+        &[("NET", &net), ("C1", &c1), ("C2", &c2)],
+        r#"
+r = c.containers.run("busybox", ["/bin/sh", "-c", "while true;do sleep 3600;done"],
+                     detach=True, name=C1, network=NET)
+r.reload()
+assert r.status == "running", r.status
+assert list(r.attrs["NetworkSettings"]["Networks"]) == [NET], r.attrs["NetworkSettings"]
+ep = c.api.create_endpoint_config(ipv4_address="172.31.12.20", aliases=["db"])
+cr = c.containers.create("busybox", name=C2, network=NET, networking_config={NET: ep})
+assert cr.status == "created", cr.status
+cr.start()
+cr.reload()
+s = cr.attrs["NetworkSettings"]["Networks"][NET]
+assert s["IPAddress"] == "172.31.12.20", s
+assert s["Aliases"] == ["db"], s
+names = sorted(x.name for x in c.containers.list(filters={"network": NET}))
+assert names == sorted([C1, C2]), names
+cr.stop()
+assert c.containers.get(C2).status == "exited"
+assert sorted(x.name for x in c.containers.list()) == [C1]
+r.remove(force=True)
+cr.remove()
+print("ok")
+"#,
+    );
+    assert_eq!(out, "ok");
+    assert!(!netns_exists(&c1) && !netns_exists(&c2));
+}

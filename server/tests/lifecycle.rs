@@ -474,10 +474,56 @@ fn docker_errors_and_routes_that_need_processes() {
     ] {
         assert_eq!(status(&d, method, &path), 501, "{method} {path}");
     }
-    // kill of a container that is not running: 409.
+    // container:<name|id>: Docker's own refusals first, then 501 (a container here is its
+    // namespace, so two cannot share one).
+    for (body, status, text) in [
+        (
+            json!({"Image": "busybox", "Hostname": "h", "HostConfig": {"NetworkMode": format!("container:{name}")}}),
+            400,
+            "conflicting options: hostname and the network mode".to_string(),
+        ),
+        (
+            json!({"Image": "busybox", "HostConfig": {"NetworkMode": "container:nbt-nosuch"}}),
+            404,
+            "No such container: nbt-nosuch".to_string(),
+        ),
+    ] {
+        let r = d.post(&format!("/containers/create?name={}", made.fresh()), &body);
+        assert_eq!((r.status, r.message()), (status, text), "{body}");
+    }
+    let out = d.docker(&[
+        "run",
+        "-d",
+        "--network",
+        &format!("container:{name}"),
+        "busybox",
+    ]);
+    assert!(
+        !out.status.success() && stderr(&out).contains("is not supported by netbridge"),
+        "{}",
+        stderr(&out)
+    );
+
+    // kill of a container that is not running: 409, in Docker's words.
     d.docker_ok(&["stop", &name]);
     let r = d.post(&format!("/containers/{name}/kill"), &json!({}));
     assert_eq!(r.status, 409, "{}", r.body);
+    assert!(
+        r.message()
+            .starts_with(&format!("cannot kill container: {name}: container ")),
+        "{}",
+        r.body
+    );
+    // A prune never removes more than asked: filters are refused, not ignored.
+    let r = d.post(
+        "/containers/prune?filters=%7B%22label%22%3A%5B%22a%22%5D%7D",
+        &json!({}),
+    );
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "invalid filter 'label'".to_string())
+    );
+    assert_eq!(inspect(&d, &name)["State"]["Status"], "exited");
 }
 
 #[test]

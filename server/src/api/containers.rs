@@ -382,10 +382,15 @@ pub async fn wait(
 
 /// Delete the containers made with a create body that are not running.
 #[utoipa::path(post, path = "/containers/prune", tag = "Container", operation_id = "ContainerPrune",
-    params(("filters" = Option<String>, Query, description = "Accepted; no filter is applied")),
+    params(("filters" = Option<String>, Query, description = "None is supported: any filter is refused (400) rather than ignored, so a prune never removes more than asked")),
     responses((status = 200, description = "No error", body = ContainerPruneResponse),
+        (status = 400, description = "a filter was given", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
-pub async fn prune(State(d): Daemon_) -> Result<Json<ContainerPruneResponse>, ApiError> {
+pub async fn prune(
+    State(d): Daemon_,
+    q: QueryMap,
+) -> Result<Json<ContainerPruneResponse>, ApiError> {
+    Filters::parse(q.get("filters").unwrap_or_default())?.check_keys(&[])?;
     let removed = super::detached(async move { d.prune_containers().await }).await?;
     Ok(Json(ContainerPruneResponse {
         containers_deleted: (!removed.is_empty()).then_some(removed),

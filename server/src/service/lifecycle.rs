@@ -220,6 +220,9 @@ impl Daemon {
             }
         }
         if mode.starts_with("container:") || mode == "container" {
+            check_container_mode(&mode, &req.body)?;
+            let target = mode.trim_start_matches("container").trim_start_matches(':');
+            self.find_recorded_container(target).await?;
             return Err(Error::NotImplemented(format!(
                 "network mode {mode} (sharing another container's namespace) is not supported by netbridge: connect both namespaces to one network instead"
             )));
@@ -682,6 +685,41 @@ impl Daemon {
     }
 }
 
+/// Docker's checks of a `container:<name|id>` network mode, in Docker's order: options that
+/// belong to the shared namespace's owner cannot be given.
+fn check_container_mode(mode: &str, body: &Value) -> Result<()> {
+    let host = |key: &str| body.get("HostConfig").and_then(|h| h.get(key));
+    let given = |v: Option<&Value>| match v {
+        Some(Value::Array(a)) => !a.is_empty(),
+        Some(Value::Object(o)) => !o.is_empty(),
+        Some(Value::String(s)) => !s.is_empty(),
+        Some(Value::Bool(b)) => *b,
+        _ => false,
+    };
+    let refusal = if mode
+        .trim_start_matches("container")
+        .trim_start_matches(':')
+        .is_empty()
+    {
+        "invalid network mode: invalid container format container:<name|id>"
+    } else if given(body.get("Hostname")) {
+        "conflicting options: hostname and the network mode"
+    } else if given(host("Links")) {
+        "conflicting options: container type network can't be used with links. This would result in undefined behavior"
+    } else if given(host("Dns")) {
+        "conflicting options: dns and the network mode"
+    } else if given(host("ExtraHosts")) {
+        "conflicting options: custom host-to-IP mapping and the network mode"
+    } else if given(host("PortBindings")) || given(host("PublishAllPorts")) {
+        "conflicting options: port publishing and the container type network mode"
+    } else if given(body.get("ExposedPorts")) {
+        "conflicting options: port exposing and the container type network mode"
+    } else {
+        return Ok(());
+    };
+    Err(Error::InvalidParameter(refusal.to_string()))
+}
+
 /// Docker's words for a start whose networks could not be joined; the kind (and so the
 /// status) stays the cause's.
 fn setup_failed(e: Error) -> Error {
@@ -726,5 +764,75 @@ fn connect_request(c: &Container, p: &PlannedEndpoint) -> ConnectRequest {
         link_local_ips: p.link_local_ips.clone(),
         links: p.links.clone(),
         driver_opts: p.driver_opts.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_and_hosts_as_docker_writes_them() {
+        let names = NameConfig::of(&json!({"Hostname": "web", "HostConfig": {
+            "Dns": ["10.0.0.53", "10.0.0.54"], "DnsSearch": ["a.example", "b.example"],
+            "DnsOptions": ["ndots:2"],
+            "ExtraHosts": ["db:10.1.2.3", "gw:host-gateway", "v6=[fd00::1]"]}}));
+        assert_eq!(
+            names.resolv_conf().as_deref(),
+            Some(
+                "nameserver 10.0.0.53\nnameserver 10.0.0.54\nsearch a.example b.example\noptions ndots:2\n"
+            )
+        );
+        let hosts = names.hosts("web", "172.17.0.2".parse().ok(), Some("172.17.0.1"));
+        assert!(
+            hosts.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
+        );
+        assert!(
+            hosts.ends_with("10.1.2.3\tdb\n172.17.0.1\tgw\nfd00::1\tv6\n172.17.0.2\tweb\n"),
+            "{hosts}"
+        );
+        assert!(NameConfig::of(&json!({"Image": "busybox"})).is_empty());
+        assert_eq!(
+            NameConfig::of(&json!({"Hostname": "x"})).resolv_conf(),
+            None
+        );
+    }
+
+    #[test]
+    fn container_mode_refusals_in_dockers_order() {
+        let refused = |mode: &str, body: Value| match check_container_mode(mode, &body) {
+            Err(Error::InvalidParameter(m)) => m,
+            other => panic!("{mode} {body}: {other:?}"),
+        };
+        assert!(refused("container:", json!({})).starts_with("invalid network mode"));
+        assert_eq!(
+            refused(
+                "container:a",
+                json!({"Hostname": "h", "HostConfig": {"Dns": ["1.1.1.1"]}})
+            ),
+            "conflicting options: hostname and the network mode"
+        );
+        assert_eq!(
+            refused("container:a", json!({"HostConfig": {"Dns": ["1.1.1.1"]}})),
+            "conflicting options: dns and the network mode"
+        );
+        assert!(check_container_mode("container:a", &json!({"HostConfig": {"Dns": []}})).is_ok());
+    }
+
+    #[test]
+    fn static_addresses_and_aliases_on_a_predefined_network() {
+        let p = PlannedEndpoint {
+            ipv4: Some("172.17.0.9".to_string()),
+            aliases: vec!["a".to_string()],
+            ..PlannedEndpoint::default()
+        };
+        match check_predefined("bridge", &p) {
+            Err(Error::InvalidParameter(m)) => assert_eq!(
+                m,
+                "invalid config for network bridge: invalid endpoint settings:\nuser-specified IP address is supported on user-defined networks only\nnetwork-scoped aliases are only supported for user-defined networks"
+            ),
+            other => panic!("{other:?}"),
+        }
+        assert!(check_predefined("bridge", &PlannedEndpoint::default()).is_ok());
     }
 }

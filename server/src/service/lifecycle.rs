@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use serde_json::{Value, json};
 
-use super::{ConnectRequest, Daemon, Error, Lookup, Result, crash, lock_in};
+use super::{ConnectRequest, Daemon, Error, Lookup, Result, crash, forget_lock, lock_in};
 use crate::kernel::{remove_netns_etc, write_netns_etc};
 use crate::model::{self, Container, ContainerKind, Lifecycle, PlannedEndpoint, RunState};
 use crate::store::JournalEntry;
@@ -447,6 +447,11 @@ impl Daemon {
         self.remove_container(&c.id, force).await?;
         if let Some(l) = lifecycle {
             self.remove_name_files(&c.name, &l.body).await;
+            forget_lock(&self.container_locks, &lifecycle_key(&c));
+            attached()
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&c.id);
         }
         Ok(())
     }
@@ -616,7 +621,7 @@ impl Daemon {
     /// Orders the lifecycle steps of one container (start, stop); connects and disconnects
     /// take their own locks inside.
     async fn lifecycle_lock(&self, c: &Container) -> tokio::sync::OwnedMutexGuard<()> {
-        lock_in(&self.container_locks, &format!("lifecycle:{}", c.id))
+        lock_in(&self.container_locks, &lifecycle_key(c))
             .lock_owned()
             .await
     }
@@ -683,6 +688,11 @@ impl Daemon {
             entry.subject
         ))
     }
+}
+
+/// The key of a container's lifecycle lock, beside the namespace-keyed container locks.
+fn lifecycle_key(c: &Container) -> String {
+    format!("lifecycle:{}", c.id)
 }
 
 /// Docker's checks of a `container:<name|id>` network mode, in Docker's order: options that

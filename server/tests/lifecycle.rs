@@ -225,7 +225,7 @@ fn network_modes_and_endpoints_config() {
     create(
         &d,
         &user,
-        json!({"Image": "busybox", "Cmd": ["sleep", "1"],
+        json!({"Image": "busybox", "Cmd": ["sleep", "1"], "Entrypoint": ["env"],
                "HostConfig": {"NetworkMode": net},
                "NetworkingConfig": {"EndpointsConfig": {net.as_str(): {
                    "IPAMConfig": {"IPv4Address": "172.31.7.20"},
@@ -254,6 +254,11 @@ fn network_modes_and_endpoints_config() {
     assert_eq!(e["GwPriority"], 5, "{c}");
     assert_eq!(c["HostConfig"]["NetworkMode"], net.as_str(), "{c}");
     assert_eq!(c["Config"]["Cmd"], json!(["sleep", "1"]), "{c}");
+    assert_eq!(
+        (&c["Path"], &c["Args"]),
+        (&json!("env"), &json!(["sleep", "1"])),
+        "{c}"
+    );
     // From API 1.52 the bridge's settings are no longer at the top.
     assert!(c["NetworkSettings"].get("IPAddress").is_none(), "{c}");
 
@@ -281,6 +286,22 @@ fn network_modes_and_endpoints_config() {
     assert_eq!(
         old["NetworkSettings"]["MacAddress"],
         nets["bridge"]["MacAddress"]
+    );
+
+    // Before 1.44 the MAC address of the only network comes in Config.MacAddress.
+    let old_mac = made.fresh();
+    let r = d.post(
+        &format!("/v1.43/containers/create?name={old_mac}"),
+        &json!({"Image": "busybox", "MacAddress": "02:42:ac:1f:07:2a", "HostConfig": {"NetworkMode": net}}),
+    );
+    assert_eq!(r.status, 201, "{}", r.body);
+    assert_eq!(
+        status(&d, "POST", &format!("/containers/{old_mac}/start")),
+        204
+    );
+    assert_eq!(
+        mac(&link(&old_mac, "eth0").expect("eth0")),
+        "02:42:ac:1f:07:2a"
     );
 
     // Before 1.44 only one network may be given.
@@ -374,6 +395,37 @@ fn stop_releases_endpoints_and_start_joins_again() {
     assert_eq!(inspect(&d, &fixed)["State"]["ExitCode"], 137);
     let waited = d.post(&format!("/containers/{fixed}/wait"), &json!({}));
     assert_eq!(waited.json()["StatusCode"], 137, "{}", waited.body);
+    // next-exit waits for the next stop, not the last one.
+    std::thread::scope(|scope| {
+        let next = scope.spawn(|| {
+            d.post(
+                &format!("/containers/{fixed}/wait?condition=next-exit"),
+                &json!({}),
+            )
+        });
+        std::thread::sleep(std::time::Duration::from_millis(500));
+        assert!(
+            !next.is_finished(),
+            "next-exit answered before the next exit"
+        );
+        d.docker_ok(&["start", &fixed]);
+        d.docker_ok(&["stop", &fixed]);
+        let r = next.join().expect("wait thread");
+        assert_eq!(
+            (r.status, r.json()["StatusCode"].clone()),
+            (200, json!(143)),
+            "{}",
+            r.body
+        );
+    });
+    let r = d.post(
+        &format!("/containers/{fixed}/wait?condition=nope"),
+        &json!({}),
+    );
+    assert_eq!(
+        (r.status, r.message()),
+        (400, "invalid condition: \"nope\"".to_string())
+    );
 
     // Removing a running container needs force; prune removes the stopped ones.
     let r = d.delete(&format!("/containers/{other}"));

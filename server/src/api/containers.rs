@@ -21,7 +21,7 @@ use super::wire::{
 };
 use crate::model::{PlannedEndpoint, RunState};
 use crate::service::filters::Filters;
-use crate::service::{ContainerView, CreateContainer, Daemon, Halt, NO_PROCESSES};
+use crate::service::{ContainerView, CreateContainer, Daemon, Halt, NO_PROCESSES, WaitFor};
 
 type Daemon_ = State<Arc<Daemon>>;
 type Version = Option<axum::Extension<ApiVersion>>;
@@ -365,19 +365,46 @@ pub async fn restart(State(d): Daemon_, Path(id): Path<String>) -> Result<Status
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Wait for a container to stop; answers at once for one that is not running.
+/// Wait for a container to stop (`not-running`: at once for one that is not running), to
+/// exit next, or to be removed.
 #[utoipa::path(post, path = "/containers/{id}/wait", tag = "Container", operation_id = "ContainerWait",
     params(("id" = String, Path, description = "Container ID or name"),
-        ("condition" = Option<String>, Query, description = "not-running, next-exit or removed (all wait for the container to be not running)")),
+        ("condition" = Option<String>, Query, description = "`not-running` (the default), `next-exit` or `removed`")),
     responses((status = 200, description = "The container has exited", body = ContainerWaitResponse),
+        (status = 400, description = "invalid condition", body = ErrorResponse),
         (status = 404, description = "no such container", body = ErrorResponse),
         (status = 500, description = "server error", body = ErrorResponse)))]
 pub async fn wait(
     State(d): Daemon_,
     Path(id): Path<String>,
-) -> Result<Json<ContainerWaitResponse>, ApiError> {
-    let code = d.wait_container(&id).await?;
-    Ok(Json(ContainerWaitResponse { status_code: code }))
+    q: QueryMap,
+) -> Result<Response, ApiError> {
+    let until = match q.get("condition").unwrap_or_default() {
+        "" | "not-running" => WaitFor::NotRunning,
+        "next-exit" => WaitFor::NextExit,
+        "removed" => WaitFor::Removed,
+        other => {
+            return Err(ApiError::bad_request(format!(
+                "invalid condition: {other:?}"
+            )));
+        }
+    };
+    // An unknown container is an error status; then, as Docker does, the headers go out at
+    // once (the docker CLI waits for them before it starts the container) and the body when
+    // the condition holds.
+    let full = d.inspect_container(&id).await?.container.id;
+    let body = futures::stream::once(async move {
+        let answer = match d.wait_container(&full, until).await {
+            Ok(code) => serde_json::json!({"StatusCode": code}),
+            Err(e) => serde_json::json!({"StatusCode": -1, "Error": {"Message": e.to_string()}}),
+        };
+        Ok::<_, std::convert::Infallible>(answer.to_string())
+    });
+    Response::builder()
+        .status(StatusCode::OK)
+        .header(axum::http::header::CONTENT_TYPE, "application/json")
+        .body(axum::body::Body::from_stream(body))
+        .map_err(|e| ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, e.to_string()))
 }
 
 /// Delete the containers made with a create body that are not running.

@@ -149,6 +149,14 @@ pub struct CreateContainer {
     pub endpoints: BTreeMap<String, PlannedEndpoint>,
 }
 
+/// What `POST /containers/{id}/wait` waits for (Docker's `condition`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum WaitFor {
+    NotRunning,
+    NextExit,
+    Removed,
+}
+
 /// How a stop ends a container.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Halt {
@@ -416,17 +424,27 @@ impl Daemon {
         first_error.map_or(Ok(()), Err)
     }
 
-    /// `POST /containers/{id}/wait`: the exit code once the container is not running. A
-    /// container never started answers at once, as Docker's `not-running` condition does.
-    pub async fn wait_container(&self, term: &str) -> Result<i64> {
+    /// `POST /containers/{id}/wait`: the exit code once `until` holds. A container never
+    /// started answers `NotRunning` at once, as on Docker; namespaces netbridge only attaches
+    /// never exit.
+    pub async fn wait_container(&self, term: &str, until: WaitFor) -> Result<i64> {
         let c = self.find_recorded_container(term).await?;
+        let first = self.store.lifecycle(&c.id).await?;
+        let first_exit = first.as_ref().and_then(|l| l.finished_nanos);
         loop {
-            match self.store.lifecycle(&c.id).await? {
-                Some(l) if l.state == RunState::Running => {}
-                Some(l) => return Ok(l.exit_code),
-                None if self.store.container(&c.id).await?.is_none() => return Ok(0),
-                // Namespaces netbridge only attaches never stop.
-                None => {}
+            let now = self.store.lifecycle(&c.id).await?;
+            let gone = self.store.container(&c.id).await?.is_none();
+            let code = now.as_ref().map_or(0, |l| l.exit_code);
+            let done = match (until, &now) {
+                (_, _) if gone => true,
+                (WaitFor::Removed, _) | (_, None) => false,
+                (WaitFor::NotRunning, Some(l)) => l.state != RunState::Running,
+                (WaitFor::NextExit, Some(l)) => {
+                    l.state != RunState::Running && l.finished_nanos != first_exit
+                }
+            };
+            if done {
+                return Ok(code);
             }
             tokio::time::sleep(Duration::from_millis(200)).await;
         }

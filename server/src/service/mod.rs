@@ -26,7 +26,7 @@ pub use containers::ContainerView;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
-pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES};
+pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES, WaitFor};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 
 use crate::ipam::Pool;

@@ -277,17 +277,6 @@ impl Daemon {
         Ok((mode, planned))
     }
 
-    /// Every recorded lifecycle, by container ID.
-    pub async fn lifecycles(&self) -> Result<BTreeMap<String, Lifecycle>> {
-        Ok(self
-            .store
-            .lifecycles()
-            .await?
-            .into_iter()
-            .map(|l| (l.container_id.clone(), l))
-            .collect())
-    }
-
     /// `POST /containers/{id}/attach`: nothing can be attached, but the client is let in so
     /// that it reads why; its next start is refused. Returns the container.
     pub async fn note_attach(&self, term: &str) -> Result<Container> {

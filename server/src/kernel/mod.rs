@@ -12,6 +12,7 @@ mod error;
 mod firewall;
 mod link;
 mod netns;
+mod netns_etc;
 mod prefixes;
 pub mod probe;
 mod sysctl;
@@ -26,5 +27,6 @@ pub use link::{BridgeSpec, Ensured, Kernel, LinkInfo};
 pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };
+pub use netns_etc::{ETC_FILES, remove_netns_etc, write_netns_etc};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

@@ -8,7 +8,10 @@ use serde_json::json;
 
 use super::{Daemon, Error, Result, crash};
 use crate::kernel::{KernelError, NamespaceId, Netns, find_process_in};
-use crate::model::{self, Container, ContainerKind, Endpoint, Network, UNKNOWN_NAMESPACE};
+use crate::model::{
+    self, Container, ContainerKind, Endpoint, Lifecycle, Network, PlannedEndpoint, RunState,
+    UNKNOWN_NAMESPACE,
+};
 
 /// Makes the named namespace `name` under the netns directory (mount work: a blocking thread)
 /// and returns its identity.
@@ -38,6 +41,11 @@ pub(super) async fn delete_netns(dir: &Path, name: &str) -> std::result::Result<
 pub struct ContainerView {
     pub container: Container,
     pub endpoints: Vec<(Endpoint, Network)>,
+    /// For a container made with Docker's create body: what it asked for, where it stands.
+    pub lifecycle: Option<Lifecycle>,
+    /// While such a container is not running: the networks it joins at start, by the
+    /// network's name and ID (empty while there is no such network), as Docker shows them.
+    pub planned: Vec<(String, String, PlannedEndpoint)>,
 }
 
 fn no_such(term: &str) -> Error {
@@ -153,7 +161,7 @@ impl Daemon {
         }))
     }
 
-    fn allows(&self, kind: ContainerKind) -> bool {
+    pub(super) fn allows(&self, kind: ContainerKind) -> bool {
         self.settings.container_refs.contains(&kind)
     }
 
@@ -244,6 +252,11 @@ impl Daemon {
             ));
         }
         let _shared = self.exclusive.read().await;
+        self.create_sandbox_shared(name).await
+    }
+
+    /// [`Daemon::create_sandbox`] for an operation that already holds the shared lock.
+    pub(super) async fn create_sandbox_shared(&self, name: Option<&str>) -> Result<Container> {
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
@@ -354,9 +367,22 @@ impl Daemon {
                 endpoints.push((e, n));
             }
         }
+        let lifecycle = self.store.lifecycle(&container.id).await?;
+        let mut planned = Vec::new();
+        if let Some(l) = lifecycle.as_ref().filter(|l| l.state != RunState::Running) {
+            for p in &l.networks {
+                let (name, id) = match self.find_network(&p.network, super::Lookup::Connect).await {
+                    Ok(n) => (n.name, n.id),
+                    Err(_) => (p.network.clone(), String::new()),
+                };
+                planned.push((name, id, p.clone()));
+            }
+        }
         Ok(ContainerView {
             container,
             endpoints,
+            lifecycle,
+            planned,
         })
     }
 
@@ -412,7 +438,7 @@ impl Daemon {
 
     /// Namespace first, row last: a crash in between leaves the row, and start-up makes the
     /// (empty) namespace again, so removing it again works.
-    async fn remove_container_locked(&self, c: &Container) -> Result<()> {
+    pub(super) async fn remove_container_locked(&self, c: &Container) -> Result<()> {
         let op = self
             .store
             .begin_op(

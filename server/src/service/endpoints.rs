@@ -48,6 +48,15 @@ impl Daemon {
     /// endpoint settings, already connected, addresses.
     pub async fn connect(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
         let _shared = self.exclusive.read().await;
+        self.connect_shared(network_term, req).await
+    }
+
+    /// [`Daemon::connect`] for an operation that already holds the shared lock.
+    pub(super) async fn connect_shared(
+        &self,
+        network_term: &str,
+        req: ConnectRequest,
+    ) -> Result<()> {
         let reached = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
         match network.driver.as_str() {
@@ -417,7 +426,7 @@ impl Daemon {
     }
 }
 
-fn not_connected(container: &str, network: &str) -> Error {
+pub(super) fn not_connected(container: &str, network: &str) -> Error {
     // Docker answers 500 for this client mistake; 400 with its text.
     Error::InvalidParameter(format!(
         "container {container} is not connected to network {network}"

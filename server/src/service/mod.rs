@@ -13,6 +13,7 @@ mod error;
 mod events;
 pub mod filters;
 mod firewall;
+mod lifecycle;
 mod networks;
 mod reconcile;
 mod startup;
@@ -30,6 +31,7 @@ pub use diagnose::{
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
+pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES, WaitFor};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 pub use topology::Topology;
 

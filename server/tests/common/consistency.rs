@@ -437,8 +437,9 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
         }
     }
 
-    // Every recorded container: its namespace exists, and its networks match the networks'.
-    match get_json(d, "/containers/json") {
+    // Every recorded container (stopped ones too): its namespace exists, and its networks
+    // match the networks'.
+    match get_json(d, "/containers/json?all=1") {
         Err(e) => p.push(e),
         Ok(list) => {
             for c in list.as_array().cloned().unwrap_or_default() {
@@ -466,8 +467,13 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
                     .as_object()
                     .cloned()
                     .unwrap_or_default();
+                let running = full["State"]["Running"].as_bool().unwrap_or(true);
                 for (net, e) in nets {
                     let eid = s(&e, "EndpointID");
+                    if !running && eid.is_empty() {
+                        // A stopped container's configured network: nothing to hold.
+                        continue;
+                    }
                     let ok = endpoints
                         .get(eid)
                         .is_some_and(|r| r.container == cid && r.network_name == net);

@@ -753,6 +753,7 @@ fn measure_floor(run: &FloorRun<'_>) -> Floor {
                     addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 99, 0, last)), 24)],
                     gateway_v4: Some(Ipv4Addr::new(10, 99, 0, 1)),
                     gateway_v6: None,
+                    sysctls: Vec::new(),
                 };
                 let t = Instant::now();
                 kernel.attach(&container_ns, &a).await.expect("attach");

@@ -94,6 +94,9 @@ enum Scenario {
     NetworkRemove,
     /// `true`: a sandbox made through the API; `false`: a namespace netbridge did not make.
     Connect(bool),
+    /// Connect by the PID of a process in a namespace; that process exits after the crash,
+    /// before a reconcile, while another one lives on in the namespace.
+    ConnectByPid,
     Disconnect,
     SandboxCreate,
     /// `true`: the sandbox is connected, removed with `force=1`.
@@ -105,7 +108,11 @@ fn scenario_of(step: &str) -> Vec<Scenario> {
     match prefix {
         "network.create" => vec![Scenario::NetworkCreate],
         "network.remove" => vec![Scenario::NetworkRemove],
-        "connect" => vec![Scenario::Connect(true), Scenario::Connect(false)],
+        "connect" => vec![
+            Scenario::Connect(true),
+            Scenario::Connect(false),
+            Scenario::ConnectByPid,
+        ],
         "disconnect" => vec![Scenario::Disconnect],
         "sandbox.create" => vec![Scenario::SandboxCreate],
         "sandbox.remove" => vec![
@@ -424,6 +431,7 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             expect(&disconnect(&d, NET, &name, false), 200, "disconnect");
             outcome
         }
+        Scenario::ConnectByPid => connect_by_pid(&mut d, step, &after),
         Scenario::Disconnect => {
             create_net(&d);
             let name = names.fresh();
@@ -566,6 +574,102 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
 
 /// One run of the walk: its step, its scenario, its outcome or why it failed.
 type RunResult = (&'static str, Scenario, Result<Outcome, String>);
+
+/// A process sleeping in a namespace, killed on drop.
+struct Sleeper(std::process::Child);
+
+impl Sleeper {
+    fn start(ns: &str) -> Sleeper {
+        let child = std::process::Command::new("nsenter")
+            .args([&format!("--net=/run/netns/{ns}"), "--", "sleep", "600"])
+            .spawn()
+            .expect("spawn sleep");
+        let sleeper = Sleeper(child);
+        let want = std::fs::metadata(format!("/run/netns/{ns}")).map(|m| {
+            use std::os::unix::fs::MetadataExt;
+            m.ino()
+        });
+        assert!(eventually(5, || {
+            std::fs::metadata(format!("/proc/{}/ns/net", sleeper.pid()))
+                .map(|m| {
+                    use std::os::unix::fs::MetadataExt;
+                    m.ino()
+                })
+                .ok()
+                == want.as_ref().ok().copied()
+        }));
+        sleeper
+    }
+
+    fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// [`Scenario::ConnectByPid`]: the namespace stays one container, reachable by the surviving
+/// process, through the crash, the first process's exit and a reconcile.
+fn connect_by_pid(d: &mut Daemon, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let ns = Netns::new("nbt");
+    let first = Sleeper::start(&ns.name);
+    let second = Sleeper::start(&ns.name);
+    let body = json!({"Container": first.pid()});
+    crash_and_check(
+        d,
+        step,
+        after,
+        "POST",
+        &format!("/networks/{NET}/connect"),
+        Some(&body),
+    );
+    drop(first);
+    let r = d.post("/netbridge/reconcile", &json!({}));
+    expect(
+        &r,
+        200,
+        &format!("{after}: reconcile once the first PID exited"),
+    );
+    assert_consistent(d, &format!("{after}, the first PID gone"));
+    let outcome = if member(d, NET, &ns.name).is_some() || !interfaces(&ns.name).is_empty() {
+        let c = d.get(&format!("/containers/{}/json", second.pid()));
+        expect(&c, 200, &format!("{after}: inspect by the surviving PID"));
+        Outcome::Done
+    } else {
+        Outcome::Undone
+    };
+    let again = connect(d, NET, &second.pid());
+    let status = if outcome == Outcome::Done { 403 } else { 200 };
+    expect(
+        &again,
+        status,
+        &format!("{after}: connect again by the surviving PID"),
+    );
+    assert!(
+        eventually(10, || run(
+            "ip",
+            &["netns", "exec", &ns.name, "ping", "-c1", "-W1", GATEWAY]
+        )
+        .status
+        .success()),
+        "{after}: {} cannot reach the gateway",
+        ns.name
+    );
+    expect(
+        &disconnect(d, NET, &second.pid(), false),
+        200,
+        &format!("{after}: disconnect by the surviving PID"),
+    );
+    assert_eq!(interfaces(&ns.name), Vec::<String>::new());
+    assert_consistent(d, &format!("{after}, disconnected"));
+    outcome
+}
 
 #[test]
 fn crash_point_walk() {

@@ -19,9 +19,11 @@ type Daemon_ = State<Arc<Daemon>>;
 /// Create a sandbox: a named network namespace with `lo` up. The body (Docker's container
 /// config) is accepted and ignored.
 #[utoipa::path(post, path = "/containers/create", tag = "Container", operation_id = "ContainerCreate",
-    params(("name" = Option<String>, Query, description = "Sandbox name, `[a-zA-Z0-9][a-zA-Z0-9_.-]+`; also the namespace's name under /run/netns")),
+    params(("name" = Option<String>, Query, pattern = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$",
+        description = "Sandbox name (a leading `/` is dropped); also the namespace's name under /run/netns")),
     responses((status = 201, description = "Sandbox created", body = ContainerCreateResponse),
         (status = 400, description = "bad parameter", body = ErrorResponse),
+        (status = 403, description = "sandboxes are turned off (`--container-refs`)", body = ErrorResponse),
         (status = 409, description = "name already in use", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn create(
@@ -50,10 +52,11 @@ pub async fn list(State(d): Daemon_) -> Result<Json<Vec<ContainerSummary>>, ApiE
     Ok(Json(views.iter().map(ContainerSummary::from).collect()))
 }
 
-/// Inspect a container by ID, name or unique ID prefix.
+/// Inspect a container by ID, name, unique ID prefix, named namespace or any PID inside it.
 #[utoipa::path(get, path = "/containers/{id}/json", tag = "Container", operation_id = "ContainerInspect",
-    params(("id" = String, Path, description = "Container ID or name")),
+    params(("id" = String, Path, description = "Container ID, name, unique ID prefix, named namespace or PID")),
     responses((status = 200, description = "No error", body = ContainerInspect),
+        (status = 403, description = "the daemon's own or the host's namespace", body = ErrorResponse),
         (status = 404, description = "No such container", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn inspect(
@@ -67,10 +70,11 @@ pub async fn inspect(
 /// Remove a container. `force` disconnects it first. Only namespaces netbridge made are
 /// deleted; others are only forgotten.
 #[utoipa::path(delete, path = "/containers/{id}", tag = "Container", operation_id = "ContainerDelete",
-    params(("id" = String, Path, description = "Container ID or name"),
+    params(("id" = String, Path, description = "Container ID, name, unique ID prefix, named namespace or PID"),
         ("force" = Option<bool>, Query, description = "Disconnect it from its networks first")),
     responses((status = 204, description = "No error"),
         (status = 400, description = "bad parameter", body = ErrorResponse),
+        (status = 403, description = "the daemon's own or the host's namespace", body = ErrorResponse),
         (status = 404, description = "No such container", body = ErrorResponse),
         (status = 409, description = "still connected and not forced", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]

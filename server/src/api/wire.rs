@@ -27,8 +27,10 @@ pub struct ConfigReference {
 pub struct Ipam {
     #[serde(rename = "Driver")]
     pub driver: String,
+    /// Exactly as given at create: `null` when none were sent (predefined networks too).
     #[serde(rename = "Options")]
-    pub options: BTreeMap<String, String>,
+    #[schema(required = true)]
+    pub options: Option<BTreeMap<String, String>>,
     #[serde(rename = "Config")]
     pub config: Vec<IpamConfig>,
 }
@@ -345,7 +347,11 @@ fn endpoint_resource(n: &Network, e: &Endpoint, c: &Container) -> EndpointResour
 #[derive(Serialize, Deserialize, ToSchema, Default)]
 #[schema(example = json!({"Container": "test2", "EndpointConfig": {"IPAMConfig": {"IPv4Address": "172.30.0.20"}}}))]
 pub struct NetworkConnectRequest {
-    /// The ID or name of the container (sandbox, named namespace or PID) to connect.
+    /// The container to connect: its ID, name or unique ID prefix, a named namespace under the
+    /// netns directory, or the PID of any process inside it. A container is its network
+    /// namespace: every reference to one namespace is the same container. The daemon's own
+    /// and the host's (initial) namespace are refused (403), and `--container-refs` may turn
+    /// named-namespace or PID references off.
     #[serde(rename = "Container")]
     pub container: Option<String>,
     #[serde(rename = "EndpointConfig")]
@@ -368,12 +374,16 @@ pub struct NetworkDisconnectRequest {
 pub struct EndpointSettingsRequest {
     #[serde(rename = "IPAMConfig")]
     pub ipam_config: Option<EndpointIpamConfig>,
+    /// Legacy links, `name` or `name:alias`: checked, recorded and echoed (netbridge has no
+    /// DNS or /etc/hosts for them to feed).
     #[serde(rename = "Links")]
     pub links: Option<Vec<String>>,
     #[serde(rename = "MacAddress")]
     pub mac_address: Option<String>,
     #[serde(rename = "Aliases")]
     pub aliases: Option<Vec<String>>,
+    /// Recorded and echoed. `com.docker.network.endpoint.sysctls` (`net.X.Y.IFNAME.Z=V,…`) is
+    /// applied to the container's interface, `com.docker.network.endpoint.ifname` names it.
     #[serde(rename = "DriverOpts")]
     pub driver_opts: Option<BTreeMap<String, String>>,
     #[serde(rename = "GwPriority")]
@@ -387,6 +397,8 @@ pub struct EndpointIpamConfig {
     pub ipv4_address: Option<String>,
     #[serde(rename = "IPv6Address", skip_serializing_if = "Option::is_none")]
     pub ipv6_address: Option<String>,
+    /// Extra addresses for the container's interface: IPv4 in 169.254.0.0/16 (added as /16),
+    /// IPv6 in fe80::/10 (added as /64).
     #[serde(rename = "LinkLocalIPs", skip_serializing_if = "Option::is_none")]
     pub link_local_ips: Option<Vec<String>>,
 }
@@ -562,17 +574,19 @@ pub struct ContainerSummary {
 fn endpoint_settings(e: &Endpoint, n: &Network) -> EndpointSettings {
     let v4 = n.ipv4();
     let v6 = n.ipv6();
-    let requested = e.requested_ipv4.is_some() || e.requested_ipv6.is_some();
+    let requested =
+        e.requested_ipv4.is_some() || e.requested_ipv6.is_some() || !e.link_local_ips.is_empty();
     EndpointSettings {
         ipam_config: requested.then(|| EndpointIpamConfig {
             ipv4_address: e.requested_ipv4.map(|a| a.to_string()),
             ipv6_address: e.requested_ipv6.map(|a| a.to_string()),
-            link_local_ips: None,
+            link_local_ips: (!e.link_local_ips.is_empty())
+                .then(|| e.link_local_ips.iter().map(|a| a.to_string()).collect()),
         }),
-        links: None,
+        links: (!e.links.is_empty()).then(|| e.links.clone()),
         mac_address: e.mac.clone(),
         aliases: (!e.aliases.is_empty()).then(|| e.aliases.clone()),
-        driver_opts: None,
+        driver_opts: (!e.driver_opts.is_empty()).then(|| e.driver_opts.clone()),
         gw_priority: e.gw_priority,
         network_id: n.id.clone(),
         endpoint_id: e.id.clone(),
@@ -679,10 +693,16 @@ impl From<&ContainerView> for ContainerSummary {
     }
 }
 
-/// A PID-backed container reports its PID, as Docker reports the init process.
+/// A PID-backed container reports the process it is reached through now, as Docker reports
+/// the init process.
 fn pid_of(c: &Container) -> i64 {
     match c.kind {
-        ContainerKind::Pid => c.name.parse().unwrap_or(0),
+        ContainerKind::Pid => c
+            .netns_path
+            .strip_prefix("/proc/")
+            .and_then(|rest| rest.split('/').next())
+            .and_then(|pid| pid.parse().ok())
+            .unwrap_or(0),
         _ => 0,
     }
 }

@@ -32,7 +32,9 @@ pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};
-pub use netns::Netns;
+pub use netns::{
+    NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
+};
 pub use probe::{LinkKinds, PROBED as PROBED_KINDS};
-pub use sysctl::set_sysctl;
+pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

@@ -118,6 +118,7 @@ fn attachment(
         addresses: vec![(v4(address), 24)],
         gateway_v4: gateway.map(|g| g.parse().expect("gateway literal")),
         gateway_v6: None,
+        sysctls: Vec::new(),
     }
 }
 
@@ -650,6 +651,7 @@ fn attach_configures_the_container_side_and_the_host_end() {
             mac: [0x02, 0x42, 0x0a, 0x32, 0x00, 0x02],
             addresses: vec![(v4("10.50.0.2"), 24), (v6("fd00:50::2"), 64)],
             gateway_v6: Some("fd00:50::1".parse().expect("v6 gateway")),
+            sysctls: Vec::new(),
             ..attachment("veth1a2b3c4", bridge, "10.50.0.2", Some("10.50.0.1"))
         };
         let (name, index) = kernel.attach(&container, &a).await.expect("attach");

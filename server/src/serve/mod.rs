@@ -49,12 +49,18 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServeEr
 
 async fn open(args: &ServeArgs) -> Result<(Store, Arc<Daemon>), ServeError> {
     let store = Store::open(&args.db).await?;
+    let pools = crate::ipam::with_ipv6_pool(args.pools(), &store.daemon_id().await?);
+    if let Some(v6) = pools.iter().find(|p| !p.base.is_ipv4()) {
+        tracing::info!(pool = %v6, "automatic IPv6 subnets come from this pool");
+    }
     let kernel = Kernel::connect()?;
     let firewall: Arc<dyn crate::kernel::Firewall> = Arc::new(crate::kernel::Nftables::new());
     let settings = Settings {
-        pools: args.pools(),
+        pools,
         default_bridge: args.default_bridge.clone(),
         netns_dir: args.netns_dir.clone(),
+        container_refs: args.container_refs.clone(),
+        off_limits: crate::kernel::off_limits_namespaces()?,
     };
     let daemon = Arc::new(Daemon::new(store.clone(), kernel, firewall, settings));
     Ok((store, daemon))

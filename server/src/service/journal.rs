@@ -9,8 +9,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use std::path::Path;
+
 use super::containers::delete_netns;
 use super::{Daemon, Result, driver};
+use crate::kernel::Netns;
 use crate::store::JournalEntry;
 
 fn bridge_driver() -> String {
@@ -95,9 +98,8 @@ impl Op {
             Op::CreateNetwork { driver, state } => {
                 if let Some(n) = d.store.network(subject).await? {
                     for e in d.store.endpoints_of_network(&n.id).await? {
-                        if let Some(c) = d.store.container(&e.container_id).await? {
-                            let _ = d.detach_endpoint(&n, &e, &c.netns_path).await;
-                        }
+                        let c = d.store.container(&e.container_id).await?;
+                        let _ = d.detach_endpoint(&n, &e, c.as_ref()).await;
                         d.store.delete_endpoint(&e.id).await?;
                     }
                     d.firewall_remove(&n).await;
@@ -122,8 +124,13 @@ impl Op {
                 netns,
             } => {
                 if let Some(drv) = driver::find(driver) {
+                    let ns = match (drv.lives_inside(), d.store.container(container).await?) {
+                        (false, _) => None,
+                        (true, Some(c)) => d.open_namespace(&c).await,
+                        (true, None) => Netns::open(Path::new(netns)).ok(),
+                    };
                     let _ = drv
-                        .detach(d.driver_env(), subject, host_ifname, netns)
+                        .detach(d.driver_env(), subject, host_ifname, ns.as_ref())
                         .await;
                 }
                 d.store.delete_endpoint(subject).await?;

@@ -32,7 +32,8 @@ pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 pub use views::Counts;
 
 use crate::ipam::Pool;
-use crate::kernel::{Firewall, Kernel, LinkKinds};
+use crate::kernel::{Firewall, Kernel, LinkKinds, NamespaceId};
+use crate::model::ContainerKind;
 use crate::store::Store;
 
 /// What the daemon was started with that shapes its behaviour.
@@ -44,6 +45,10 @@ pub struct Settings {
     pub default_bridge: String,
     /// Where named network namespaces live (`ip netns` uses /run/netns).
     pub netns_dir: PathBuf,
+    /// The kinds of reference that may name a container (`--container-refs`).
+    pub container_refs: Vec<ContainerKind>,
+    /// Namespaces that are never a container's: the daemon's own and the initial one.
+    pub off_limits: Vec<NamespaceId>,
 }
 
 /// The daemon's state: the store, the kernel, and the locks that order operations.
@@ -62,7 +67,7 @@ pub struct Daemon {
     exclusive: tokio::sync::RwLock<()>,
     /// Orders operations on one network; different networks never wait for each other.
     network_locks: LockMap,
-    /// Orders operations on one container's namespace, keyed by its path.
+    /// Orders operations on one container, keyed by its namespace's identity.
     container_locks: LockMap,
     prune_running: AtomicBool,
     /// Counts state changes (one per event), so idle housekeeping can tell work happened.
@@ -127,15 +132,21 @@ impl Daemon {
         }
     }
 
-    /// Removes an endpoint's kernel objects through its network's driver.
+    /// Removes an endpoint's kernel objects through its network's driver. The container's
+    /// namespace is opened only for a driver whose endpoint lives inside it.
     async fn detach_endpoint(
         &self,
         n: &crate::model::Network,
         e: &crate::model::Endpoint,
-        netns_path: &str,
+        c: Option<&crate::model::Container>,
     ) -> Result<bool> {
-        driver::of(n)?
-            .detach(self.driver_env(), &e.id, &e.host_ifname, netns_path)
+        let driver = driver::of(n)?;
+        let ns = match (driver.lives_inside(), c) {
+            (true, Some(c)) => self.open_namespace(c).await,
+            _ => None,
+        };
+        driver
+            .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
             .await
     }
 
@@ -152,17 +163,24 @@ impl Daemon {
     /// The locks for work on one endpoint, always taken in this order: the network's, then the
     /// container's. Nothing waits for a network lock while holding a container lock, so no two
     /// operations can wait on each other in a cycle.
-    async fn lock_endpoint(&self, network_id: &str, netns_path: &str) -> EndpointLocks {
+    async fn lock_endpoint(&self, network_id: &str, namespace: NamespaceId) -> EndpointLocks {
         let network = self.network_lock(network_id).lock_owned().await;
-        let container = lock_in(&self.container_locks, netns_path);
         EndpointLocks {
             network: Some(network),
-            _container: container.lock_owned().await,
+            _container: self.lock_container(namespace).await,
         }
     }
 
-    fn forget_container_lock(&self, netns_path: &str) {
-        forget_lock(&self.container_locks, netns_path);
+    /// A container's lock, keyed by its namespace so that every reference to one namespace
+    /// waits on the same lock. Its row is only written or forgotten under it.
+    async fn lock_container(&self, namespace: NamespaceId) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.container_locks, &namespace.to_string())
+            .lock_owned()
+            .await
+    }
+
+    fn forget_container_lock(&self, namespace: NamespaceId) {
+        forget_lock(&self.container_locks, &namespace.to_string());
     }
 
     fn forget_network_lock(&self, id: &str) {

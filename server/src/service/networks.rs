@@ -32,7 +32,8 @@ pub struct CreateNetwork {
     pub enable_ipv4: Option<bool>,
     pub enable_ipv6: Option<bool>,
     pub ipam_driver: String,
-    pub ipam_options: BTreeMap<String, String>,
+    /// `None` = not sent (shown as `null`, as Docker does).
+    pub ipam_options: Option<BTreeMap<String, String>>,
     pub ipam_config: Vec<ConfigRequest>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,

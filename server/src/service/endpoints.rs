@@ -461,7 +461,7 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
         .map(|text| parse_sysctls(text, &mut problems));
     let ifname = req.driver_opts.get(ENDPOINT_IFNAME);
     if let Some(name) = ifname
-        && !valid_ifname(name)
+        && !model::valid_ifname(name)
     {
         problems.push(format!("invalid interface name: {name}"));
     }
@@ -593,17 +593,6 @@ fn check_link(link: &str) -> std::result::Result<(), String> {
         return Err(format!("bad format for links: {link}"));
     }
     Ok(())
-}
-
-/// A name the kernel takes for an interface: 1 to 15 bytes, no `/`, `:` or white space.
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
 }
 
 /// The static address if given and free, else the lowest free one.

@@ -65,6 +65,7 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::remove))
         .routes(routes!(admin::reconcile))
         .routes(routes!(admin::metrics))
+        .routes(routes!(admin::drivers))
         .routes(routes!(events::events))
 }
 

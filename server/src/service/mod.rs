@@ -29,7 +29,7 @@ pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
-pub use views::Counts;
+pub use views::{Counts, DriverStatus};
 
 use crate::ipam::Pool;
 use crate::kernel::{Firewall, Kernel, LinkKinds, NamespaceId};

@@ -241,6 +241,19 @@ pub(super) fn of(n: &Network) -> Result<&'static dyn Driver> {
     })
 }
 
+/// Every driver netbridge knows of, with whether this kernel can serve it and, if not, the
+/// link kind it lacks.
+pub(super) fn availability(kinds: &LinkKinds) -> Vec<(&'static str, Option<&'static str>)> {
+    let mut all: Vec<(&'static str, Option<&'static str>)> = DRIVERS
+        .iter()
+        .map(|d| (d.name(), d.needs().iter().copied().find(|k| !kinds.has(k))))
+        .collect();
+    for (name, kind) in UNIMPLEMENTED {
+        all.push((name, Some(kind).filter(|k| !kinds.has(k))));
+    }
+    all
+}
+
 /// Every driver, for reconcile.
 pub(super) fn all() -> impl Iterator<Item = &'static dyn Driver> {
     DRIVERS.iter().copied()

@@ -15,7 +15,7 @@ use std::sync::{Barrier, Mutex};
 use std::time::Instant;
 
 use common::consistency::{assert_consistent, log_tail};
-use common::{Daemon, Netns, Response, Rng, SandboxNames, Value, json};
+use common::{Daemon, Netns, Response, Rng, SandboxNames, Sleeper, Value, json};
 
 const CLIENTS: usize = 16;
 const OPS_PER_CLIENT: usize = 40;
@@ -348,16 +348,6 @@ fn sixteen_clients_at_once() {
     );
 }
 
-/// A process sleeping in a namespace, killed on drop: a container reached by PID.
-struct Sleeper(std::process::Child);
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// Issue 11's workload: four clients connect and disconnect (30 % forced) six containers of
 /// every kind (named namespaces, PIDs, sandboxes), some reached by two references at once,
 /// across three networks. A namespace netbridge did not make is forgotten by its last
@@ -384,42 +374,15 @@ fn namespaces_forgotten_under_contention() {
     // name: two references to one container.
     let sleepers: Vec<Sleeper> = named[2..]
         .iter()
-        .map(|ns| {
-            let child = std::process::Command::new("nsenter")
-                .args([
-                    &format!("--net=/run/netns/{}", ns.name),
-                    "--",
-                    "sleep",
-                    "600",
-                ])
-                .spawn()
-                .expect("spawn sleep");
-            Sleeper(child)
-        })
+        .map(|ns| Sleeper::in_netns(&ns.name))
         .collect();
     let sandboxes: Vec<String> = (0..2).map(|_| names.fresh()).collect();
     for s in &sandboxes {
         let r = d.post(&format!("/containers/create?name={s}"), &json!({}));
         assert_eq!(r.status, 201, "{}", r.body);
     }
-    // Wait until each sleeper sits in its namespace (nsenter execs sleep).
-    for (s, ns) in sleepers.iter().zip(&named[2..]) {
-        let want = std::fs::metadata(format!("/run/netns/{}", ns.name)).map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.ino()
-        });
-        assert!(common::eventually(5, || {
-            std::fs::metadata(format!("/proc/{}/ns/net", s.0.id()))
-                .map(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    m.ino()
-                })
-                .ok()
-                == want.as_ref().ok().copied()
-        }));
-    }
     let mut references: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
-    references.extend(sleepers.iter().map(|s| s.0.id().to_string()));
+    references.extend(sleepers.iter().map(Sleeper::pid));
     references.extend(sandboxes.iter().cloned());
 
     let findings = Findings::default();

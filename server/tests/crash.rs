@@ -26,7 +26,7 @@ use std::time::{Duration, Instant};
 
 use common::consistency::{assert_consistent, log_tail};
 use common::{
-    Daemon, Netns, Response, Rng, SandboxNames, Value, eventually, json, request_at, run,
+    Daemon, Netns, Response, Rng, SandboxNames, Sleeper, Value, eventually, json, request_at, run,
 };
 
 const CRASH_ENV: &str = "NETBRIDGE_CRASH_AT";
@@ -575,51 +575,13 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
 /// One run of the walk: its step, its scenario, its outcome or why it failed.
 type RunResult = (&'static str, Scenario, Result<Outcome, String>);
 
-/// A process sleeping in a namespace, killed on drop.
-struct Sleeper(std::process::Child);
-
-impl Sleeper {
-    fn start(ns: &str) -> Sleeper {
-        let child = std::process::Command::new("nsenter")
-            .args([&format!("--net=/run/netns/{ns}"), "--", "sleep", "600"])
-            .spawn()
-            .expect("spawn sleep");
-        let sleeper = Sleeper(child);
-        let want = std::fs::metadata(format!("/run/netns/{ns}")).map(|m| {
-            use std::os::unix::fs::MetadataExt;
-            m.ino()
-        });
-        assert!(eventually(5, || {
-            std::fs::metadata(format!("/proc/{}/ns/net", sleeper.pid()))
-                .map(|m| {
-                    use std::os::unix::fs::MetadataExt;
-                    m.ino()
-                })
-                .ok()
-                == want.as_ref().ok().copied()
-        }));
-        sleeper
-    }
-
-    fn pid(&self) -> String {
-        self.0.id().to_string()
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 /// [`Scenario::ConnectByPid`]: the namespace stays one container, reachable by the surviving
 /// process, through the crash, the first process's exit and a reconcile.
 fn connect_by_pid(d: &mut Daemon, step: &str, after: &str) -> Outcome {
     create_net(d);
     let ns = Netns::new("nbt");
-    let first = Sleeper::start(&ns.name);
-    let second = Sleeper::start(&ns.name);
+    let first = Sleeper::in_netns(&ns.name);
+    let second = Sleeper::in_netns(&ns.name);
     let body = json!({"Container": first.pid()});
     crash_and_check(
         d,

@@ -7,46 +7,7 @@
 
 mod common;
 
-use std::process::{Child, Command, Stdio};
-
-use common::{Daemon, Netns, json};
-
-/// A process sleeping inside a namespace, killed on drop.
-struct Sleeper(Child);
-
-impl Sleeper {
-    fn in_netns(path: &str) -> Sleeper {
-        let child = Command::new("nsenter")
-            .args([&format!("--net={path}"), "--", "sleep", "600"])
-            .stdin(Stdio::null())
-            .spawn()
-            .expect("spawn sleep");
-        let pid = child.id();
-        // nsenter execs sleep: wait until the process sits in the namespace.
-        let want = std::fs::metadata(path).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
-        assert!(
-            common::eventually(5, || {
-                std::fs::metadata(format!("/proc/{pid}/ns/net"))
-                    .map(|m| std::os::unix::fs::MetadataExt::ino(&m))
-                    .ok()
-                    == want.as_ref().ok().copied()
-            }),
-            "sleep did not enter {path}"
-        );
-        Sleeper(child)
-    }
-
-    fn pid(&self) -> String {
-        self.0.id().to_string()
-    }
-}
-
-impl Drop for Sleeper {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+use common::{Daemon, Netns, Sleeper, json};
 
 fn network(d: &Daemon, name: &str, subnet: &str) -> String {
     d.create_network(&json!({"Name": name, "IPAM": {"Config": [{"Subnet": subnet}]}}))
@@ -68,7 +29,7 @@ fn a_named_namespace_and_a_pid_inside_it_are_one_container() {
     let d = Daemon::start();
     let net = network(&d, "refs", "10.77.0.0/24");
     let v = Netns::new("nbt-ref");
-    let inside = Sleeper::in_netns(&format!("/run/netns/{}", v.name));
+    let inside = Sleeper::in_netns(&v.name);
 
     let first = connect(&d, &net, &v.name);
     assert_eq!(first.status, 200, "{}", first.body);
@@ -107,7 +68,7 @@ fn a_sandbox_and_a_pid_inside_it_are_one_container() {
     let made = d.post(&format!("/containers/create?name={name}"), &json!({}));
     assert_eq!(made.status, 201, "{}", made.body);
     let id = made.json()["Id"].as_str().unwrap_or_default().to_string();
-    let inside = Sleeper::in_netns(&format!("/run/netns/{name}"));
+    let inside = Sleeper::in_netns(&name);
 
     assert_eq!(connect(&d, &net, &inside.pid()).status, 200);
     let again = connect(&d, &net, &name);
@@ -128,9 +89,8 @@ fn a_namespace_stays_its_container_after_the_pid_that_named_it_exits() {
     let mut d = Daemon::start();
     let net = network(&d, "refs", "10.77.2.0/24");
     let v = Netns::new("nbt-ref");
-    let path = format!("/run/netns/{}", v.name);
-    let first = Sleeper::in_netns(&path);
-    let second = Sleeper::in_netns(&path);
+    let first = Sleeper::in_netns(&v.name);
+    let second = Sleeper::in_netns(&v.name);
 
     assert_eq!(connect(&d, &net, &first.pid()).status, 200);
     let id = d.get(&format!("/containers/{}/json", first.pid())).json()["Id"].clone();
@@ -163,8 +123,7 @@ fn a_namespace_stays_its_container_after_the_pid_that_named_it_exits() {
 fn the_daemons_own_namespace_is_refused_by_every_reference() {
     let d = Daemon::start();
     let net = network(&d, "refs", "10.77.3.0/24");
-    let own = format!("/run/netns/{}", d.ns.name);
-    let beside = Sleeper::in_netns(&own);
+    let beside = Sleeper::in_netns(&d.ns.name);
     let daemon_pid = d.pid().expect("daemon pid").to_string();
     let before = links_in(&d.ns.name);
 
@@ -190,7 +149,7 @@ fn container_refs_turns_kinds_of_reference_off() {
     let d = Daemon::start_with(&["--container-refs", "sandbox"]);
     let net = network(&d, "refs", "10.77.4.0/24");
     let v = Netns::new("nbt-ref");
-    let inside = Sleeper::in_netns(&format!("/run/netns/{}", v.name));
+    let inside = Sleeper::in_netns(&v.name);
 
     let by_name = connect(&d, &net, &v.name);
     assert_eq!(by_name.status, 404, "{}", by_name.body);

@@ -223,7 +223,7 @@ async fn configure_pair(
 }
 
 impl Kernel {
-    /// A veth pair with both ends in the daemon's namespace, up, without IPv6, `name` marked
+    /// A veth pair with both ends in the daemon's namespace, up, without IPv6, both marked
     /// with `alias`: a link that has carrier yet leads nowhere. A macvlan parent for a network
     /// that must stay isolated (an empty bridge has no carrier, and its macvlans would pass
     /// nothing). Deleting either end deletes both. Returns `name`'s ifindex.
@@ -248,8 +248,11 @@ impl Kernel {
                 }
                 set_link(
                     &handle,
-                    LinkUnspec::new_with_name(&peer).up().build(),
-                    "set link up",
+                    LinkUnspec::new_with_name(&peer)
+                        .alias(alias.clone())
+                        .up()
+                        .build(),
+                    "set link alias and up",
                     &peer,
                 )
                 .await?;

@@ -251,11 +251,9 @@ impl Driver for Macvlan {
                     continue;
                 }
                 if !state.own_parent {
-                    // Not ours to make: reported, and its endpoints dropped as they fail.
-                    repairs.push(format!(
-                        "parent {} of macvlan network {} is missing",
-                        state.parent, n.name
-                    ));
+                    // Not ours to make, so nothing to repair: warned, and its endpoints are
+                    // dropped as they fail to re-attach.
+                    tracing::warn!(network = %n.name, parent = %state.parent, "macvlan parent is missing");
                     continue;
                 }
                 match make_own_parent(env, &n.id, &state.parent).await {

@@ -16,8 +16,9 @@ use crate::service::Daemon;
 
 type Daemon_ = State<Arc<Daemon>>;
 
-/// Create a sandbox: a named network namespace with `lo` up. The body (Docker's container
-/// config) is accepted and ignored.
+/// Create a sandbox: a named network namespace with `lo` up. Of the body (Docker's container
+/// config) only `HostConfig.NetworkMode` is read: `none` puts the sandbox on the `none`
+/// network, where it keeps nothing but `lo` and may join no other network.
 #[utoipa::path(post, path = "/containers/create", tag = "Container", operation_id = "ContainerCreate",
     params(("name" = Option<String>, Query, pattern = r"^/?[a-zA-Z0-9][a-zA-Z0-9_.-]+$",
         description = "Sandbox name (a leading `/` is dropped); also the namespace's name under /run/netns")),
@@ -29,10 +30,17 @@ type Daemon_ = State<Arc<Daemon>>;
 pub async fn create(
     State(d): Daemon_,
     q: QueryMap,
-    DockerJson(_body): DockerJson<serde_json::Value>,
+    DockerJson(body): DockerJson<serde_json::Value>,
 ) -> Result<Response, ApiError> {
     let name = q.get("name").map(str::to_string);
-    let c = super::detached(async move { d.create_sandbox(name.as_deref()).await }).await?;
+    let mode = body["HostConfig"]["NetworkMode"]
+        .as_str()
+        .map(str::to_string);
+    let c = super::detached(async move {
+        d.create_sandbox_in_mode(name.as_deref(), mode.as_deref())
+            .await
+    })
+    .await?;
     Ok((
         StatusCode::CREATED,
         Json(ContainerCreateResponse {

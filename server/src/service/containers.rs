@@ -235,6 +235,36 @@ impl Daemon {
         Some(ns)
     }
 
+    /// `POST /containers/create` with the body's `HostConfig.NetworkMode`: `none` puts the
+    /// sandbox on the `none` network, where it keeps nothing but `lo` and may join no other;
+    /// any other mode is ignored, as before (a sandbox is always a namespace of its own). A
+    /// failure to join removes the sandbox again.
+    pub async fn create_sandbox_in_mode(
+        &self,
+        name: Option<&str>,
+        network_mode: Option<&str>,
+    ) -> Result<Container> {
+        let container = self.create_sandbox(name).await?;
+        if network_mode != Some("none") {
+            return Ok(container);
+        }
+        let joined = async {
+            let _shared = self.exclusive.read().await;
+            let none =
+                self.store.network_by_name("none").await?.ok_or_else(|| {
+                    Error::System("the predefined none network is missing".into())
+                })?;
+            self.join_network_mode(&none, &container).await
+        };
+        if let Err(e) = joined.await {
+            if let Err(undo) = self.remove_container(&container.id, true).await {
+                tracing::error!(container = %container.id, error = %undo, "cannot roll back a sandbox");
+            }
+            return Err(e);
+        }
+        Ok(container)
+    }
+
     /// `POST /containers/create?name=NAME`: a new named namespace with `lo` up.
     pub async fn create_sandbox(&self, name: Option<&str>) -> Result<Container> {
         if !self.allows(ContainerKind::Sandbox) {
@@ -378,11 +408,12 @@ impl Daemon {
         let mut rounds = 0;
         let _lock = loop {
             let endpoints = self.store.endpoints_of_container(&c.id).await?;
-            if !endpoints.is_empty() && (!force || rounds == 3) {
+            // Its network mode (`none`) is no connection to refuse the removal over.
+            let connected = self.connections(&endpoints).await?;
+            if connected > 0 && (!force || rounds == 3) {
                 return Err(Error::Conflict(format!(
-                    "cannot remove container \"/{}\": it is connected to {} network(s): disconnect it first or force remove",
+                    "cannot remove container \"/{}\": it is connected to {connected} network(s): disconnect it first or force remove",
                     c.name,
-                    endpoints.len()
                 )));
             }
             for e in &endpoints {

@@ -61,7 +61,7 @@ impl Daemon {
         // Recorded, or forgotten by a last disconnect, while we waited: read it again.
         let container = self.record_locked(reached).await?;
         let result = self
-            .connect_locked(&network, &container, wanted, &mut locks)
+            .connect_locked(&network, &container, wanted, &mut locks, false)
             .await;
         if result.is_err() {
             // Still under the container's lock: no connect can be recording an endpoint.
@@ -70,12 +70,15 @@ impl Daemon {
         result
     }
 
+    /// The connect under its locks. `mode`: the container joins the network of its network
+    /// mode at creation (`none`), which no client request may do.
     async fn connect_locked(
         &self,
         network: &Network,
         container: &Container,
         wanted: Wanted,
         locks: &mut EndpointLocks,
+        mode: bool,
     ) -> Result<()> {
         let mine = self.store.endpoints_of_container(&container.id).await?;
         if mine.iter().any(|e| e.network_id == network.id) {
@@ -85,8 +88,11 @@ impl Daemon {
             )));
         }
         let driver = driver::of(network)?;
-        let count = self.store.endpoints_of_network(&network.id).await?.len();
-        driver.check_connect(network, count)?;
+        if !mode {
+            let count = self.store.endpoints_of_network(&network.id).await?.len();
+            driver.check_connect(network, count)?;
+            self.check_company(&mine).await?;
+        }
         let ns = self
             .open_namespace(container)
             .await
@@ -108,24 +114,11 @@ impl Daemon {
         }
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
-        let mut endpoint = Endpoint {
-            id: model::new_id(),
-            network_id: network.id.clone(),
-            container_id: container.id.clone(),
-            host_ifname: String::new(),
-            ifname: String::new(),
-            mac: model::format_mac(&mac),
-            ipv4,
-            ipv6,
-            aliases: wanted.aliases,
-            gw_priority: wanted.gw_priority,
-            requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
-            requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
-            created_nanos: model::now_nanos(),
-            link_local_ips: wanted.link_local,
-            links: wanted.links,
-            driver_opts: wanted.driver_opts,
-        };
+        let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
+        if mode {
+            // A network mode's endpoint has no interface, so no MAC (Docker shows "").
+            endpoint.mac = String::new();
+        }
         // The row reserves the address; a random host-side name may clash, so retry a few
         // times. The journal names the endpoint's kernel objects before they exist, so a crash
         // at any later point can be rolled back even before they carry their mark.
@@ -134,13 +127,9 @@ impl Daemon {
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
         addresses.extend(link_local_addresses(&endpoint));
-        let gateways = if gateway_owner {
-            Gateways {
-                v4: gateway_v4(network),
-                v6: gateway_v6(network),
-            }
-        } else {
-            Gateways::default()
+        let gateways = match gateway_owner {
+            true => gateways_of(network),
+            false => Gateways::default(),
         };
         let mut attempt = 0;
         let (op, ifname) = loop {
@@ -224,6 +213,39 @@ impl Daemon {
         tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
             ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
         Ok(())
+    }
+
+    /// A container on a network that excludes others (`none`) is refused any further one.
+    async fn check_company(&self, mine: &[Endpoint]) -> Result<()> {
+        for e in mine {
+            if let Some(n) = self.store.network(&e.network_id).await?
+                && let Some(refusal) = driver::of(&n)?.excludes_others()
+            {
+                return Err(Error::InvalidParameter(refusal.to_string()));
+            }
+        }
+        Ok(())
+    }
+
+    /// How many of a container's endpoints are connections, not its network mode.
+    pub(super) async fn connections(&self, endpoints: &[Endpoint]) -> Result<usize> {
+        let mut n = 0;
+        for e in endpoints {
+            if let Some(net) = self.store.network(&e.network_id).await?
+                && driver::of(&net)?.excludes_others().is_none()
+            {
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+
+    /// Puts a new sandbox on the network of its network mode (`none`): journaled like any
+    /// connect, so a crash leaves it wholly on or wholly off.
+    pub(super) async fn join_network_mode(&self, network: &Network, c: &Container) -> Result<()> {
+        let mut locks = self.lock_endpoint(&network.id, c.namespace).await;
+        self.connect_locked(network, c, Wanted::default(), &mut locks, true)
+            .await
     }
 
     /// [`Daemon::forget_unused_namespace`] where a failure must not fail the operation.
@@ -391,6 +413,7 @@ fn not_connected(container: &str, network: &str) -> Error {
 }
 
 /// A connect request's settings, parsed and checked against the network.
+#[derive(Default)]
 struct Wanted {
     ipv4: Option<IpAddr>,
     ipv6: Option<IpAddr>,
@@ -635,6 +658,43 @@ fn provides_gateway(new: &Network, priority: i64, others: &[(i64, Network)]) -> 
         .iter()
         .filter(|(_, n)| !n.internal && !n.ipam.is_empty())
         .all(|(p, n)| priority > *p || (priority == *p && new.name < n.name))
+}
+
+/// A new endpoint's record: its addresses and MAC as picked, the rest as asked.
+fn new_endpoint(
+    network: &Network,
+    container: &Container,
+    wanted: &Wanted,
+    mac: [u8; 6],
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+) -> Endpoint {
+    Endpoint {
+        id: model::new_id(),
+        network_id: network.id.clone(),
+        container_id: container.id.clone(),
+        host_ifname: String::new(),
+        ifname: String::new(),
+        mac: model::format_mac(&mac),
+        ipv4,
+        ipv6,
+        aliases: wanted.aliases.clone(),
+        gw_priority: wanted.gw_priority,
+        requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
+        requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
+        created_nanos: model::now_nanos(),
+        link_local_ips: wanted.link_local.clone(),
+        links: wanted.links.clone(),
+        driver_opts: wanted.driver_opts.clone(),
+    }
+}
+
+/// The default routes an endpoint of `n` gives the container when it provides them.
+fn gateways_of(n: &Network) -> Gateways {
+    Gateways {
+        v4: gateway_v4(n),
+        v6: gateway_v6(n),
+    }
 }
 
 /// The network's IPv4 gateway, if it has one.

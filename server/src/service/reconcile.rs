@@ -167,8 +167,7 @@ impl Daemon {
                 true => self.open_namespace(&c).await,
                 false => None,
             };
-            let intact = !e.ifname.is_empty()
-                && !recreated.contains(&e.container_id)
+            let intact = !recreated.contains(&e.container_id)
                 && driver
                     .intact(env, n, e, ns.as_ref(), &links)
                     .await

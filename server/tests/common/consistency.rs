@@ -290,6 +290,22 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
             seen.endpoints += n["Containers"].as_object().map_or(0, |m| m.len());
             continue;
         }
+        if s(&n, "Driver") == "null" {
+            // A sandbox made with NetworkMode none: recorded, and nothing but lo inside.
+            for (cid, e) in n["Containers"].as_object().cloned().unwrap_or_default() {
+                seen.endpoints += 1;
+                let eid = s(&e, "EndpointID").to_string();
+                endpoints.insert(
+                    eid,
+                    Recorded {
+                        network: id.clone(),
+                        network_name: name.clone(),
+                        container: cid,
+                    },
+                );
+            }
+            continue;
+        }
         if s(&n, "Driver") != "bridge" {
             continue;
         }

@@ -270,8 +270,9 @@ impl Driver for Bridge {
             let state: BridgeState = state_of(n)?;
             let bridge = links.iter().find(|l| l.name == state.bridge);
             let host = links.iter().find(|l| l.name == e.host_ifname);
-            Ok(matches!((host, bridge), (Some(h), Some(b))
-                if h.kind.as_deref() == Some("veth") && h.master == Some(b.index)))
+            Ok(!e.ifname.is_empty()
+                && matches!((host, bridge), (Some(h), Some(b))
+                    if h.kind.as_deref() == Some("veth") && h.master == Some(b.index)))
         })
     }
 

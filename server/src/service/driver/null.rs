@@ -1,5 +1,6 @@
-//! The null driver: the predefined `none` network, a namespace with nothing but `lo`. Nothing
-//! can be created with it or connected to it.
+//! The null driver: the predefined `none` network, a namespace with nothing but `lo`. No
+//! network can be created with it and no container connected to it; a sandbox created with
+//! `NetworkMode: none` is on it from the start, and then on no other network.
 
 use serde_json::Value;
 
@@ -10,6 +11,9 @@ use crate::service::networks::CreateNetwork;
 use crate::service::{Error, Result};
 
 pub(in crate::service) struct Null;
+
+/// Docker's refusal of a second network beside `none`, either way round.
+const NONE_ALONE: &str = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
 
 /// The refusals of a driver that only has its predefined network: create and connect.
 pub(super) fn only_one(name: &str) -> Error {
@@ -53,10 +57,11 @@ impl Driver for Null {
     }
 
     fn check_connect(&self, _n: &Network, _endpoints: usize) -> Result<()> {
-        Err(Error::InvalidParameter(
-            "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-                .to_string(),
-        ))
+        Err(Error::InvalidParameter(NONE_ALONE.to_string()))
+    }
+
+    fn excludes_others(&self) -> Option<&'static str> {
+        Some(NONE_ALONE)
     }
 
     fn host_ifname(&self, endpoint_id: &str) -> String {
@@ -70,7 +75,8 @@ impl Driver for Null {
         _a: Attach<'a>,
         _ready: tokio::sync::oneshot::Receiver<bool>,
     ) -> Fut<'a, String> {
-        never("attach")
+        // The namespace keeps nothing but `lo`: there is no interface to make or name.
+        Box::pin(async { Ok(String::new()) })
     }
 
     fn detach<'a>(

@@ -46,7 +46,7 @@ impl Daemon {
         let _shared = self.exclusive.read().await;
         let reached = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
-        let count = self.store.endpoints_of_network(&network.id).await?.len();
+        let count = self.store.endpoint_count(&network.id).await?;
         driver::of(&network)?.check_connect(&network, count)?;
         let wanted = endpoint_settings(&network, &req)?;
 
@@ -89,7 +89,7 @@ impl Daemon {
         }
         let driver = driver::of(network)?;
         if !mode {
-            let count = self.store.endpoints_of_network(&network.id).await?.len();
+            let count = self.store.endpoint_count(&network.id).await?;
             driver.check_connect(network, count)?;
             self.check_company(&mine).await?;
         }

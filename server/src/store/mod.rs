@@ -266,6 +266,11 @@ impl Store {
         Ok(self.cached().endpoints.counts())
     }
 
+    /// How many endpoints a network has (a driver's limits), without copying them.
+    pub async fn endpoint_count(&self, network_id: &str) -> Result<usize> {
+        Ok(self.cached().endpoints.count_of_network(network_id))
+    }
+
     pub async fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
         Ok(self.cached().endpoints.of_network(network_id))
     }

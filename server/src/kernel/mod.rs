@@ -14,11 +14,12 @@ mod bridge;
 mod error;
 mod firewall;
 mod inside;
+mod kinds;
 mod link;
 mod macvlan;
 mod netns;
 mod prefixes;
-mod probe;
+pub mod probe;
 mod sysctl;
 mod task;
 mod veth;
@@ -30,11 +31,11 @@ pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
+pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};
 pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };
-pub use probe::{LinkKinds, PROBED as PROBED_KINDS};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

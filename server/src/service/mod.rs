@@ -7,6 +7,7 @@
 
 mod containers;
 pub mod crash;
+mod diagnose;
 mod driver;
 mod endpoints;
 mod error;
@@ -17,6 +18,7 @@ mod journal;
 mod networks;
 mod reconcile;
 mod startup;
+mod topology;
 mod views;
 
 use std::collections::HashMap;
@@ -25,10 +27,15 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 pub use containers::ContainerView;
+pub use diagnose::{
+    DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
+};
+pub use driver::bridge_of;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
+pub use topology::Topology;
 pub use views::{Counts, DriverStatus};
 
 use crate::ipam::Pool;

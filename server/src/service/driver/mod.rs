@@ -177,6 +177,13 @@ pub(super) trait Driver: Send + Sync {
         links: &'a [LinkInfo],
     ) -> Fut<'a, bool>;
 
+    /// The kernel bridge the network's containers share, if the driver has one (what the
+    /// firewall's isolation and ICC rules are about).
+    fn bridge(&self, n: &Network) -> Option<String> {
+        let _ = n;
+        None
+    }
+
     /// The firewall rules the network needs, if any.
     fn rules(&self, n: &Network) -> Option<NetworkRules> {
         let _ = n;
@@ -258,6 +265,11 @@ pub(super) fn availability(kinds: &LinkKinds) -> Vec<(&'static str, Option<&'sta
         all.push((name, Some(kind).filter(|k| !kinds.has(k))));
     }
     all
+}
+
+/// The kernel bridge of a network, if its driver has one.
+pub fn bridge_of(n: &Network) -> Option<String> {
+    of(n).ok()?.bridge(n)
 }
 
 /// Every driver, for reconcile.

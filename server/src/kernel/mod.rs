@@ -18,6 +18,7 @@ mod kinds;
 mod link;
 mod macvlan;
 mod netns;
+mod netns_etc;
 mod prefixes;
 pub mod probe;
 mod sysctl;
@@ -37,5 +38,6 @@ pub use macvlan::{MacvlanAttachment, MacvlanMode};
 pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };
+pub use netns_etc::{ETC_FILES, remove_netns_etc, write_netns_etc};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

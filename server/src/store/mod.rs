@@ -5,6 +5,7 @@
 //! transactions so two writers never interleave.
 
 mod cache;
+mod lifecycle;
 mod rows;
 
 use std::collections::{BTreeSet, HashMap};

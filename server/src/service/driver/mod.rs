@@ -124,12 +124,6 @@ pub(super) trait Driver: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
-    /// A container on a network of this driver may be on no other: the refusal's text (the
-    /// `none` network is a container's whole network mode, not one connection among others).
-    fn excludes_others(&self) -> Option<&'static str> {
-        None
-    }
-
     /// Docker's refusal of a disconnect from a network of this driver.
     fn check_disconnect(&self) -> Result<()> {
         Ok(())

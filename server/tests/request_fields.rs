@@ -187,6 +187,23 @@ const FIELDS: &[(&str, How)] = &[
         "POST /containers/{id}/wait query condition",
         Test("stop_releases_endpoints_and_start_joins_again"),
     ),
+    // netbridge's own diagnose route (dashboard.rs).
+    (
+        "POST /netbridge/diagnose body Source",
+        Test("diagnose_explains_then_probes_from_inside_the_source"),
+    ),
+    (
+        "POST /netbridge/diagnose body Target",
+        Test("diagnose_explains_then_probes_from_inside_the_source"),
+    ),
+    (
+        "POST /netbridge/diagnose body Count",
+        Test("diagnose_refuses_what_it_cannot_do"),
+    ),
+    (
+        "POST /netbridge/diagnose body TimeoutMs",
+        Test("diagnose_refuses_what_it_cannot_do"),
+    ),
 ];
 
 /// Values of honoured fields that netbridge refuses where Docker would act on them, with the

@@ -12,7 +12,7 @@ use crate::kernel::NamespaceId;
 /// Names Docker reserves for its predefined networks; none can be created or removed.
 pub const PREDEFINED_NAMES: [&str; 4] = ["bridge", "host", "none", "default"];
 
-/// A network: a row in the store and, for the bridge driver, a kernel bridge.
+/// A network: a row in the store and whatever kernel objects its driver makes for it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Network {
     pub id: String,
@@ -30,11 +30,12 @@ pub struct Network {
     pub config_from: String,
     /// One of the predefined `bridge`, `host`, `none`.
     pub builtin: bool,
-    /// Kernel bridge device, for the bridge driver.
-    pub bridge: Option<String>,
-    /// The bridge existed before the network and is not ours to delete.
-    pub bridge_adopted: bool,
-    pub mtu: Option<u32>,
+    /// The kernel link this network claims, unique among networks: its bridge, or the parent
+    /// its macvlans hang off. `None` for host and none.
+    pub link: Option<String>,
+    /// The driver's own state (its parsed options, what it made), written and read only by
+    /// the driver (`service::driver`).
+    pub driver_state: serde_json::Value,
     /// Driver options exactly as given at create (Docker echoes them verbatim).
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -274,6 +275,18 @@ pub fn format_mac(mac: &[u8; 6]) -> String {
         .map(|b| format!("{b:02x}"))
         .collect::<Vec<_>>()
         .join(":")
+}
+
+/// What the kernel accepts as an interface name (`dev_valid_name`), minus ':' (alias syntax):
+/// 1 to 15 bytes, not "." or "..", no '/', white space or control characters.
+pub fn valid_ifname(name: &str) -> bool {
+    !name.is_empty()
+        && name.len() <= 15
+        && name != "."
+        && name != ".."
+        && !name
+            .chars()
+            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
 /// `aa:bb:cc:dd:ee:ff` (or with `-`). Only a unicast, non-zero MAC can be an interface's: the

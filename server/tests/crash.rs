@@ -103,6 +103,13 @@ enum Scenario {
     SandboxCreate,
     /// `true`: the sandbox is connected, removed with `force=1`.
     SandboxRemove(bool),
+    /// A macvlan network: `true` without a parent (an isolated one of its own), `false` on
+    /// the parent `mvp0`, a veth whose peer holds the gateway in an outside namespace.
+    MacvlanCreate(bool),
+    MacvlanRemove(bool),
+    /// A sandbox connected to (or disconnected from) a macvlan network on `mvp0`.
+    MacvlanConnect,
+    MacvlanDisconnect,
     /// `POST /containers/create` with Docker's body (NetworkMode: the test network).
     ContainerCreate,
     /// `POST /containers/{id}/start` of such a container: it joins the test network.
@@ -114,14 +121,23 @@ enum Scenario {
 fn scenario_of(step: &str) -> Vec<Scenario> {
     let prefix = step.rsplit_once('.').map(|(p, _)| p).unwrap_or(step);
     match prefix {
-        "network.create" => vec![Scenario::NetworkCreate],
-        "network.remove" => vec![Scenario::NetworkRemove],
+        "network.create" => vec![
+            Scenario::NetworkCreate,
+            Scenario::MacvlanCreate(true),
+            Scenario::MacvlanCreate(false),
+        ],
+        "network.remove" => vec![
+            Scenario::NetworkRemove,
+            Scenario::MacvlanRemove(true),
+            Scenario::MacvlanRemove(false),
+        ],
         "connect" => vec![
             Scenario::Connect(true),
             Scenario::Connect(false),
             Scenario::ConnectByPid,
+            Scenario::MacvlanConnect,
         ],
-        "disconnect" => vec![Scenario::Disconnect],
+        "disconnect" => vec![Scenario::Disconnect, Scenario::MacvlanDisconnect],
         "sandbox.create" => vec![Scenario::SandboxCreate],
         "sandbox.remove" => vec![
             Scenario::SandboxRemove(false),
@@ -206,6 +222,10 @@ fn no_unmarked_links(d: &Daemon, context: &str) {
     for l in v.as_array().cloned().unwrap_or_default() {
         let kind = l["linkinfo"]["info_kind"].as_str().unwrap_or_default();
         let alias = l["ifalias"].as_str().unwrap_or_default();
+        // The macvlan scenarios' parent is the test's own.
+        if l["ifname"] == MACVLAN_PARENT {
+            continue;
+        }
         assert!(
             !(kind == "bridge" || kind == "veth") || alias.starts_with("netbridge:"),
             "{context}: unmarked {kind} {} left in the daemon's namespace\n{}",
@@ -443,6 +463,10 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             outcome
         }
         Scenario::ConnectByPid => connect_by_pid(&mut d, step, &after),
+        Scenario::MacvlanCreate(_)
+        | Scenario::MacvlanRemove(_)
+        | Scenario::MacvlanConnect
+        | Scenario::MacvlanDisconnect => macvlan_walk(&mut d, step, scenario, &after, &names),
         Scenario::Disconnect => {
             create_net(&d);
             let name = names.fresh();
@@ -584,6 +608,186 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
     names.remove_all(&d);
     assert_consistent(&d, &format!("{after}, cleaned up"));
     outcome
+}
+
+/// The macvlan scenarios' parent in the daemon's namespace.
+const MACVLAN_PARENT: &str = "mvp0";
+
+/// The outside network of the macvlan scenarios: `mvp0` in the daemon's namespace, its peer in
+/// a throwaway namespace holding the gateway's address.
+fn macvlan_outside(d: &Daemon) -> Netns {
+    let out = Netns::new("nbt");
+    d.ip(&[
+        "link",
+        "add",
+        MACVLAN_PARENT,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "out0",
+        "netns",
+        &out.name,
+    ]);
+    d.ip(&["link", "set", MACVLAN_PARENT, "up"]);
+    out.ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", "out0"]);
+    out.ip(&["link", "set", "out0", "up"]);
+    out
+}
+
+fn macvlan_body(own_parent: bool) -> Value {
+    if own_parent {
+        json!({"Name": NET, "Driver": "macvlan", "IPAM": {"Config": [{"Subnet": SUBNET}]}})
+    } else {
+        json!({"Name": NET, "Driver": "macvlan", "Options": {"parent": MACVLAN_PARENT},
+               "IPAM": {"Config": [{"Subnet": SUBNET, "Gateway": GATEWAY}]}})
+    }
+}
+
+/// Whether the daemon's namespace holds a link named `dm-…`: an isolated macvlan parent.
+fn has_isolated_parent(d: &Daemon) -> bool {
+    let out = run("ip", &["-j", "-n", &d.ns.name, "link", "show"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array().is_some_and(|ls| {
+        ls.iter()
+            .any(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("dm-")))
+    })
+}
+
+/// The macvlan scenarios: the same promises as the bridge's (wholly done or undone, repeated
+/// requests succeed or get the "already so" answer, store and kernel agree), and an isolated
+/// parent exists exactly while its network does.
+fn macvlan_walk(
+    d: &mut Daemon,
+    step: &str,
+    scenario: Scenario,
+    after: &str,
+    names: &SandboxNames,
+) -> Outcome {
+    let _out = macvlan_outside(d);
+    let own = matches!(
+        scenario,
+        Scenario::MacvlanCreate(true) | Scenario::MacvlanRemove(true)
+    );
+    let body = macvlan_body(own);
+    match scenario {
+        Scenario::MacvlanCreate(_) => {
+            crash_and_check(d, step, after, "POST", "/networks/create", Some(&body));
+            let outcome = match d.get(&format!("/networks/{NET}")).status {
+                200 => Outcome::Done,
+                404 => Outcome::Undone,
+                other => panic!("{after}: inspect {NET} answered {other}"),
+            };
+            assert_eq!(
+                has_isolated_parent(d),
+                own && outcome == Outcome::Done,
+                "{after}: an isolated parent exists exactly while its network does"
+            );
+            let again = d.post("/networks/create", &body);
+            let want = if outcome == Outcome::Done { 409 } else { 201 };
+            expect(&again, want, &format!("{after}: create again"));
+            assert_consistent(d, &format!("{after}, create repeated"));
+            if !own {
+                let name = names.fresh();
+                create_sandbox(d, &name);
+                prove_usable(d, &name, &name);
+            }
+            expect(&d.delete(&format!("/networks/{NET}")), 204, "remove");
+            assert!(!has_isolated_parent(d), "{after}: isolated parent left");
+            outcome
+        }
+        Scenario::MacvlanRemove(_) => {
+            expect(&d.post("/networks/create", &body), 201, "create");
+            crash_and_check(d, step, after, "DELETE", &format!("/networks/{NET}"), None);
+            let outcome = match d.get(&format!("/networks/{NET}")).status {
+                200 => Outcome::Undone,
+                404 => Outcome::Done,
+                other => panic!("{after}: inspect {NET} answered {other}"),
+            };
+            assert_eq!(
+                has_isolated_parent(d),
+                own && outcome == Outcome::Undone,
+                "{after}: an isolated parent exists exactly while its network does"
+            );
+            if outcome == Outcome::Undone && !own {
+                let name = names.fresh();
+                create_sandbox(d, &name);
+                prove_usable(d, &name, &name);
+            }
+            let again = d.delete(&format!("/networks/{NET}"));
+            let want = if outcome == Outcome::Done { 404 } else { 204 };
+            expect(&again, want, &format!("{after}: remove again"));
+            assert!(!has_isolated_parent(d), "{after}: isolated parent left");
+            assert_consistent(d, &format!("{after}, remove repeated"));
+            outcome
+        }
+        Scenario::MacvlanConnect => {
+            expect(&d.post("/networks/create", &body), 201, "create");
+            let name = names.fresh();
+            create_sandbox(d, &name);
+            let req = json!({"Container": name});
+            let path = format!("/networks/{NET}/connect");
+            crash_and_check(d, step, after, "POST", &path, Some(&req));
+            let outcome = if member(d, NET, &name).is_some() {
+                Outcome::Done
+            } else {
+                assert_eq!(
+                    interfaces(&name),
+                    Vec::<String>::new(),
+                    "{after}: undone, yet {name} has interfaces"
+                );
+                Outcome::Undone
+            };
+            let want = if outcome == Outcome::Done { 403 } else { 200 };
+            expect(
+                &connect(d, NET, &name),
+                want,
+                &format!("{after}: connect again"),
+            );
+            assert_consistent(d, &format!("{after}, connect repeated"));
+            assert!(
+                eventually(10, || run(
+                    "ip",
+                    &["netns", "exec", &name, "ping", "-c1", "-W1", GATEWAY]
+                )
+                .status
+                .success()),
+                "{after}: {name} cannot reach the gateway"
+            );
+            expect(&disconnect(d, NET, &name, false), 200, "disconnect");
+            outcome
+        }
+        _ => {
+            expect(&d.post("/networks/create", &body), 201, "create");
+            let name = names.fresh();
+            create_sandbox(d, &name);
+            expect(&connect(d, NET, &name), 200, "connect");
+            let req = json!({"Container": name});
+            let path = format!("/networks/{NET}/disconnect");
+            crash_and_check(d, step, after, "POST", &path, Some(&req));
+            let outcome = if member(d, NET, &name).is_some() {
+                Outcome::Undone
+            } else {
+                Outcome::Done
+            };
+            let want = if outcome == Outcome::Done { 400 } else { 200 };
+            expect(
+                &disconnect(d, NET, &name, false),
+                want,
+                &format!("{after}: disconnect again"),
+            );
+            assert_eq!(
+                interfaces(&name),
+                Vec::<String>::new(),
+                "{after}: interfaces left"
+            );
+            assert_consistent(d, &format!("{after}, disconnect repeated"));
+            expect(&connect(d, NET, &name), 200, "reconnect");
+            let e = member(d, NET, &name).expect("reconnected");
+            assert_eq!(e["IPv4Address"], "10.99.0.2/24", "{after}: {e}");
+            outcome
+        }
+    }
 }
 
 /// Docker's create body for a container on the test network.

@@ -107,7 +107,7 @@ fn network_out(n: &Network) -> TopologyNetwork {
         name: n.name.clone(),
         driver: n.driver.clone(),
         scope: n.scope.clone(),
-        bridge: n.bridge.clone(),
+        bridge: crate::service::bridge_of(n),
         internal: n.internal,
         enable_ipv6: n.enable_ipv6,
         icc: n.bool_option("com.docker.network.bridge.enable_icc", true),

@@ -78,6 +78,7 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::image_create))
         .routes(routes!(admin::reconcile))
         .routes(routes!(admin::metrics))
+        .routes(routes!(admin::drivers))
         .routes(routes!(events::events))
         .routes(routes!(dashboard::topology))
         .routes(routes!(dashboard::diagnose))

@@ -641,10 +641,7 @@ fn networks_of(view: &ContainerView) -> BTreeMap<String, EndpointSettings> {
         .iter()
         .map(|(e, n)| {
             let mut s = endpoint_settings(e, n);
-            let mut names = vec![view.container.name.clone()];
-            names.extend(e.aliases.iter().cloned());
-            names.push(view.container.id[..12].to_string());
-            s.dns_names = names;
+            s.dns_names = view.dns_names(e);
             (n.name.clone(), s)
         })
         .chain(planned)

@@ -1,51 +1,19 @@
-//! The daemon's own namespace: bridges, the link list, and the prefixes a new subnet must avoid.
+//! Link primitives in the daemon's own namespace: look up, dump, create a link of any kind
+//! (optionally born in another namespace), change, delete; and the kernel handle itself.
+//! Drivers combine these with `address` into bridges, veth pairs and macvlans.
 
-use std::{
-    collections::{HashMap, HashSet},
-    future::Future,
-    net::{IpAddr, Ipv4Addr, Ipv6Addr},
-    time::Instant,
-};
+use std::{net::IpAddr, time::Instant};
 
 use futures::TryStreamExt;
 use rtnetlink::{
-    Handle, LinkBridge, LinkMessageBuilder, LinkUnspec,
-    packet_route::{
-        AddressFamily,
-        address::{AddressAttribute, AddressFlags, AddressMessage},
-        link::{LinkAttribute, LinkFlags, LinkInfo as NlLinkInfo, LinkMessage},
-        route::{RouteAttribute, RouteHeader, RouteMessage, RouteScope, RouteType},
-    },
+    Handle, LinkUnspec,
+    packet_route::link::{LinkAttribute, LinkInfo as NlLinkInfo, LinkMessage},
 };
 use tracing::{debug, warn};
 
 use super::{
-    KernelError,
-    error::netlink_errno,
-    prefixes::HostPrefixes,
-    sysctl::{Ipv6Conf, set_ipv6_sysctl},
+    KernelError, error::netlink_errno, prefixes::HostPrefixes, sysctl::Ipv6Conf, task::elapsed_us,
 };
-
-/// What a network's bridge must look like.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub struct BridgeSpec {
-    pub name: String,
-    /// `None` leaves the kernel default (1500).
-    pub mtu: Option<u32>,
-    /// Written to IFLA_IFALIAS: marks the bridge as ours, e.g. "netbridge:<network id>".
-    pub alias: String,
-    /// Gateway addresses with their prefix length, IPv4 and IPv6.
-    pub addresses: Vec<(IpAddr, u8)>,
-}
-
-/// What [`Kernel::ensure_bridges`] found for one bridge.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Ensured {
-    /// It was there (and was corrected where it differed).
-    Existed,
-    /// It was missing and has been made.
-    Created,
-}
 
 /// One link as the kernel reports it.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,7 +33,7 @@ pub struct Kernel {
     pub(crate) handle: Handle,
     /// The kernel runs one dump at a time per netlink socket (a second gets EBUSY), and this
     /// socket is shared by every request: dumps on it take turns.
-    dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
+    pub(crate) dumps: std::sync::Arc<tokio::sync::Mutex<()>>,
     /// For turning IPv6 off on host-side links from any thread; `None` without IPv6.
     pub(crate) ipv6_conf: Option<std::sync::Arc<Ipv6Conf>>,
     /// The host's IPv4 prefixes, kept current; `None` if subscribing failed (then every
@@ -91,50 +59,6 @@ impl Kernel {
         })
     }
 
-    /// Creates a bridge: name, MTU, alias, addresses, then up; `Exists` if the name is taken.
-    /// Any failure after creation deletes the bridge again. Runs as its own task, so a caller
-    /// that gives up halfway cannot leave a half-made bridge. Returns the ifindex.
-    pub async fn create_bridge(&self, spec: &BridgeSpec) -> Result<u32, KernelError> {
-        spec.validate()?;
-        let handle = self.handle.clone();
-        let spec = spec.clone();
-        run_detached("create bridge", async move {
-            create_bridge(&handle, &spec).await
-        })
-        .await
-    }
-
-    /// Makes an existing or missing bridge match `spec`: creates it if absent; if present adds
-    /// missing addresses, sets MTU and alias and brings it up (extra addresses are kept).
-    /// Used at start-up and to adopt a pre-existing link.
-    pub async fn ensure_bridge(&self, spec: &BridgeSpec) -> Result<u32, KernelError> {
-        spec.validate()?;
-        let handle = self.handle.clone();
-        let spec = spec.clone();
-        let dumps = self.dumps.clone();
-        run_detached("ensure bridge", async move {
-            let _turn = dumps.lock().await;
-            ensure_bridge(&handle, &spec).await
-        })
-        .await
-    }
-
-    /// [`Kernel::ensure_bridge`] for many bridges at once (start-up, reconcile): one link dump
-    /// and one address dump instead of a dump per bridge, which at 1,000 networks is the
-    /// difference between milliseconds and seconds. One result per spec, in order.
-    pub async fn ensure_bridges(
-        &self,
-        specs: Vec<BridgeSpec>,
-    ) -> Result<Vec<Result<Ensured, KernelError>>, KernelError> {
-        let handle = self.handle.clone();
-        let dumps = self.dumps.clone();
-        run_detached("ensure bridges", async move {
-            let _turn = dumps.lock().await;
-            ensure_bridges(&handle, &specs).await
-        })
-        .await
-    }
-
     /// Deletes a link by name; `Ok(false)` if it did not exist. A veth takes its peer with it.
     pub async fn delete_link(&self, name: &str) -> Result<bool, KernelError> {
         validate_link_name("link name", name)?;
@@ -152,6 +76,17 @@ impl Kernel {
     pub async fn link(&self, name: &str) -> Result<Option<LinkInfo>, KernelError> {
         validate_link_name("link name", name)?;
         Ok(get_link(&self.handle, name).await?.map(|m| link_info(&m)))
+    }
+
+    /// A link's MAC address, by name; `None` if there is no such link.
+    pub async fn link_mac(&self, name: &str) -> Result<Option<[u8; 6]>, KernelError> {
+        validate_link_name("link name", name)?;
+        Ok(get_link(&self.handle, name).await?.and_then(|m| {
+            m.attributes.iter().find_map(|a| match a {
+                LinkAttribute::Address(bytes) => <[u8; 6]>::try_from(bytes.as_slice()).ok(),
+                _ => None,
+            })
+        }))
     }
 
     /// Every link with its name, kind, alias and master; one dump.
@@ -191,20 +126,6 @@ impl Kernel {
     }
 }
 
-impl BridgeSpec {
-    fn validate(&self) -> Result<(), KernelError> {
-        validate_link_name("bridge name", &self.name)?;
-        for (addr, len) in &self.addresses {
-            validate_prefix(*addr, *len)?;
-        }
-        Ok(())
-    }
-
-    fn has_ipv6(&self) -> bool {
-        self.addresses.iter().any(|(a, _)| a.is_ipv6())
-    }
-}
-
 /// Opens a netlink socket in the calling thread's namespace, its connection driven by the
 /// current tokio runtime (without that every request would hang).
 pub(crate) fn connect_here(op: &'static str) -> Result<Handle, KernelError> {
@@ -214,237 +135,6 @@ pub(crate) fn connect_here(op: &'static str) -> Result<Handle, KernelError> {
         rtnetlink::new_connection().map_err(|e| KernelError::os(op, "NETLINK_ROUTE socket", e))?;
     runtime.spawn(connection);
     Ok(handle)
-}
-
-/// Runs a multi-step change as its own task: if the caller is dropped (an HTTP client hung
-/// up), the change still finishes or rolls back instead of stopping halfway.
-async fn run_detached<T: Send + 'static>(
-    op: &'static str,
-    work: impl Future<Output = Result<T, KernelError>> + Send + 'static,
-) -> Result<T, KernelError> {
-    tokio::spawn(work)
-        .await
-        .map_err(|_| KernelError::Worker { op })?
-}
-
-async fn create_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, KernelError> {
-    let started = Instant::now();
-    // A MAC set at creation is "user-set" to the bridge code, so it stays put as ports come
-    // and go (otherwise it follows the lowest port MAC and neighbours lose it for minutes).
-    let mut bridge =
-        LinkMessageBuilder::<LinkBridge>::new(&spec.name).address(random_mac().to_vec());
-    if let Some(mtu) = spec.mtu {
-        bridge = bridge.mtu(mtu);
-    }
-    handle
-        .link()
-        .add(bridge.build())
-        .execute()
-        .await
-        .map_err(|e| match netlink_errno(&e) {
-            Some(libc::EEXIST) => KernelError::Exists {
-                what: "link",
-                name: spec.name.clone(),
-            },
-            _ => KernelError::netlink("create bridge", &spec.name, e),
-        })?;
-
-    match configure_new_bridge(handle, spec).await {
-        Ok(index) => {
-            debug!(bridge = %spec.name, index, elapsed_us = elapsed_us(started), "bridge created");
-            Ok(index)
-        }
-        Err(e) => {
-            warn!(bridge = %spec.name, error = %e, "bridge set-up failed, deleting it again");
-            if let Err(rollback) = delete_link_by_name(handle, &spec.name).await {
-                warn!(bridge = %spec.name, error = %rollback, "could not delete half-made bridge");
-            }
-            Err(e)
-        }
-    }
-}
-
-async fn configure_new_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, KernelError> {
-    let index = get_link(handle, &spec.name)
-        .await?
-        .ok_or_else(|| KernelError::NotFound {
-            what: "link",
-            name: spec.name.clone(),
-        })?
-        .header
-        .index;
-    for (addr, len) in &spec.addresses {
-        add_address(handle, index, &spec.name, *addr, *len).await?;
-    }
-    if spec.has_ipv6() {
-        // The gateway must not configure itself from router advertisements on its own subnet.
-        set_ipv6_sysctl(&format!("net/ipv6/conf/{}/accept_ra", spec.name), "0")?;
-    } else {
-        // An IPv4-only network's bridge needs no IPv6 of its own (containers still reach each
-        // other over link-local IPv6 through it): no address, no routes, no walk of the IPv6
-        // routing table when it comes up.
-        set_ipv6_sysctl(&format!("net/ipv6/conf/{}/disable_ipv6", spec.name), "1")?;
-    }
-    // The kernel ignores IFLA_IFALIAS in RTM_NEWLINK, so the mark comes with the final up.
-    set_link(
-        handle,
-        LinkUnspec::new_with_index(index)
-            .alias(spec.alias.clone())
-            .up()
-            .build(),
-        "set bridge alias and up",
-        &spec.name,
-    )
-    .await?;
-    Ok(index)
-}
-
-async fn ensure_bridge(handle: &Handle, spec: &BridgeSpec) -> Result<u32, KernelError> {
-    let existing = match get_link(handle, &spec.name).await? {
-        Some(msg) => msg,
-        None => match create_bridge(handle, spec).await {
-            // Someone made it between our look-up and create: adopt theirs like any other.
-            Err(KernelError::Exists { .. }) => {
-                get_link(handle, &spec.name)
-                    .await?
-                    .ok_or_else(|| KernelError::NotFound {
-                        what: "link",
-                        name: spec.name.clone(),
-                    })?
-            }
-            created => return created,
-        },
-    };
-    adopt_bridge(handle, spec, &existing).await
-}
-
-async fn adopt_bridge(
-    handle: &Handle,
-    spec: &BridgeSpec,
-    existing: &LinkMessage,
-) -> Result<u32, KernelError> {
-    let mut request = handle
-        .address()
-        .get()
-        .set_link_index_filter(existing.header.index);
-    if !spec.has_ipv6() {
-        request.message_mut().header.family = AddressFamily::Inet;
-    }
-    let present: Vec<(IpAddr, u8)> = request
-        .execute()
-        .try_collect::<Vec<_>>()
-        .await
-        .map_err(|e| KernelError::netlink("dump bridge addresses", &spec.name, e))?
-        .iter()
-        .filter_map(prefix_of)
-        .collect();
-    adopt_bridge_with(handle, spec, existing, &present).await
-}
-
-/// Brings an existing bridge in line with `spec`, given the addresses it has: adds the missing
-/// ones, sets alias, MTU and up only where they differ. An adopted bridge that is already
-/// right costs no request at all.
-async fn adopt_bridge_with(
-    handle: &Handle,
-    spec: &BridgeSpec,
-    existing: &LinkMessage,
-    present: &[(IpAddr, u8)],
-) -> Result<u32, KernelError> {
-    let info = link_info(existing);
-    if info.kind.as_deref() != Some("bridge") {
-        return Err(KernelError::NotBridge {
-            name: spec.name.clone(),
-            kind: info.kind,
-        });
-    }
-    let index = info.index;
-    for (addr, len) in spec.addresses.iter().filter(|a| !present.contains(a)) {
-        add_address(handle, index, &spec.name, *addr, *len).await?;
-    }
-    if spec.has_ipv6() {
-        set_ipv6_sysctl(&format!("net/ipv6/conf/{}/accept_ra", spec.name), "0")?;
-    }
-
-    let mut change = LinkUnspec::new_with_index(index);
-    let mut changed = false;
-    if !existing.header.flags.contains(LinkFlags::Up) {
-        change = change.up();
-        changed = true;
-    }
-    if info.alias.as_deref() != Some(spec.alias.as_str()) {
-        change = change.alias(spec.alias.clone());
-        changed = true;
-    }
-    if let Some(mtu) = spec.mtu.filter(|m| link_mtu(existing) != Some(*m)) {
-        change = change.mtu(mtu);
-        changed = true;
-    }
-    if changed {
-        set_link(handle, change.build(), "update bridge", &spec.name).await?;
-    }
-    debug!(bridge = %spec.name, index, changed, "adopted existing bridge");
-    Ok(index)
-}
-
-/// [`Kernel::ensure_bridges`] on the connection's runtime: one link dump and one address dump
-/// (per family needed) for all bridges, then per bridge only the requests that change something.
-async fn ensure_bridges(
-    handle: &Handle,
-    specs: &[BridgeSpec],
-) -> Result<Vec<Result<Ensured, KernelError>>, KernelError> {
-    // Only the links named by a spec are kept from the dump (see `Kernel::links`).
-    let wanted: HashSet<&str> = specs.iter().map(|s| s.name.as_str()).collect();
-    let by_name: HashMap<String, LinkMessage> = handle
-        .link()
-        .get()
-        .execute()
-        .try_filter_map(|m| {
-            let keep = link_name(&m).filter(|n| wanted.contains(n.as_str()));
-            std::future::ready(Ok(keep.map(|n| (n, m))))
-        })
-        .try_collect()
-        .await
-        .map_err(|e| KernelError::netlink("dump links", "all", e))?;
-    let bridges: HashSet<u32> = by_name.values().map(|m| m.header.index).collect();
-    let mut addresses: HashMap<u32, Vec<(IpAddr, u8)>> = HashMap::new();
-    let families = [
-        (AddressFamily::Inet, true),
-        (AddressFamily::Inet6, specs.iter().any(BridgeSpec::has_ipv6)),
-    ];
-    for (family, _) in families.iter().filter(|(_, wanted)| *wanted) {
-        let mut request = handle.address().get();
-        request.message_mut().header.family = *family;
-        let dumped = request
-            .execute()
-            .try_collect::<Vec<_>>()
-            .await
-            .map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
-        for msg in dumped.iter().filter(|m| bridges.contains(&m.header.index)) {
-            if let Some(prefix) = prefix_of(msg) {
-                addresses.entry(msg.header.index).or_default().push(prefix);
-            }
-        }
-    }
-    let mut results = Vec::with_capacity(specs.len());
-    for spec in specs {
-        let result = match spec.validate() {
-            Err(e) => Err(e),
-            Ok(()) => match by_name.get(&spec.name) {
-                Some(existing) => {
-                    let present = addresses
-                        .get(&existing.header.index)
-                        .map(Vec::as_slice)
-                        .unwrap_or_default();
-                    adopt_bridge_with(handle, spec, existing, present)
-                        .await
-                        .map(|_| Ensured::Existed)
-                }
-                None => ensure_bridge(handle, spec).await.map(|_| Ensured::Created),
-            },
-        };
-        results.push(result);
-    }
-    Ok(results)
 }
 
 /// One link by name; `None` if there is none.
@@ -505,26 +195,38 @@ pub(crate) async fn set_link(
         .map_err(|e| KernelError::netlink(op, name, e))
 }
 
-/// Adds one address; IPv6 ones skip duplicate address detection, since we hand them out
-/// ourselves and a tentative address would make the first packets fail.
-pub(crate) async fn add_address(
+/// Creates a link from a complete RTM_NEWLINK message (any kind; IFLA_NET_NS_FD in it makes
+/// the link born in that namespace). `Exists` when the kernel says the name is taken.
+pub(crate) async fn create_link(
     handle: &Handle,
-    index: u32,
-    link: &str,
-    addr: IpAddr,
-    prefix_len: u8,
+    msg: LinkMessage,
+    op: &'static str,
+    name: &str,
 ) -> Result<(), KernelError> {
-    let mut request = handle.address().add(index, addr, prefix_len);
-    if addr.is_ipv6() {
-        request
-            .message_mut()
-            .attributes
-            .push(AddressAttribute::Flags(AddressFlags::Nodad));
-    }
-    request
+    handle
+        .link()
+        .add(msg)
         .execute()
         .await
-        .map_err(|e| KernelError::netlink("add address", format!("{link} {addr}/{prefix_len}"), e))
+        .map_err(|e| match netlink_errno(&e) {
+            Some(libc::EEXIST) => KernelError::Exists {
+                what: "link",
+                name: name.to_owned(),
+            },
+            _ => KernelError::netlink(op, name, e),
+        })
+}
+
+/// The ifindex of a link that must exist.
+pub(crate) async fn index_of(handle: &Handle, name: &str) -> Result<u32, KernelError> {
+    Ok(get_link(handle, name)
+        .await?
+        .ok_or_else(|| KernelError::NotFound {
+            what: "link",
+            name: name.to_owned(),
+        })?
+        .header
+        .index)
 }
 
 pub(crate) fn link_info(msg: &LinkMessage) -> LinkInfo {
@@ -559,82 +261,17 @@ pub(crate) fn link_mtu(msg: &LinkMessage) -> Option<u32> {
     })
 }
 
-/// The interface's own address of an address message (IFA_LOCAL; IFA_ADDRESS is the peer on
-/// point-to-point links).
-/// An address with its prefix length.
-fn prefix_of(msg: &AddressMessage) -> Option<(IpAddr, u8)> {
-    address_of(msg).map(|ip| (ip, msg.header.prefix_len))
-}
-
-fn link_name(msg: &LinkMessage) -> Option<String> {
+pub(crate) fn link_name(msg: &LinkMessage) -> Option<String> {
     msg.attributes.iter().find_map(|a| match a {
         LinkAttribute::IfName(name) => Some(name.clone()),
         _ => None,
     })
 }
 
-pub(crate) fn address_of(msg: &AddressMessage) -> Option<IpAddr> {
-    let local = msg.attributes.iter().find_map(|a| match a {
-        AddressAttribute::Local(ip) => Some(*ip),
-        _ => None,
-    });
-    local.or_else(|| {
-        msg.attributes.iter().find_map(|a| match a {
-            AddressAttribute::Address(ip) => Some(*ip),
-            _ => None,
-        })
-    })
-}
-
-pub(crate) fn is_connected_v4(route: &RouteMessage) -> bool {
-    let table = route
-        .attributes
-        .iter()
-        .find_map(|a| match a {
-            RouteAttribute::Table(t) => Some(*t),
-            _ => None,
-        })
-        .unwrap_or(u32::from(route.header.table));
-    route.header.address_family == AddressFamily::Inet
-        && table == u32::from(RouteHeader::RT_TABLE_MAIN)
-        && route.header.scope == RouteScope::Link
-        && route.header.kind == RouteType::Unicast
-}
-
-/// The network address of `ip/len` (host bits cleared).
-pub(crate) fn network(ip: IpAddr, len: u8) -> IpAddr {
-    match ip {
-        IpAddr::V4(v4) => {
-            let mask = u32::MAX
-                .checked_shl(32 - u32::from(len.min(32)))
-                .unwrap_or(0);
-            IpAddr::V4(Ipv4Addr::from(u32::from(v4) & mask))
-        }
-        IpAddr::V6(v6) => {
-            let mask = u128::MAX
-                .checked_shl(128 - u32::from(len.min(128)))
-                .unwrap_or(0);
-            IpAddr::V6(Ipv6Addr::from(u128::from(v6) & mask))
-        }
-    }
-}
-
-/// A random locally administered unicast MAC.
-fn random_mac() -> [u8; 6] {
-    let mut mac: [u8; 6] = rand::random();
-    mac[0] = (mac[0] & 0xfe) | 0x02;
-    mac
-}
-
 /// The kernel's rules for interface names (dev_valid_name), checked up front so the error
 /// names the field instead of a bare EINVAL.
 pub(crate) fn validate_link_name(what: &'static str, name: &str) -> Result<(), KernelError> {
-    let ok = !name.is_empty()
-        && name.len() < libc::IFNAMSIZ
-        && name != "."
-        && name != ".."
-        && !name.contains(|c: char| c == '/' || c == ':' || c.is_whitespace() || c == '\0');
-    if ok {
+    if crate::model::valid_ifname(name) {
         Ok(())
     } else {
         Err(KernelError::invalid(
@@ -642,19 +279,4 @@ pub(crate) fn validate_link_name(what: &'static str, name: &str) -> Result<(), K
             format!("{name:?} is not a valid interface name"),
         ))
     }
-}
-
-pub(crate) fn validate_prefix(addr: IpAddr, len: u8) -> Result<(), KernelError> {
-    let max = if addr.is_ipv4() { 32 } else { 128 };
-    if len > max {
-        return Err(KernelError::invalid(
-            "address",
-            format!("{addr}/{len}: prefix longer than {max}"),
-        ));
-    }
-    Ok(())
-}
-
-pub(crate) fn elapsed_us(started: Instant) -> u64 {
-    u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX)
 }

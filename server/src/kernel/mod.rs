@@ -1,4 +1,5 @@
-//! The kernel layer: Linux bridges, veth pairs and network namespaces over netlink.
+//! The kernel layer: netlink primitives (`link`, `address`, `inside`) and what drivers build
+//! from them (`bridge`, `veth`, `macvlan`), network namespaces, the firewall.
 //!
 //! It knows nothing of HTTP or SQL: callers pass names, addresses and ownership marks (the
 //! IFLA_IFALIAS "netbridge:<id>") and get ifindexes and link lists back. Everything runs
@@ -8,22 +9,32 @@
 //! Work inside a container's namespace happens on a dedicated OS thread per operation (see
 //! `netns`), never on a tokio worker, because `setns` changes the whole thread.
 
+mod address;
+mod bridge;
 mod error;
 mod firewall;
+mod inside;
+mod kinds;
 mod link;
+mod macvlan;
 mod netns;
 mod netns_etc;
 mod prefixes;
 pub mod probe;
 mod sysctl;
+mod task;
 mod veth;
 
 #[cfg(test)]
 mod tests;
 
+pub use address::Gateways;
+pub use bridge::{BridgeSpec, Ensured};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
-pub use link::{BridgeSpec, Ensured, Kernel, LinkInfo};
+pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};
+pub use link::{Kernel, LinkInfo};
+pub use macvlan::{MacvlanAttachment, MacvlanMode};
 pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };

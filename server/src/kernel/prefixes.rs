@@ -40,7 +40,7 @@ use tracing::{debug, warn};
 
 use super::{
     KernelError,
-    link::{address_of, is_connected_v4, network},
+    address::{address_of, is_connected_v4, network},
 };
 
 /// After this long without a dump the next answer dumps again, whatever the notifications
@@ -272,7 +272,7 @@ async fn dump(handle: &Handle) -> Result<Known, KernelError> {
     debug!(
         routes = known.routes.len(),
         addresses = known.addresses.len(),
-        elapsed_us = super::link::elapsed_us(started),
+        elapsed_us = super::task::elapsed_us(started),
         "host prefixes dumped"
     );
     Ok(known)

@@ -9,20 +9,19 @@ use std::{
 };
 
 use rtnetlink::{
-    Handle, LinkMessageBuilder, LinkUnspec, LinkVeth, RouteMessageBuilder,
-    packet_route::link::{InfoData, InfoKind, InfoVeth, LinkFlags, LinkMessage},
+    Handle, LinkMessageBuilder, LinkUnspec, LinkVeth,
+    packet_route::link::{InfoData, InfoKind, InfoVeth, LinkMessage},
 };
 use tracing::{debug, warn};
 
 use super::{
-    Kernel, KernelError, LinkInfo,
-    error::netlink_errno,
-    link::{
-        add_address, delete_link_by_name, dump_links, elapsed_us, get_link, link_info, set_link,
-        validate_link_name, validate_prefix,
-    },
-    netns::{InNetns, LOOPBACK_INDEX, Netns, run_in_netns},
-    sysctl::{InterfaceSysctl, Ipv6Conf, apply_interface_sysctls, set_ipv6_sysctl, set_sysctl},
+    Kernel, KernelError,
+    address::{Gateways, validate_prefix},
+    inside::{configure_inside, create_inside},
+    link::{delete_link_by_name, set_link, validate_link_name},
+    netns::{InNetns, Netns, run_in_netns},
+    sysctl::{InterfaceSysctl, Ipv6Conf},
+    task::{elapsed_us, run_detached},
 };
 
 /// What connecting one endpoint needs done.
@@ -89,57 +88,6 @@ impl Kernel {
     pub async fn detach(&self, host_name: &str) -> Result<bool, KernelError> {
         self.delete_link(host_name).await
     }
-
-    /// Points the namespace's default route(s) at `ifname` via the given gateways, replacing
-    /// whatever default route was there: used when a newly connected network outranks the one
-    /// providing the gateway, or when that one is disconnected.
-    pub async fn set_default_route(
-        &self,
-        ns: &Netns,
-        ifname: &str,
-        gateway_v4: Option<Ipv4Addr>,
-        gateway_v6: Option<Ipv6Addr>,
-    ) -> Result<(), KernelError> {
-        let ifname = ifname.to_owned();
-        run_in_netns(ns, "set default route", move |inner| async move {
-            let index = get_link(&inner.handle, &ifname)
-                .await?
-                .ok_or_else(|| KernelError::NotFound {
-                    what: "link in namespace",
-                    name: ifname.clone(),
-                })?
-                .header
-                .index;
-            if let Some(gateway) = gateway_v4 {
-                let route = RouteMessageBuilder::<Ipv4Addr>::new()
-                    .gateway(gateway)
-                    .output_interface(index)
-                    .build();
-                replace_default_route(&inner.handle, route, &ifname, gateway.into()).await?;
-            }
-            if let Some(gateway) = gateway_v6 {
-                let route = RouteMessageBuilder::<Ipv6Addr>::new()
-                    .gateway(gateway)
-                    .output_interface(index)
-                    .build();
-                replace_default_route(&inner.handle, route, &ifname, gateway.into()).await?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// The links inside `ns` (for "eth<N>" selection and checks).
-    pub async fn links_in(&self, ns: &Netns) -> Result<Vec<LinkInfo>, KernelError> {
-        run_in_netns(ns, "list links in namespace", |inner| async move {
-            Ok(dump_links(&inner.handle)
-                .await?
-                .iter()
-                .map(link_info)
-                .collect())
-        })
-        .await
-    }
 }
 
 impl Attachment {
@@ -151,7 +99,10 @@ impl Attachment {
         if self.mac[0] & 1 != 0 || self.mac == [0; 6] {
             return Err(KernelError::invalid(
                 "MAC address",
-                format!("{} is not a unicast address", format_mac(&self.mac)),
+                format!(
+                    "{} is not a unicast address",
+                    crate::model::format_mac(&self.mac)
+                ),
             ));
         }
         for (addr, len) in &self.addresses {
@@ -196,10 +147,6 @@ async fn attach_here(
     }
 }
 
-/// How often a freshly picked "eth<N>" may turn out taken (a concurrent attach into the same
-/// namespace) before giving up.
-const NAME_ATTEMPTS: usize = 4;
-
 /// Creates the pair; returns the container-side name. Nothing to roll back on error: the
 /// kernel creates both ends or neither.
 async fn create_pair(
@@ -208,61 +155,16 @@ async fn create_pair(
     a: &Attachment,
     ready: tokio::sync::oneshot::Receiver<bool>,
 ) -> Result<String, KernelError> {
-    let mut links = dump_links(&inner.handle).await?;
-    if !ready.await.unwrap_or(false) {
-        return Err(KernelError::CalledOff { op: "attach" });
-    }
-    let lo_down = links
-        .iter()
-        .any(|l| l.header.index == LOOPBACK_INDEX && !l.header.flags.contains(LinkFlags::Up));
-    if lo_down {
-        set_link(
-            &inner.handle,
-            LinkUnspec::new_with_index(LOOPBACK_INDEX).up().build(),
-            "set lo up",
-            "lo",
-        )
-        .await?;
-    }
-    let mut attempt = 1;
-    loop {
-        let name = match &a.container_name {
-            Some(name) => name.clone(),
-            None => lowest_free_eth(links.iter().map(link_info)),
-        };
-        let created = host
-            .link()
-            .add(veth_message(a, &name, inner.ns_fd))
-            .execute()
-            .await;
-        match created {
-            Ok(()) => return Ok(name),
-            Err(e) if netlink_errno(&e) == Some(libc::EEXIST) => {
-                if get_link(host, &a.host_name).await?.is_some() {
-                    return Err(KernelError::Exists {
-                        what: "link",
-                        name: a.host_name.clone(),
-                    });
-                }
-                if a.container_name.is_some() || attempt >= NAME_ATTEMPTS {
-                    return Err(KernelError::Exists {
-                        what: "link in namespace",
-                        name,
-                    });
-                }
-                debug!(container = %name, "interface name taken meanwhile, picking again");
-                attempt += 1;
-                links = dump_links(&inner.handle).await?;
-            }
-            Err(e) => {
-                return Err(KernelError::netlink(
-                    "create veth pair",
-                    format!("{} / {}", a.host_name, name),
-                    e,
-                ));
-            }
-        }
-    }
+    let ns_fd = inner.ns_fd;
+    create_inside(
+        host,
+        inner,
+        a.container_name.as_deref(),
+        Some(&a.host_name),
+        ready,
+        |name| veth_message(a, name, ns_fd),
+    )
+    .await
 }
 
 /// One RTM_NEWLINK for the pair: host end named, enslaved and sized; peer named, with its MAC
@@ -305,108 +207,75 @@ async fn configure_pair(
         &a.host_name,
     )
     .await?;
-    configure_container_end(&inner.handle, a, name).await
-}
-
-/// The container end, from this thread, which is inside the namespace (the per-interface
-/// sysctls belong to the namespace of the thread that writes them).
-async fn configure_container_end(
-    handle: &Handle,
-    a: &Attachment,
-    name: &str,
-) -> Result<u32, KernelError> {
-    let index = get_link(handle, name)
-        .await?
-        .ok_or_else(|| KernelError::NotFound {
-            what: "link in namespace",
-            name: name.to_owned(),
-        })?
-        .header
-        .index;
-    // Before up: the gratuitous ARP on up is what tells neighbours the (new) MAC, and DAD
-    // would hold the link-local address tentative.
-    set_sysctl(&format!("net/ipv4/conf/{name}/arp_notify"), "1")?;
-    set_ipv6_sysctl(&format!("net/ipv6/conf/{name}/accept_dad"), "0")?;
-    for (addr, len) in &a.addresses {
-        add_address(handle, index, name, *addr, *len).await?;
-    }
-    apply_interface_sysctls(name, &a.sysctls)?;
-    set_link(
-        handle,
-        LinkUnspec::new_with_index(index).up().build(),
-        "set container interface up",
+    let gateways = Gateways {
+        v4: a.gateway_v4,
+        v6: a.gateway_v6,
+    };
+    configure_inside(
+        &inner.handle,
         name,
+        &a.addresses,
+        &a.sysctls,
+        gateways,
+        None,
     )
-    .await?;
-    if let Some(gateway) = a.gateway_v4 {
-        let route = RouteMessageBuilder::<Ipv4Addr>::new()
-            .gateway(gateway)
-            .output_interface(index)
-            .build();
-        add_default_route(handle, route, name, IpAddr::V4(gateway)).await?;
-    }
-    if let Some(gateway) = a.gateway_v6 {
-        let route = RouteMessageBuilder::<Ipv6Addr>::new()
-            .gateway(gateway)
-            .output_interface(index)
-            .build();
-        add_default_route(handle, route, name, IpAddr::V6(gateway)).await?;
-    }
-    Ok(index)
+    .await
 }
 
-/// Sets the default route, replacing the one there.
-async fn replace_default_route(
-    handle: &Handle,
-    route: rtnetlink::packet_route::route::RouteMessage,
-    link: &str,
-    gateway: IpAddr,
-) -> Result<(), KernelError> {
-    handle
-        .route()
-        .add(route)
-        .replace()
-        .execute()
-        .await
-        .map_err(|e| {
-            KernelError::netlink("replace default route", format!("{link} via {gateway}"), e)
+impl Kernel {
+    /// A veth pair with both ends in the daemon's namespace, up, without IPv6, both marked
+    /// with `alias`: a link that has carrier yet leads nowhere. A macvlan parent for a network
+    /// that must stay isolated (an empty bridge has no carrier, and its macvlans would pass
+    /// nothing). Deleting either end deletes both. Returns `name`'s ifindex.
+    pub async fn create_isolated_pair(
+        &self,
+        name: &str,
+        peer: &str,
+        alias: &str,
+    ) -> Result<u32, KernelError> {
+        validate_link_name("link name", name)?;
+        validate_link_name("link name", peer)?;
+        let handle = self.handle.clone();
+        let ipv6_conf = self.ipv6_conf.clone();
+        let (name, peer, alias) = (name.to_owned(), peer.to_owned(), alias.to_owned());
+        run_detached("create isolated pair", async move {
+            let msg = LinkVeth::new(&name, &peer).build();
+            super::link::create_link(&handle, msg, "create veth pair", &name).await?;
+            let configured = async {
+                if let Some(conf) = &ipv6_conf {
+                    conf.disable(&name)?;
+                    conf.disable(&peer)?;
+                }
+                set_link(
+                    &handle,
+                    LinkUnspec::new_with_name(&peer)
+                        .alias(alias.clone())
+                        .up()
+                        .build(),
+                    "set link alias and up",
+                    &peer,
+                )
+                .await?;
+                set_link(
+                    &handle,
+                    LinkUnspec::new_with_name(&name)
+                        .alias(alias.clone())
+                        .up()
+                        .build(),
+                    "set link alias and up",
+                    &name,
+                )
+                .await?;
+                super::link::index_of(&handle, &name).await
+            };
+            match configured.await {
+                Ok(index) => Ok(index),
+                Err(e) => {
+                    let _ = delete_link_by_name(&handle, &name).await;
+                    Err(e)
+                }
+            }
         })
-}
-
-/// Adds a default route unless the namespace has one already (EEXIST under NLM_F_EXCL):
-/// the first network a container joins keeps the default route.
-async fn add_default_route(
-    handle: &Handle,
-    route: rtnetlink::packet_route::route::RouteMessage,
-    link: &str,
-    gateway: IpAddr,
-) -> Result<(), KernelError> {
-    match handle.route().add(route).execute().await {
-        Ok(()) => Ok(()),
-        Err(e) if netlink_errno(&e) == Some(libc::EEXIST) => {
-            debug!(link, %gateway, "namespace already has a default route, kept it");
-            Ok(())
-        }
-        Err(e) => Err(KernelError::netlink(
-            "add default route",
-            format!("{link} via {gateway}"),
-            e,
-        )),
+        .await
     }
-}
-
-/// The lowest "eth<N>" not taken.
-fn lowest_free_eth(links: impl Iterator<Item = LinkInfo>) -> String {
-    let taken: std::collections::HashSet<String> = links.map(|l| l.name).collect();
-    (0u32..)
-        .map(|n| format!("eth{n}"))
-        .find(|name| !taken.contains(name))
-        .unwrap_or_else(|| "eth0".to_owned())
-}
-
-fn format_mac(mac: &[u8; 6]) -> String {
-    mac.iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<Vec<_>>()
-        .join(":")
 }

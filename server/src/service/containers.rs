@@ -4,8 +4,7 @@
 
 use std::path::{Path, PathBuf};
 
-use serde_json::json;
-
+use super::journal::Op;
 use super::{Daemon, Error, Result, crash};
 use crate::kernel::{KernelError, NamespaceId, Netns, find_process_in};
 use crate::model::{
@@ -294,14 +293,11 @@ impl Daemon {
         }
         // Its identity is known once the namespace exists.
         let mut container = new_record(&name, ContainerKind::Sandbox, &path, UNKNOWN_NAMESPACE);
-        let op = self
-            .store
-            .begin_op(
-                "create_sandbox",
-                &container.id,
-                &json!({"name": container.name, "path": container.netns_path}),
-            )
-            .await?;
+        let journaled = Op::CreateSandbox {
+            name: container.name.clone(),
+            path: container.netns_path.clone(),
+        };
+        let op = self.journal(&container.id, &journaled).await?;
         crash::point("sandbox.create.journaled");
         if let Err(e) = self.store.insert_container(&container).await {
             self.store.end_op(op).await?;
@@ -439,14 +435,11 @@ impl Daemon {
     /// Namespace first, row last: a crash in between leaves the row, and start-up makes the
     /// (empty) namespace again, so removing it again works.
     pub(super) async fn remove_container_locked(&self, c: &Container) -> Result<()> {
-        let op = self
-            .store
-            .begin_op(
-                "remove_sandbox",
-                &c.id,
-                &json!({"name": c.name, "path": c.netns_path, "kind": c.kind.as_str()}),
-            )
-            .await?;
+        let journaled = Op::RemoveSandbox {
+            name: c.name.clone(),
+            kind: c.kind.as_str().to_string(),
+        };
+        let op = self.journal(&c.id, &journaled).await?;
         crash::point("sandbox.remove.journaled");
         if c.kind == ContainerKind::Sandbox
             && let Err(e) = delete_netns(&self.settings.netns_dir, &c.name).await

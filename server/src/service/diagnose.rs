@@ -9,7 +9,7 @@
 use std::net::IpAddr;
 use std::time::Duration;
 
-use super::networks::OPT_ICC;
+use super::driver::{OPT_ICC, bridge_of as kernel_bridge};
 use super::{Daemon, Error, Result};
 use crate::kernel::Netns;
 use crate::kernel::probe::{self, EchoSpec};
@@ -188,7 +188,7 @@ impl Daemon {
         let networks = self.store.networks().await?;
         let other = networks
             .iter()
-            .find(|n| n.bridge.is_some() && n.ipam.iter().any(|c| c.subnet.contains(ip)));
+            .find(|n| kernel_bridge(n).is_some() && n.ipam.iter().any(|c| c.subnet.contains(ip)));
         (d.verdict, d.reasons) = leaving(&networks_of(mine), ip, other.map(|n| n.as_ref()));
         Ok(d)
     }
@@ -247,8 +247,8 @@ fn on_link(n: &Network, ip: IpAddr, held: bool) -> (Verdict, Vec<Reason>) {
     (verdict, vec![why])
 }
 
-fn bridge_of(n: &Network) -> &str {
-    n.bridge.as_deref().unwrap_or("no bridge")
+fn bridge_of(n: &Network) -> String {
+    kernel_bridge(n).unwrap_or_else(|| "no bridge".to_string())
 }
 
 /// Two containers: through a network they share, or not at all.
@@ -313,7 +313,7 @@ fn leaving(mine: &[&Network], ip: IpAddr, other: Option<&Network>) -> (Verdict, 
     let routed: Vec<&Network> = mine
         .iter()
         .copied()
-        .filter(|n| !n.internal && n.bridge.is_some() && family(n))
+        .filter(|n| !n.internal && kernel_bridge(n).is_some() && family(n))
         .collect();
     for n in mine.iter().filter(|n| n.internal) {
         reasons.push(reason(
@@ -393,9 +393,8 @@ mod tests {
             config_only: false,
             config_from: String::new(),
             builtin: false,
-            bridge: Some(format!("br-{name}")),
-            bridge_adopted: false,
-            mtu: None,
+            link: Some(format!("br-{name}")),
+            driver_state: serde_json::json!({"bridge": format!("br-{name}"), "adopted": false}),
             options,
             labels: BTreeMap::new(),
             ipam_driver: "default".to_string(),

@@ -1,21 +1,20 @@
-//! Connect and disconnect: a veth pair between a container's namespace and a network's bridge.
+//! Connect and disconnect: an endpoint between a container's namespace and a network, made by
+//! the network's driver (a veth pair to a bridge, a macvlan of a parent, …).
 //!
 //! Order for crash repair: the endpoint row (which reserves its address through a unique index)
-//! is written before the veth is made, and removed after the veth is gone; a failure in between
-//! undoes what was done, so no veth, address or row is left behind.
+//! is written before the driver attaches it, and removed after the driver detached it; a
+//! failure in between undoes what was done, so no interface, address or row is left behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
-use serde_json::json;
-
+use super::driver::{self, Attach};
 use super::events::network_event;
-use super::reconcile::MARK;
+use super::journal::Op;
 use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
-use crate::kernel::{Attachment, InterfaceSysctl, KernelError};
-use crate::metrics::timed;
+use crate::kernel::{Gateways, InterfaceSysctl};
 use crate::model::{self, Container, Endpoint, Network};
 use crate::store::StoreError;
 
@@ -40,9 +39,6 @@ pub const ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
 /// Docker's endpoint driver option naming the interface inside the container.
 pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
 
-/// The kernel's "exchange full": a bridge takes at most 1024 ports.
-const EXFULL: i32 = 54;
-
 impl Daemon {
     /// Attaches a container to a network. Checks run in Docker's order: container, network,
     /// endpoint settings, already connected, addresses.
@@ -59,21 +55,8 @@ impl Daemon {
     ) -> Result<()> {
         let reached = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
-        match network.driver.as_str() {
-            "host" => {
-                return Err(Error::InvalidParameter(
-                    "cannot connect container to host network - container must be created in host network mode"
-                        .to_string(),
-                ));
-            }
-            "null" => {
-                return Err(Error::InvalidParameter(
-                    "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-                        .to_string(),
-                ));
-            }
-            _ => {}
-        }
+        let count = self.store.endpoint_count(&network.id).await?;
+        driver::of(&network)?.check_connect(&network, count)?;
         let wanted = endpoint_settings(&network, &req)?;
 
         // The container's lock also keeps its interfaces named in turn (eth0, eth1, …).
@@ -110,6 +93,9 @@ impl Daemon {
                 container.name, network.name
             )));
         }
+        let driver = driver::of(network)?;
+        let count = self.store.endpoint_count(&network.id).await?;
+        driver.check_connect(network, count)?;
         let ns = self
             .open_namespace(container)
             .await
@@ -117,24 +103,10 @@ impl Daemon {
         let used = self.store.used_addresses(&network.id).await?;
         let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
-        let mac = wanted.mac.unwrap_or_else(model::random_mac);
-        let Some(bridge) = network.bridge.clone() else {
-            return Err(Error::InvalidParameter(format!(
-                "network {} has no bridge to attach to",
-                network.name
-            )));
+        let mac = match driver.fixed_mac(self.driver_env(), network).await? {
+            Some(mac) => mac,
+            None => wanted.mac.unwrap_or_else(model::random_mac),
         };
-        let bridge_index = self
-            .kernel
-            .link_index(&bridge)
-            .await
-            .map_err(Error::kernel(format!("cannot look up bridge {bridge}")))?
-            .ok_or_else(|| {
-                Error::System(format!(
-                    "bridge {bridge} of network {} is missing",
-                    network.name
-                ))
-            })?;
 
         // Does this endpoint provide the container's default route (Docker's rule)?
         let mut others = Vec::new();
@@ -145,69 +117,55 @@ impl Daemon {
         }
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
-        let mut endpoint = Endpoint {
-            id: model::new_id(),
-            network_id: network.id.clone(),
-            container_id: container.id.clone(),
-            host_ifname: String::new(),
-            ifname: String::new(),
-            mac: model::format_mac(&mac),
-            ipv4,
-            ipv6,
-            aliases: wanted.aliases,
-            gw_priority: wanted.gw_priority,
-            requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
-            requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
-            created_nanos: model::now_nanos(),
-            link_local_ips: wanted.link_local,
-            links: wanted.links,
-            driver_opts: wanted.driver_opts,
-        };
-        // The row reserves the address; a random veth name may clash, so retry a few times.
-        // The journal names the veth before it exists, so a crash at any later point can be
-        // rolled back even before the veth carries its mark.
+        let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
+        // The row reserves the address; a random host-side name may clash, so retry a few
+        // times. The journal names the endpoint's kernel objects before they exist, so a crash
+        // at any later point can be rolled back even before they carry their mark.
         let mut addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
         addresses.extend(link_local_addresses(&endpoint));
+        let gateways = match gateway_owner {
+            true => gateways_of(network),
+            false => Gateways::default(),
+        };
         let mut attempt = 0;
         let (op, ifname) = loop {
-            endpoint.host_ifname = format!("veth{}", &model::new_id()[..7]);
-            let detail = json!({"host_ifname": endpoint.host_ifname, "container": container.id});
-            let attachment = Attachment {
-                host_name: endpoint.host_ifname.clone(),
-                container_name: wanted.ifname.clone(),
-                bridge_index,
-                mtu: network.mtu,
-                mac,
-                alias: format!("{MARK}{}", endpoint.id),
-                addresses: addresses.clone(),
-                sysctls: wanted.sysctls.clone(),
-                gateway_v4: gateway_v4(network).filter(|_| gateway_owner),
-                gateway_v6: gateway_v6(network).filter(|_| gateway_owner),
+            endpoint.host_ifname = driver.host_ifname(&endpoint.id);
+            let journaled = Op::Connect {
+                driver: network.driver.clone(),
+                host_ifname: endpoint.host_ifname.clone(),
+                container: container.id.clone(),
+                netns: container.netns_path.clone(),
             };
+            let (name, detail) = journaled.record();
             // The namespace's thread starts while the journal entry and the row are written,
             // and changes nothing until they are.
             let (go, ready) = tokio::sync::oneshot::channel();
             let begin = async {
-                let begun = self.store.begin_connect(&endpoint, &detail).await;
+                let begun = self.store.begin_connect(name, &endpoint, &detail).await;
                 if begun.is_ok() {
                     // Journal entry and row were one write: one crash point covers both.
                     crash::point("connect.journaled");
                     // The row holds the address now: other connects to this network can pick
-                    // theirs while this one's veth is made. A disconnect or removal still
+                    // theirs while this one's interface is made. A disconnect or removal still
                     // waits (for the container's lock, or refuses while the row stands).
                     locks.release_network();
                 }
                 let _ = go.send(begun.is_ok());
                 begun
             };
-            let attach = timed(
-                "netlink",
-                "attach",
-                self.kernel.attach_when(&ns, &attachment, ready),
-            );
+            let attach = Attach {
+                endpoint: &endpoint,
+                ns: &ns,
+                ifname: wanted.ifname.clone(),
+                mac,
+                addresses: addresses.clone(),
+                sysctls: wanted.sysctls.clone(),
+                gateways,
+            };
+            let attach = driver.attach(self.driver_env(), network, attach, ready);
             let (begun, attached) = tokio::join!(begin, attach);
             let op = match begun {
                 Ok(op) => op,
@@ -221,13 +179,13 @@ impl Daemon {
                 Err(e) => return Err(e.into()),
             };
             match attached {
-                Ok((ifname, _)) => break (op, ifname),
+                Ok(ifname) => break (op, ifname),
                 Err(e) => {
                     if let Err(undo) = self.store.delete_endpoint(&endpoint.id).await {
                         tracing::error!(endpoint = %endpoint.id, error = %undo, "cannot roll back an endpoint row");
                     }
                     self.store.end_op(op).await?;
-                    return Err(attach_error(&bridge, e));
+                    return Err(e);
                 }
             }
         };
@@ -238,7 +196,9 @@ impl Daemon {
             .finish_connect(op, &endpoint.id, &ifname, &event)
             .await
         {
-            let _ = self.kernel.detach(&endpoint.host_ifname).await;
+            let _ = self
+                .detach_endpoint(network, &endpoint, Some(container))
+                .await;
             let _ = self.store.delete_endpoint(&endpoint.id).await;
             self.store.end_op(op).await?;
             return Err(e.into());
@@ -319,12 +279,7 @@ impl Daemon {
             return Err(Error::NotFound(msg.clone()));
         }
         let network = self.find_network(network_term, Lookup::Connect).await?;
-        if network.driver == "host" {
-            return Err(Error::InvalidParameter(
-                "cannot disconnect container from host network - container was created in host network mode"
-                    .to_string(),
-            ));
-        }
+        driver::of(&network)?.check_disconnect()?;
         let container = match resolved {
             Ok(reached) if reached.recorded => reached.container,
             Ok(reached) => {
@@ -387,28 +342,18 @@ impl Daemon {
     ) -> Result<()> {
         // Veth first, row last: a crash in between leaves the row, and start-up re-attaches
         // the endpoint, so disconnecting again works.
-        let op = self
-            .store
-            .begin_op(
-                "disconnect",
-                &endpoint.id,
-                &json!({"host_ifname": endpoint.host_ifname}),
-            )
-            .await?;
+        let journaled = Op::Disconnect {
+            host_ifname: endpoint.host_ifname.clone(),
+        };
+        let op = self.journal(&endpoint.id, &journaled).await?;
         crash::point("disconnect.journaled");
-        // A vanished namespace took the pair with it: nothing to delete is fine.
-        if let Err(e) = timed(
-            "netlink",
-            "detach",
-            self.kernel.detach(&endpoint.host_ifname),
-        )
-        .await
+        // A vanished namespace took the interface with it: nothing to delete is fine.
+        if let Err(e) = self
+            .detach_endpoint(network, endpoint, Some(container))
+            .await
         {
             self.store.end_op(op).await?;
-            return Err(Error::kernel(format!(
-                "cannot delete {} of container {}",
-                endpoint.host_ifname, container.name
-            ))(e));
+            return Err(e);
         }
         crash::point("disconnect.detached");
         self.store.delete_endpoint(&endpoint.id).await?;
@@ -504,7 +449,7 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
         .map(|text| parse_sysctls(text, &mut problems));
     let ifname = req.driver_opts.get(ENDPOINT_IFNAME);
     if let Some(name) = ifname
-        && !valid_ifname(name)
+        && !model::valid_ifname(name)
     {
         problems.push(format!("invalid interface name: {name}"));
     }
@@ -638,17 +583,6 @@ fn check_link(link: &str) -> std::result::Result<(), String> {
     Ok(())
 }
 
-/// A name the kernel takes for an interface: 1 to 15 bytes, no `/`, `:` or white space.
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c == '\0')
-}
-
 /// The static address if given and free, else the lowest free one.
 fn pick_address(
     network: &Network,
@@ -687,32 +621,44 @@ fn provides_gateway(new: &Network, priority: i64, others: &[(i64, Network)]) -> 
     }
     others
         .iter()
-        .filter(|(_, n)| !n.internal && n.bridge.is_some())
+        .filter(|(_, n)| !n.internal && !n.ipam.is_empty())
         .all(|(p, n)| priority > *p || (priority == *p && new.name < n.name))
 }
 
-fn attach_error(bridge: &str, e: KernelError) -> Error {
-    if e.errno() == Some(EXFULL) {
-        return Error::Forbidden(format!(
-            "bridge {bridge} is full: the kernel allows at most 1024 ports on one bridge (exchange full)"
-        ));
+/// A new endpoint's record: its addresses and MAC as picked, the rest as asked.
+fn new_endpoint(
+    network: &Network,
+    container: &Container,
+    wanted: &Wanted,
+    mac: [u8; 6],
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+) -> Endpoint {
+    Endpoint {
+        id: model::new_id(),
+        network_id: network.id.clone(),
+        container_id: container.id.clone(),
+        host_ifname: String::new(),
+        ifname: String::new(),
+        mac: model::format_mac(&mac),
+        ipv4,
+        ipv6,
+        aliases: wanted.aliases.clone(),
+        gw_priority: wanted.gw_priority,
+        requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
+        requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
+        created_nanos: model::now_nanos(),
+        link_local_ips: wanted.link_local.clone(),
+        links: wanted.links.clone(),
+        driver_opts: wanted.driver_opts.clone(),
     }
-    match e {
-        KernelError::NotFound { .. } => {
-            Error::NotFound("the container's network namespace vanished".to_string())
-        }
-        // The client's sysctls or interface name: its mistake, Docker's text.
-        KernelError::InterfaceSysctl { detail } => Error::InvalidParameter(detail),
-        KernelError::Exists {
-            what: "link in namespace",
-            name,
-        } => Error::InvalidParameter(format!(
-            "an interface named {name} already exists in the container"
-        )),
-        other => Error::Kernel {
-            context: format!("cannot attach to {bridge}"),
-            source: other,
-        },
+}
+
+/// The default routes an endpoint of `n` gives the container when it provides them.
+fn gateways_of(n: &Network) -> Gateways {
+    Gateways {
+        v4: gateway_v4(n),
+        v6: gateway_v6(n),
     }
 }
 

@@ -301,9 +301,8 @@ mod tests {
             config_only: false,
             config_from: String::new(),
             builtin: false,
-            bridge: None,
-            bridge_adopted: false,
-            mtu: None,
+            link: None,
+            driver_state: serde_json::Value::Null,
             options: BTreeMap::new(),
             labels: labels
                 .iter()

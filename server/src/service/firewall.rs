@@ -1,26 +1,15 @@
-//! The service's side of the firewall: which rules a network needs, applied through the
-//! kernel layer's [`Firewall`] on a blocking thread (it runs `nft`).
+//! The service's side of the firewall: the rules each network's driver asks for, applied
+//! through the kernel layer's [`Firewall`] on a blocking thread.
 
 use std::sync::Arc;
 
-use super::networks::{OPT_ICC, OPT_MASQUERADE};
 use super::{Daemon, Error, Result};
 use crate::kernel::{Firewall, NetworkRules};
 use crate::model::Network;
 
-/// A network's rules, or `None` when it has no bridge (host, none).
+/// A network's rules, as its driver asks for them (`None`: the driver needs none).
 fn rules(n: &Network) -> Option<NetworkRules> {
-    Some(NetworkRules {
-        bridge: n.bridge.clone()?,
-        subnets: n
-            .ipam
-            .iter()
-            .map(|c| (c.subnet.network(), c.subnet.prefix))
-            .collect(),
-        internal: n.internal,
-        icc: n.bool_option(OPT_ICC, true),
-        masquerade: n.bool_option(OPT_MASQUERADE, true),
-    })
+    super::driver::of(n).ok()?.rules(n)
 }
 
 async fn blocking<T: Send + 'static>(

@@ -11,12 +11,12 @@ use std::net::IpAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use serde_json::{Value, json};
+use serde_json::Value;
 
+use super::journal::Op;
 use super::{ConnectRequest, Daemon, Error, Lookup, Result, crash, forget_lock, lock_in};
 use crate::kernel::{remove_netns_etc, write_netns_etc};
 use crate::model::{self, Container, ContainerKind, Lifecycle, PlannedEndpoint, RunState};
-use crate::store::JournalEntry;
 
 /// What every route that would need a process says: netbridge has namespaces, not processes.
 pub const NO_PROCESSES: &str = "netbridge runs no processes: a container here is only a network namespace. Run commands in it with `ip netns exec <container name> <command>`, and create containers with `docker run -d` or `docker create`";
@@ -135,7 +135,7 @@ fn no_such_container(term: &str) -> Error {
 
 /// Exit codes a stopped container reports: as a shell that honours SIGTERM, or one killed.
 const EXIT_STOPPED: i64 = 143;
-const EXIT_KILLED: i64 = 137;
+pub(super) const EXIT_KILLED: i64 = 137;
 
 /// `POST /containers/create` with Docker's body, in domain terms.
 #[derive(Clone, Debug, Default)]
@@ -179,10 +179,8 @@ impl Daemon {
             Some(n) => n.strip_prefix('/').unwrap_or(n).to_string(),
             None => format!("sandbox_{}", &model::new_id()[..12]),
         };
-        let op = self
-            .store
-            .begin_op("create_container", &name, &json!({"name": name}))
-            .await?;
+        let journaled = Op::CreateContainer { name: name.clone() };
+        let op = self.journal(&name, &journaled).await?;
         crash::point("container.create.journaled");
         let container = match self.create_sandbox_shared(Some(&name)).await {
             Ok(c) => c,
@@ -310,10 +308,10 @@ impl Daemon {
         if l.state == RunState::Running {
             return Ok(false);
         }
-        let op = self
-            .store
-            .begin_op("start_container", &c.id, &json!({"name": c.name}))
-            .await?;
+        let journaled = Op::StartContainer {
+            name: c.name.clone(),
+        };
+        let op = self.journal(&c.id, &journaled).await?;
         crash::point("container.start.journaled");
         for p in &l.networks {
             if let Err(e) = self
@@ -366,14 +364,11 @@ impl Daemon {
             Halt::Stop => EXIT_STOPPED,
             Halt::Kill => EXIT_KILLED,
         };
-        let op = self
-            .store
-            .begin_op(
-                "stop_container",
-                &c.id,
-                &json!({"name": c.name, "exit_code": code}),
-            )
-            .await?;
+        let journaled = Op::StopContainer {
+            name: c.name.clone(),
+            exit_code: code,
+        };
+        let op = self.journal(&c.id, &journaled).await?;
         crash::point("container.stop.journaled");
         let released = self.release_endpoints(&c).await;
         if let Err(e) = released {
@@ -639,20 +634,19 @@ impl Daemon {
     /// is finished.
     pub(super) async fn roll_back_lifecycle(&self, repairs: &mut Vec<String>) -> Result<()> {
         for entry in self.store.unfinished_ops().await? {
-            let done = match entry.op.as_str() {
-                "create_container" => self.undo_create_container(&entry).await?,
-                "start_container" => self.undo_start_container(&entry).await?,
-                "stop_container" => self.finish_stop_container(&entry).await?,
+            match Op::read(&entry) {
+                Some(op) if op.is_lifecycle() => {
+                    repairs.extend(op.undo(self, &entry.subject).await?);
+                    self.store.end_op(entry.id).await?;
+                }
                 _ => continue,
-            };
-            repairs.push(done);
-            self.store.end_op(entry.id).await?;
+            }
         }
         Ok(())
     }
 
-    async fn undo_create_container(&self, entry: &JournalEntry) -> Result<String> {
-        if let Some(c) = self.store.container_by_name(&entry.subject).await?
+    pub(super) async fn undo_create_container(&self, name: &str) -> Result<String> {
+        if let Some(c) = self.store.container_by_name(name).await?
             && c.kind == ContainerKind::Sandbox
             && self.store.lifecycle(&c.id).await?.is_none()
         {
@@ -662,38 +656,26 @@ impl Daemon {
             self.store.delete_container(&c.id).await?;
         }
         Ok(format!(
-            "interrupted create of container {} rolled back",
-            entry.subject
+            "interrupted create of container {name} rolled back"
         ))
     }
 
-    async fn undo_start_container(&self, entry: &JournalEntry) -> Result<String> {
-        if let Some(c) = self.store.container(&entry.subject).await?
+    pub(super) async fn undo_start_container(&self, id: &str) -> Result<String> {
+        if let Some(c) = self.store.container(id).await?
             && let Some(l) = self.store.lifecycle(&c.id).await?
             && l.state != RunState::Running
         {
             self.release_endpoints(&c).await?;
         }
-        Ok(format!(
-            "interrupted start of container {} rolled back",
-            entry.subject
-        ))
+        Ok(format!("interrupted start of container {id} rolled back"))
     }
 
-    async fn finish_stop_container(&self, entry: &JournalEntry) -> Result<String> {
-        if let Some(c) = self.store.container(&entry.subject).await? {
+    pub(super) async fn finish_stop_container(&self, id: &str, code: i64) -> Result<String> {
+        if let Some(c) = self.store.container(id).await? {
             self.release_endpoints(&c).await?;
-            let code = entry
-                .detail
-                .get("exit_code")
-                .and_then(Value::as_i64)
-                .unwrap_or(EXIT_KILLED);
             self.mark_exited(&c.id, code).await?;
         }
-        Ok(format!(
-            "interrupted stop of container {} finished",
-            entry.subject
-        ))
+        Ok(format!("interrupted stop of container {id} finished"))
     }
 }
 
@@ -787,6 +769,7 @@ fn connect_request(c: &Container, p: &PlannedEndpoint) -> ConnectRequest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     #[test]
     fn resolv_conf_and_hosts_as_docker_writes_them() {

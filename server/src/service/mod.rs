@@ -8,16 +8,19 @@
 mod containers;
 pub mod crash;
 mod diagnose;
+mod driver;
 mod endpoints;
 mod error;
 mod events;
 pub mod filters;
 mod firewall;
+mod journal;
 mod lifecycle;
 mod networks;
 mod reconcile;
 mod startup;
 mod topology;
+mod views;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,15 +31,17 @@ pub use containers::ContainerView;
 pub use diagnose::{
     DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
 };
+pub use driver::bridge_of;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
 pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES, WaitFor};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 pub use topology::Topology;
+pub use views::{Counts, DriverStatus};
 
 use crate::ipam::Pool;
-use crate::kernel::{Firewall, Kernel, NamespaceId};
+use crate::kernel::{Firewall, Kernel, LinkKinds, NamespaceId};
 use crate::model::ContainerKind;
 use crate::store::Store;
 
@@ -61,6 +66,8 @@ pub struct Daemon {
     kernel: Kernel,
     firewall: Arc<dyn Firewall>,
     settings: Settings,
+    /// The link kinds this kernel offers, probed at start-up.
+    kinds: std::sync::OnceLock<LinkKinds>,
     events: tokio::sync::broadcast::Sender<crate::model::Event>,
     /// Serialises network creates (names and subnets must stay unique).
     topology: tokio::sync::Mutex<()>,
@@ -102,6 +109,7 @@ impl Daemon {
             kernel,
             firewall,
             settings,
+            kinds: std::sync::OnceLock::new(),
             events: tokio::sync::broadcast::channel(events::LIVE_BUFFER).0,
             topology: tokio::sync::Mutex::new(()),
             exclusive: tokio::sync::RwLock::new(()),
@@ -112,8 +120,43 @@ impl Daemon {
         }
     }
 
-    pub fn store(&self) -> &Store {
-        &self.store
+    /// The link kinds this kernel offers (all, until start-up has probed).
+    pub fn link_kinds(&self) -> &LinkKinds {
+        self.kinds()
+    }
+
+    fn kinds(&self) -> &LinkKinds {
+        static ALL: std::sync::OnceLock<LinkKinds> = std::sync::OnceLock::new();
+        self.kinds
+            .get()
+            .unwrap_or_else(|| ALL.get_or_init(LinkKinds::assume_all))
+    }
+
+    /// What drivers work with.
+    fn driver_env(&self) -> driver::Env<'_> {
+        driver::Env {
+            kernel: &self.kernel,
+            store: &self.store,
+            kinds: self.kinds(),
+        }
+    }
+
+    /// Removes an endpoint's kernel objects through its network's driver. The container's
+    /// namespace is opened only for a driver whose endpoint lives inside it.
+    async fn detach_endpoint(
+        &self,
+        n: &crate::model::Network,
+        e: &crate::model::Endpoint,
+        c: Option<&crate::model::Container>,
+    ) -> Result<bool> {
+        let driver = driver::of(n)?;
+        let ns = match (driver.lives_inside(), c) {
+            (true, Some(c)) => self.open_namespace(c).await,
+            _ => None,
+        };
+        driver
+            .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
+            .await
     }
 
     /// How many state changes there have been since start.

@@ -5,30 +5,17 @@ use std::net::IpAddr;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
-use serde_json::json;
-
+use super::driver::{self, Draft, Driver};
 use super::events::network_event;
 use super::filters::{self, Filters, NetworkFilter};
-use super::reconcile::MARK;
+use super::journal::Op;
 use super::{Daemon, Error, Result, crash};
 use crate::ipam::{self, AllocError, Cidr, ConfigError, ConfigRequest};
-use crate::kernel::{BridgeSpec, KernelError};
-use crate::metrics::timed;
+use crate::kernel::{KernelError, LinkKinds};
 use crate::model::{self, Container, Endpoint, Network, PREDEFINED_NAMES, parse_go_bool};
 
-pub const OPT_BRIDGE_NAME: &str = "com.docker.network.bridge.name";
-pub const OPT_MTU: &str = "com.docker.network.driver.mtu";
-pub const OPT_ICC: &str = "com.docker.network.bridge.enable_icc";
-pub const OPT_MASQUERADE: &str = "com.docker.network.bridge.enable_ip_masquerade";
 const OPT_ENABLE_IPV4: &str = "com.docker.network.enable_ipv4";
 const OPT_ENABLE_IPV6: &str = "com.docker.network.enable_ipv6";
-/// Bridge driver options whose values Docker parses as booleans at create.
-const BOOL_OPTIONS: [&str; 4] = [
-    OPT_ICC,
-    OPT_MASQUERADE,
-    "com.docker.network.bridge.inhibit_ipv4",
-    "com.docker.network.bridge.default_bridge",
-];
 
 /// A create request in domain terms (the HTTP layer has already decoded the JSON).
 #[derive(Clone, Debug, Default)]
@@ -73,159 +60,178 @@ pub struct SubnetStatus {
     pub available: u64,
 }
 
+/// A create request that passed Docker's checks: what applying it needs.
+pub(super) struct CheckedCreate {
+    pub driver: &'static dyn Driver,
+    pub enable_ipv4: bool,
+    pub enable_ipv6: bool,
+    pub ipam: Vec<ipam::ParsedConfig>,
+    /// What the driver made of the options (see `Driver::check`).
+    pub driver_options: serde_json::Value,
+}
+
+/// Docker's checks of `POST /networks/create`, in Docker's order; pure. `name_taken` says
+/// whether a network of that name exists.
+pub(super) fn check_create(
+    req: &CreateNetwork,
+    name_taken: bool,
+    kinds: &LinkKinds,
+) -> Result<CheckedCreate> {
+    // 1. Predefined names.
+    if PREDEFINED_NAMES.contains(&req.name.as_str()) {
+        return Err(Error::Forbidden(format!(
+            "operation is not permitted on predefined {} network ",
+            req.name
+        )));
+    }
+    // 2. Address families.
+    let enable_ipv4 = family_switch(req.enable_ipv4, &req.options, OPT_ENABLE_IPV4, true)?;
+    let enable_ipv6 = family_switch(req.enable_ipv6, &req.options, OPT_ENABLE_IPV6, false)?;
+    // 3. IPAM config.
+    let parsed =
+        ipam::validate(&req.ipam_config, enable_ipv4, enable_ipv6).map_err(|e| match e {
+            ConfigError::Malformed(text) => {
+                Error::InvalidParameter(format!("invalid JSON: {text}"))
+            }
+            invalid @ ConfigError::Invalid(_) => Error::InvalidParameter(invalid.to_string()),
+        })?;
+    // 4. Name.
+    if req.name.trim().is_empty() {
+        return Err(Error::InvalidParameter(
+            "invalid name: name is empty".to_string(),
+        ));
+    }
+    // 5. Unique names (Docker >= 25 ignores CheckDuplicate).
+    if name_taken {
+        return Err(Error::Conflict(format!(
+            "network with name {} already exists",
+            req.name
+        )));
+    }
+    // 6. Drivers.
+    let name = if req.driver.is_empty() {
+        "bridge"
+    } else {
+        req.driver.as_str()
+    };
+    let driver = driver::for_create(name, kinds)?;
+    if !(req.ipam_driver.is_empty() || req.ipam_driver == "default") {
+        return Err(Error::NotFound(format!(
+            "plugin \"{}\" not found",
+            req.ipam_driver
+        )));
+    }
+    if !(req.scope.is_empty() || req.scope == "local") {
+        return Err(Error::InvalidParameter(format!(
+            "netbridge networks are local; scope \"{}\" is not supported",
+            req.scope
+        )));
+    }
+    if req.ingress {
+        return Err(Error::Forbidden(
+            "ingress networks need swarm mode, which netbridge does not provide".to_string(),
+        ));
+    }
+    if req.config_only || !req.config_from.is_empty() {
+        return Err(Error::InvalidParameter(
+            "config-only networks are not supported by netbridge".to_string(),
+        ));
+    }
+    // 7. Driver options.
+    let driver_options = driver.check(req)?;
+    Ok(CheckedCreate {
+        driver,
+        enable_ipv4,
+        enable_ipv6,
+        ipam: parsed,
+        driver_options,
+    })
+}
+
 impl Daemon {
-    /// `POST /networks/create`, with Docker's checks in Docker's order. Returns the new ID.
+    /// `POST /networks/create`: Docker's checks, then the network made. Returns the new ID.
     pub async fn create_network(&self, req: CreateNetwork) -> Result<String> {
         let _shared = self.exclusive.read().await;
-        // 1. Predefined names.
-        if PREDEFINED_NAMES.contains(&req.name.as_str()) {
-            return Err(Error::Forbidden(format!(
-                "operation is not permitted on predefined {} network ",
-                req.name
-            )));
-        }
-        let driver = if req.driver.is_empty() {
-            "bridge".to_string()
-        } else {
-            req.driver.clone()
-        };
-        // 2. Address families.
-        let enable_ipv4 = family_switch(req.enable_ipv4, &req.options, OPT_ENABLE_IPV4, true)?;
-        let enable_ipv6 = family_switch(req.enable_ipv6, &req.options, OPT_ENABLE_IPV6, false)?;
-        // 3. IPAM config.
-        let parsed =
-            ipam::validate(&req.ipam_config, enable_ipv4, enable_ipv6).map_err(|e| match e {
-                ConfigError::Malformed(text) => {
-                    Error::InvalidParameter(format!("invalid JSON: {text}"))
-                }
-                invalid @ ConfigError::Invalid(_) => Error::InvalidParameter(invalid.to_string()),
-            })?;
-        // 4. Name.
-        if req.name.trim().is_empty() {
-            return Err(Error::InvalidParameter(
-                "invalid name: name is empty".to_string(),
-            ));
-        }
+        // Checked before waiting for the topology lock, so a bad request never waits.
+        let name_taken = self.store.network_by_name(&req.name).await?.is_some();
+        let checked = check_create(&req, name_taken, self.kinds())?;
         let _topology = self.topology.lock().await;
-        // 5. Unique names (Docker >= 25 ignores CheckDuplicate).
+        // Names are unique: one taken meanwhile, by a create that held the lock, is refused.
         if self.store.network_by_name(&req.name).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
                 req.name
             )));
         }
-        // 6. Drivers.
-        match driver.as_str() {
-            "bridge" => {}
-            "host" | "null" => {
-                return Err(Error::Forbidden(format!(
-                    "only one instance of \"{driver}\" network is allowed"
-                )));
-            }
-            other => return Err(Error::NotFound(format!("plugin \"{other}\" not found"))),
-        }
-        if !(req.ipam_driver.is_empty() || req.ipam_driver == "default") {
-            return Err(Error::NotFound(format!(
-                "plugin \"{}\" not found",
-                req.ipam_driver
-            )));
-        }
-        if !(req.scope.is_empty() || req.scope == "local") {
-            return Err(Error::InvalidParameter(format!(
-                "netbridge networks are local; scope \"{}\" is not supported",
-                req.scope
-            )));
-        }
-        if req.ingress {
-            return Err(Error::Forbidden(
-                "ingress networks need swarm mode, which netbridge does not provide".to_string(),
-            ));
-        }
-        if req.config_only || !req.config_from.is_empty() {
-            return Err(Error::InvalidParameter(
-                "config-only networks are not supported by netbridge".to_string(),
-            ));
-        }
-        // 7. Bridge options.
-        let bridge_opts = parse_bridge_options(&req.options)?;
+        self.apply_create(req, checked).await
+    }
+
+    /// Subnets, the driver's plan, then journal, row, kernel objects and firewall: a crash
+    /// anywhere is rolled back at start-up. Runs under the topology lock.
+    async fn apply_create(&self, req: CreateNetwork, checked: CheckedCreate) -> Result<String> {
+        let (v4, v6) = (checked.enable_ipv4, checked.enable_ipv6);
         // 8. Subnets.
         let taken = self.store.taken_subnets().await?;
         let reserved = self.reserved_prefixes().await?;
         let ipam_cfg = ipam::allocate(
-            &parsed,
-            enable_ipv4,
-            enable_ipv6,
+            &checked.ipam,
+            v4,
+            v6,
             &self.settings.pools,
             &taken,
             &reserved,
         )
         .map_err(alloc_error)?;
-        // 9. Bridge device.
+        // 9. The driver's kernel objects.
         let id = model::new_id();
-        let bridge = bridge_opts
-            .name
-            .clone()
-            .unwrap_or_else(|| format!("br-{}", &id[..12]));
-        // One indexed lookup and one link query: create stays flat as networks pile up.
-        if let Some(other) = self.store.network_id_with_bridge(&bridge).await? {
-            return Err(Error::Forbidden(format!(
-                "cannot create network {id} ({bridge}): conflicts with network {other} ({bridge}): networks have same bridge name"
-            )));
-        }
-        let existing = self
-            .kernel
-            .link(&bridge)
-            .await
-            .map_err(Error::kernel(format!("looking up {bridge}")))?;
-        if let Some(link) = &existing
-            && link.kind.as_deref() != Some("bridge")
-        {
-            return Err(Error::Forbidden(format!(
-                "cannot create network {id} ({bridge}): a {} device of that name exists and is not a bridge",
-                link.kind.as_deref().unwrap_or("network")
-            )));
-        }
+        let driver = checked.driver;
+        let draft = Draft {
+            id: &id,
+            internal: req.internal,
+            checked: checked.driver_options,
+        };
+        let plan = driver.plan(self.driver_env(), draft).await?;
         let network = Network {
             id: id.clone(),
             name: req.name,
-            driver,
+            driver: driver.name().to_string(),
             scope: "local".to_string(),
             created_nanos: model::now_nanos(),
-            enable_ipv4,
-            enable_ipv6,
+            enable_ipv4: v4,
+            enable_ipv6: v6,
             internal: req.internal,
             attachable: req.attachable,
             ingress: false,
             config_only: false,
             config_from: String::new(),
             builtin: false,
-            bridge: Some(bridge),
-            bridge_adopted: existing.is_some(),
-            mtu: bridge_opts.mtu,
+            link: plan.link,
+            driver_state: plan.state,
             options: req.options,
             labels: req.labels,
             ipam_driver: "default".to_string(),
             ipam_options: req.ipam_options,
             ipam: ipam_cfg,
         };
-        // Journal, row, bridge, firewall: a crash anywhere is rolled back at start-up.
-        let op = self
-            .store
-            .begin_op(
-                "create_network",
-                &network.id,
-                &json!({"bridge": network.bridge, "adopted": network.bridge_adopted}),
-            )
-            .await?;
+        let state = match &network.driver_state {
+            serde_json::Value::Object(fields) => fields.clone(),
+            _ => serde_json::Map::new(),
+        };
+        let journaled = Op::CreateNetwork {
+            driver: network.driver.clone(),
+            state,
+        };
+        let op = self.journal(&network.id, &journaled).await?;
         crash::point("network.create.journaled");
-        // Row and bridge side by side: the journal already names the bridge, so a crash with
-        // either or both done is rolled back like any other.
-        let (row, bridge) = tokio::join!(
+        // Row and kernel objects side by side: the journal already names what the driver
+        // makes, so a crash with either or both done is rolled back like any other.
+        let env = self.driver_env();
+        let (row, made) = tokio::join!(
             self.store.insert_network(&network),
-            self.make_bridge(&network)
+            driver.create(env, &network)
         );
         if let Err(e) = row {
-            if bridge.is_ok() {
+            if made.is_ok() {
                 self.undo_create(&network).await;
             }
             self.store.end_op(op).await?;
@@ -237,7 +243,7 @@ impl Daemon {
             });
         }
         crash::point("network.create.row");
-        let made = match bridge {
+        let made = match made {
             Ok(()) => {
                 crash::point("network.create.bridge");
                 self.firewall_add(&network).await
@@ -253,40 +259,24 @@ impl Daemon {
         let event = network_event("create", &network, None);
         self.store.finish_op(op, &event).await?;
         self.broadcast(event);
-        tracing::info!(network = %network.id, name = %network.name, bridge = ?network.bridge, "network created");
+        tracing::info!(network = %network.id, name = %network.name, driver = %network.driver, link = ?network.link, "network created");
         Ok(id)
     }
 
-    /// Rolls back a half-made network: its firewall elements, its bridge (unless adopted), its row.
+    /// Rolls back a half-made network: its firewall elements, its driver's kernel objects, its
+    /// row.
     pub(super) async fn undo_create(&self, network: &Network) {
         self.firewall_remove(network).await;
-        if let Some(bridge) = network
-            .bridge
-            .as_deref()
-            .filter(|_| !network.bridge_adopted)
-            && let Err(e) = self.kernel.delete_link(bridge).await
+        if let Ok(driver) = driver::of(network)
+            && let Err(e) = driver
+                .remove(self.driver_env(), &network.id, &network.driver_state)
+                .await
         {
-            tracing::error!(network = %network.id, %bridge, error = %e, "cannot roll back a bridge");
+            tracing::error!(network = %network.id, error = %e, "cannot roll back a network's kernel objects");
         }
         if let Err(e) = self.store.delete_network(&network.id).await {
             tracing::error!(network = %network.id, error = %e, "cannot roll back a network row");
         }
-    }
-
-    /// Makes (or adopts) the network's bridge with its gateway addresses.
-    pub(super) async fn make_bridge(&self, n: &Network) -> Result<()> {
-        let Some(spec) = bridge_spec(n) else {
-            return Ok(());
-        };
-        let made = if n.bridge_adopted {
-            timed("netlink", "ensure_bridge", self.kernel.ensure_bridge(&spec)).await
-        } else {
-            timed("netlink", "create_bridge", self.kernel.create_bridge(&spec)).await
-        };
-        made.map(|_| ()).map_err(Error::kernel(format!(
-            "failed to create bridge {}",
-            spec.name
-        )))
     }
 
     /// Finds a network by full ID, then exact name, then unique ID prefix.
@@ -411,41 +401,26 @@ impl Daemon {
             )));
         }
         // Kernel first, row last: a crash in between leaves the row, and start-up restores
-        // the bridge and its rules, so the network is wholly there and removing it again works.
-        let op = self
-            .store
-            .begin_op(
-                "remove_network",
-                &network.id,
-                &json!({"bridge": network.bridge}),
-            )
-            .await?;
+        // the kernel objects and rules, so the network is wholly there and removing it again
+        // works.
+        let driver = driver::of(network)?;
+        let journaled = Op::RemoveNetwork {
+            driver: network.driver.clone(),
+        };
+        let op = self.journal(&network.id, &journaled).await?;
         crash::point("network.remove.journaled");
         // Both wait on the kernel (an nf_tables commit, an RCU grace period), not the CPU:
         // side by side they cost one wait instead of two.
-        let bridge = network
-            .bridge
-            .as_deref()
-            .filter(|_| !network.bridge_adopted);
-        let delete_bridge = async {
-            match bridge {
-                Some(bridge) => timed("netlink", "delete_bridge", self.kernel.delete_link(bridge))
-                    .await
-                    .map(|_| ()),
-                None => Ok(()),
-            }
-        };
-        let ((), deleted) = tokio::join!(self.firewall_remove(network), delete_bridge);
+        let remove = driver.remove(self.driver_env(), &network.id, &network.driver_state);
+        let ((), removed) = tokio::join!(self.firewall_remove(network), remove);
         crash::point("network.remove.firewall");
-        if let (Some(bridge), Err(e)) = (bridge, deleted) {
+        if let Err(e) = removed {
             // Put the rules back: the network stays, whole.
             if let Err(again) = self.firewall_add(network).await {
                 tracing::error!(network = %network.id, error = %again, "cannot restore firewall rules");
             }
             self.store.end_op(op).await?;
-            return Err(Error::kernel(format!("failed to delete bridge {bridge}"))(
-                e,
-            ));
+            return Err(e);
         }
         crash::point("network.remove.bridge");
         self.store.delete_network(&network.id).await?;
@@ -533,21 +508,6 @@ impl Daemon {
     }
 }
 
-/// The kernel bridge a network needs, if its driver has one.
-pub(super) fn bridge_spec(n: &Network) -> Option<BridgeSpec> {
-    let name = n.bridge.clone()?;
-    Some(BridgeSpec {
-        name,
-        mtu: n.mtu,
-        alias: format!("{MARK}{}", n.id),
-        addresses: n
-            .ipam
-            .iter()
-            .map(|c| (c.gateway, c.subnet.prefix))
-            .collect(),
-    })
-}
-
 /// Docker's rule for the address-family switches: the top-level field wins; when it is absent
 /// the driver option is honoured; else the default.
 fn family_switch(
@@ -565,79 +525,6 @@ fn family_switch(
             Error::InvalidParameter(format!("driver-opt \"{key}\" is not a valid bool"))
         }),
     }
-}
-
-struct BridgeOptions {
-    name: Option<String>,
-    mtu: Option<u32>,
-}
-
-fn parse_bridge_options(options: &BTreeMap<String, String>) -> Result<BridgeOptions> {
-    let parse_err = |key: &str, value: &str, reason: String| {
-        Error::InvalidParameter(format!("failed to parse {key} value: {value} ({reason})"))
-    };
-    for key in BOOL_OPTIONS {
-        if let Some(v) = options.get(key)
-            && parse_go_bool(v).is_none()
-        {
-            return Err(parse_err(
-                key,
-                v,
-                format!("strconv.ParseBool: parsing \"{v}\": invalid syntax"),
-            ));
-        }
-    }
-    let mtu = match options.get(OPT_MTU) {
-        None => None,
-        Some(v) => {
-            let n: i64 = v.trim().parse().map_err(|_| {
-                parse_err(
-                    OPT_MTU,
-                    v,
-                    format!("strconv.Atoi: parsing \"{v}\": invalid syntax"),
-                )
-            })?;
-            if n < 0 {
-                return Err(Error::InvalidParameter(format!("invalid MTU number: {n}")));
-            }
-            match n {
-                0 => None,
-                68..=65535 => Some(n as u32),
-                _ => {
-                    return Err(Error::InvalidParameter(format!(
-                        "invalid MTU number: {n} (the kernel accepts 68 to 65535)"
-                    )));
-                }
-            }
-        }
-    };
-    let name = match options.get(OPT_BRIDGE_NAME) {
-        None => None,
-        Some(v) if v.is_empty() => None,
-        Some(v) => {
-            if !valid_ifname(v) {
-                return Err(parse_err(
-                    OPT_BRIDGE_NAME,
-                    v,
-                    "an interface name is 1 to 15 characters without '/', ':' or white space"
-                        .to_string(),
-                ));
-            }
-            Some(v.clone())
-        }
-    };
-    Ok(BridgeOptions { name, mtu })
-}
-
-/// What the kernel accepts as an interface name (`dev_valid_name`), minus ':' (alias syntax).
-fn valid_ifname(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 15
-        && name != "."
-        && name != ".."
-        && !name
-            .chars()
-            .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
 fn alloc_error(e: AllocError) -> Error {
@@ -684,32 +571,72 @@ mod tests {
             .collect()
     }
 
+    fn create(name: &str, driver: &str, options: &[(&str, &str)]) -> CreateNetwork {
+        CreateNetwork {
+            name: name.to_string(),
+            driver: driver.to_string(),
+            options: opts(options),
+            ..CreateNetwork::default()
+        }
+    }
+
+    fn refusal(req: &CreateNetwork, taken: bool, kinds: &LinkKinds) -> String {
+        match check_create(req, taken, kinds) {
+            Ok(_) => "accepted".to_string(),
+            Err(e) => e.to_string(),
+        }
+    }
+
     #[test]
-    fn bridge_options_are_checked_like_docker() {
-        let e = parse_bridge_options(&opts(&[(OPT_MTU, "abc")]))
-            .err()
-            .unwrap();
+    fn create_checks_run_in_dockers_order() {
+        let all = LinkKinds::assume_all();
         assert_eq!(
-            e.to_string(),
-            "failed to parse com.docker.network.driver.mtu value: abc (strconv.Atoi: parsing \"abc\": invalid syntax)"
+            refusal(&create("host", "nope", &[]), true, &all),
+            "operation is not permitted on predefined host network "
         );
-        let e = parse_bridge_options(&opts(&[(OPT_MTU, "-5")]))
-            .err()
-            .unwrap();
-        assert_eq!(e.to_string(), "invalid MTU number: -5");
-        let e = parse_bridge_options(&opts(&[(OPT_ICC, "maybe")]))
-            .err()
-            .unwrap();
+        assert_eq!(
+            refusal(&create(" ", "nope", &[]), true, &all),
+            "invalid name: name is empty"
+        );
+        assert_eq!(
+            refusal(&create("a", "nope", &[]), true, &all),
+            "network with name a already exists"
+        );
+        assert_eq!(
+            refusal(&create("a", "nope", &[]), false, &all),
+            "plugin \"nope\" not found"
+        );
+        assert_eq!(
+            refusal(&create("a", "null", &[]), false, &all),
+            "only one instance of \"null\" network is allowed"
+        );
+        assert_eq!(
+            refusal(&create("a", "", &[(OPT_ENABLE_IPV6, "x")]), false, &all),
+            "driver-opt \"com.docker.network.enable_ipv6\" is not a valid bool"
+        );
+        let c = check_create(&create("a", "", &[]), false, &all).unwrap();
+        assert_eq!(c.driver.name(), "bridge");
+        assert!(c.enable_ipv4 && !c.enable_ipv6);
+    }
+
+    #[test]
+    fn drivers_whose_link_kind_is_missing_are_refused_naming_it() {
+        let here = LinkKinds::from_names(["bridge", "veth", "macvlan", "vxlan"]);
+        let e = refusal(&create("a", "ipvlan", &[]), false, &here);
+        assert!(e.contains("IP-VLAN") && e.contains("\"ipvlan\""), "{e}");
+        let bare = LinkKinds::from_names(["bridge", "veth"]);
+        let e = refusal(&create("a", "macvlan", &[]), false, &bare);
+        assert!(e.contains("MAC-VLAN"), "{e}");
+        assert!(check_create(&create("a", "macvlan", &[]), false, &here).is_ok());
+        let e = refusal(
+            &create("a", "macvlan", &[("macvlan_mode", "l2")]),
+            false,
+            &here,
+        );
         assert!(
-            e.to_string()
-                .starts_with("failed to parse com.docker.network.bridge.enable_icc value: maybe")
+            e.starts_with("requested macvlan mode 'l2' is not valid"),
+            "{e}"
         );
-        let ok = parse_bridge_options(&opts(&[(OPT_MTU, "1400"), (OPT_BRIDGE_NAME, "nbtest0")]))
-            .unwrap();
-        assert_eq!(ok.mtu, Some(1400));
-        assert_eq!(ok.name.as_deref(), Some("nbtest0"));
-        assert!(parse_bridge_options(&opts(&[(OPT_BRIDGE_NAME, "a/b")])).is_err());
-        assert!(parse_bridge_options(&opts(&[(OPT_BRIDGE_NAME, "sixteen-chars-xx")])).is_err());
     }
 
     #[test]

@@ -5,11 +5,12 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::sync::Arc;
 
 use super::containers::{create_netns, delete_netns};
+use super::driver::{self, Attach};
+use super::journal::Op;
 use super::{Daemon, Result};
-use crate::kernel::{Attachment, Ensured, LinkInfo};
+use crate::kernel::Gateways;
 use crate::model::{self, ContainerKind, Endpoint, Network, UNKNOWN_NAMESPACE};
 use crate::store::JournalEntry;
 
@@ -39,85 +40,14 @@ impl Daemon {
         Ok(repairs)
     }
 
-    /// Undoes one interrupted operation. Creates are undone; removals were ordered so that what
-    /// is left (the row) is restored by the kernel sync that follows.
+    /// Undoes one interrupted operation, as its journal entry says (see `journal::Op`).
     async fn roll_back(&self, entry: &JournalEntry, repairs: &mut Vec<String>) -> Result<()> {
-        let text = |key: &str| {
-            entry
-                .detail
-                .get(key)
-                .and_then(|v| v.as_str())
-                .map(str::to_string)
-        };
-        match entry.op.as_str() {
-            "create_network" => {
-                if let Some(n) = self.store.network(&entry.subject).await? {
-                    for e in self.store.endpoints_of_network(&n.id).await? {
-                        let _ = self.kernel.detach(&e.host_ifname).await;
-                        self.store.delete_endpoint(&e.id).await?;
-                    }
-                    self.firewall_remove(&n).await;
-                    self.store.delete_network(&n.id).await?;
-                }
-                let adopted = entry
-                    .detail
-                    .get("adopted")
-                    .and_then(|v| v.as_bool())
-                    .unwrap_or(false);
-                if let Some(bridge) = text("bridge").filter(|_| !adopted)
-                    && self.kernel.delete_link(&bridge).await.unwrap_or(false)
-                {
-                    repairs.push(format!(
-                        "interrupted create of network {}: bridge {bridge} removed",
-                        entry.subject
-                    ));
-                }
-                repairs.push(format!(
-                    "interrupted create of network {} rolled back",
-                    entry.subject
-                ));
-            }
-            "connect" => {
-                if let Some(host) = text("host_ifname") {
-                    let _ = self.kernel.detach(&host).await;
-                }
-                self.store.delete_endpoint(&entry.subject).await?;
-                if let Some(c) = text("container") {
-                    self.forget_unused_namespace(&c).await?;
-                }
-                repairs.push(format!(
-                    "interrupted connect of endpoint {} rolled back",
-                    entry.subject
-                ));
-            }
-            "create_sandbox" => {
-                self.store.delete_container(&entry.subject).await?;
-                if let Some(name) = text("name") {
-                    let _ = delete_netns(&self.settings.netns_dir, &name).await;
-                }
-                repairs.push(format!(
-                    "interrupted create of sandbox {} rolled back",
-                    entry.subject
-                ));
-            }
-            "remove_sandbox" => {
-                // Row gone: the removal had finished but for its journal entry.
-                if self.store.container(&entry.subject).await?.is_none()
-                    && text("kind").as_deref() == Some("sandbox")
-                    && let Some(name) = text("name")
-                {
-                    let _ = delete_netns(&self.settings.netns_dir, &name).await;
-                }
-                repairs.push(format!(
-                    "interrupted removal of sandbox {} settled",
-                    entry.subject
-                ));
-            }
-            // remove_network, disconnect: the row still stands, or the work was done; the
-            // kernel sync below puts back what the row needs.
-            other => {
-                repairs.push(format!("interrupted {other} of {} settled", entry.subject));
-            }
+        match Op::read(entry) {
+            Some(op) => repairs.extend(op.undo(self, &entry.subject).await?),
+            None => repairs.push(format!(
+                "interrupted {} of {} left alone: unknown to this build",
+                entry.op, entry.subject
+            )),
         }
         Ok(())
     }
@@ -127,27 +57,16 @@ impl Daemon {
     async fn sync_kernel(&self, repairs: &mut Vec<String>) -> Result<()> {
         let networks = self.store.networks().await?;
 
-        // Bridges of every network, all checked against one dump of links and addresses.
-        let (owners, specs): (Vec<&Arc<Network>>, Vec<_>) = networks
-            .iter()
-            .filter_map(|n| Some((n, super::networks::bridge_spec(n)?)))
-            .unzip();
-        let ensured = self
-            .kernel
-            .ensure_bridges(specs)
-            .await
-            .map_err(super::Error::kernel("checking bridges"))?;
-        for (n, result) in owners.iter().zip(ensured) {
-            let bridge = n.bridge.as_deref().unwrap_or_default();
-            match result {
-                Ok(Ensured::Created) => {
-                    repairs.push(format!("bridge {bridge} of network {} re-created", n.name))
-                }
-                Ok(Ensured::Existed) => {}
-                Err(e) => repairs.push(format!(
-                    "bridge {bridge} of network {} could not be made: {e}",
-                    n.name
-                )),
+        // Each driver's networks, checked together (one dump for all bridges, say).
+        let env = self.driver_env();
+        for driver in driver::all() {
+            let mine: Vec<&Network> = networks
+                .iter()
+                .filter(|n| n.driver == driver.name())
+                .map(|n| &**n)
+                .collect();
+            if !mine.is_empty() {
+                repairs.extend(driver.ensure(env, &mine).await?);
             }
         }
         let mut links = self.kernel.links().await?;
@@ -161,11 +80,9 @@ impl Daemon {
             let Some(owner) = l.alias.as_deref().and_then(|a| a.strip_prefix(MARK)) else {
                 continue;
             };
-            let orphan = match l.kind.as_deref() {
-                Some("bridge") => !network_ids.contains(owner),
-                Some("veth") => !endpoint_ids.contains(owner),
-                _ => false,
-            };
+            let orphan = !network_ids.contains(owner)
+                && !endpoint_ids.contains(owner)
+                && driver::all().any(|d| d.claims(l));
             if orphan && self.kernel.delete_link(&l.name).await.unwrap_or(false) {
                 removed.insert(l.name.clone());
                 repairs.push(format!(
@@ -223,7 +140,9 @@ impl Daemon {
         }
         let mut endpoints = endpoints;
         for e in endpoints.iter().filter(|e| gone.contains(&e.container_id)) {
-            let _ = self.kernel.detach(&e.host_ifname).await;
+            if let Some(n) = networks.iter().find(|n| n.id == e.network_id) {
+                let _ = self.detach_endpoint(n, e, None).await;
+            }
             self.store.delete_endpoint(&e.id).await?;
             repairs.push(format!(
                 "endpoint {} dropped: its namespace is gone",
@@ -232,9 +151,7 @@ impl Daemon {
         }
         endpoints.retain(|e| !gone.contains(&e.container_id));
 
-        // Endpoints' veths.
-        let by_name: HashMap<&str, &LinkInfo> =
-            links.iter().map(|l| (l.name.as_str(), l)).collect();
+        // Endpoints' kernel objects, as each one's driver checks them.
         let by_id: HashMap<&str, &Network> =
             networks.iter().map(|n| (n.id.as_str(), &**n)).collect();
         let mut touched = HashSet::new();
@@ -242,19 +159,25 @@ impl Daemon {
             let Some(n) = by_id.get(e.network_id.as_str()) else {
                 continue;
             };
-            let bridge_index = n
-                .bridge
-                .as_deref()
-                .and_then(|b| by_name.get(b))
-                .map(|l| l.index);
-            let host = by_name.get(e.host_ifname.as_str());
-            let healthy = matches!((host, bridge_index), (Some(l), Some(b)) if l.kind.as_deref() == Some("veth") && l.master == Some(b));
-            if healthy && !e.ifname.is_empty() && !recreated.contains(&e.container_id) {
+            let Some(c) = self.store.container(&e.container_id).await? else {
+                continue;
+            };
+            let driver = driver::of(n)?;
+            // Only a driver whose endpoint lives inside needs the namespace opened to check it.
+            let ns = match driver.lives_inside() {
+                true => self.open_namespace(&c).await,
+                false => None,
+            };
+            let intact = !recreated.contains(&e.container_id)
+                && driver
+                    .intact(env, n, e, ns.as_ref(), &links)
+                    .await
+                    .unwrap_or(false);
+            if intact {
                 continue;
             }
             touched.insert(e.container_id.clone());
-            self.repair_endpoint(e, n, bridge_index, host.is_some(), repairs)
-                .await?;
+            self.repair_endpoint(e, n, repairs).await?;
         }
         for container_id in touched {
             if let Some(c) = self.store.container(&container_id).await? {
@@ -270,24 +193,24 @@ impl Daemon {
         Ok(())
     }
 
-    /// Re-attaches an endpoint whose veth is missing or wrong, or drops it when its namespace
-    /// is gone (its address is then free again).
+    /// Re-attaches an endpoint whose kernel objects are missing or wrong, with its recorded
+    /// name, MAC, addresses and sysctls, or drops it when that fails (its address is then free
+    /// again).
     async fn repair_endpoint(
         &self,
         e: &Endpoint,
         n: &Network,
-        bridge_index: Option<u32>,
-        host_present: bool,
         repairs: &mut Vec<String>,
     ) -> Result<()> {
+        let driver = driver::of(n)?;
         let ns = match self.store.container(&e.container_id).await? {
             Some(c) => self.open_namespace(&c).await,
             None => None,
         };
-        let (Some(ns), Some(bridge_index)) = (ns, bridge_index) else {
-            if host_present {
-                let _ = self.kernel.detach(&e.host_ifname).await;
-            }
+        let _ = driver
+            .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
+            .await;
+        let Some(ns) = ns else {
             self.store.delete_endpoint(&e.id).await?;
             repairs.push(format!(
                 "endpoint {} on network {} dropped: its namespace is gone",
@@ -296,28 +219,24 @@ impl Daemon {
             ));
             return Ok(());
         };
-        if host_present {
-            let _ = self.kernel.detach(&e.host_ifname).await;
-        }
         let mut addresses: Vec<(IpAddr, u8)> = [(e.ipv4, n.ipv4()), (e.ipv6, n.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
         addresses.extend(super::endpoints::link_local_addresses(e));
-        let attachment = Attachment {
-            host_name: e.host_ifname.clone(),
-            container_name: (!e.ifname.is_empty()).then(|| e.ifname.clone()),
-            bridge_index,
-            mtu: n.mtu,
+        let attach = Attach {
+            endpoint: e,
+            ns: &ns,
+            ifname: (!e.ifname.is_empty()).then(|| e.ifname.clone()),
             mac: model::parse_mac(&e.mac).unwrap_or_else(model::random_mac),
-            alias: format!("{MARK}{}", e.id),
             addresses,
             sysctls: super::endpoints::recorded_sysctls(e),
-            gateway_v4: None,
-            gateway_v6: None,
+            gateways: Gateways::default(),
         };
-        match self.kernel.attach(&ns, &attachment).await {
-            Ok((ifname, _)) => {
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let _ = go.send(true);
+        match driver.attach(self.driver_env(), n, attach, ready).await {
+            Ok(ifname) => {
                 if ifname != e.ifname {
                     self.store.set_endpoint_ifname(&e.id, &ifname).await?;
                 }

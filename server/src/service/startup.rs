@@ -2,15 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use super::networks::{OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
+use super::driver::{BridgeState, OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
 use super::{Daemon, Error, Result};
 use crate::ipam;
+use crate::kernel::LinkKinds;
 use crate::model::{self, Network};
 
 impl Daemon {
     /// Runs once before the API is served: the predefined networks, then a reconcile that
     /// repairs whatever a crash left. Returns the repairs made.
     pub async fn start(&self) -> Result<Vec<String>> {
+        self.probe_link_kinds().await;
         self.ensure_predefined().await?;
         self.reconcile().await
     }
@@ -42,17 +44,21 @@ impl Daemon {
             .collect();
             let mut n = predefined("bridge", "bridge", now);
             n.enable_ipv4 = true;
-            n.bridge = Some(bridge);
-            n.mtu = Some(1500);
+            let state = BridgeState {
+                bridge: bridge.clone(),
+                adopted: false,
+                mtu: Some(1500),
+            };
+            n.link = Some(bridge);
+            n.driver_state = serde_json::to_value(&state).unwrap_or_default();
             n.options = options;
             n.ipam = cfg;
             self.store.insert_network(&n).await?;
-            if let Some(spec) = super::networks::bridge_spec(&n) {
-                self.kernel
-                    .ensure_bridge(&spec)
-                    .await
-                    .map_err(Error::kernel(format!("cannot make bridge {}", spec.name)))?;
-            }
+            let spec = state.spec(&n);
+            self.kernel
+                .ensure_bridge(&spec)
+                .await
+                .map_err(Error::kernel(format!("cannot make bridge {}", spec.name)))?;
             tracing::info!(subnet = %n.ipam.first().map(|c| c.subnet.to_string()).unwrap_or_default(), "created the predefined bridge network");
         }
         for (name, driver) in [("host", "host"), ("none", "null")] {
@@ -63,6 +69,32 @@ impl Daemon {
             }
         }
         Ok(())
+    }
+}
+
+impl Daemon {
+    /// Learns which link kinds the kernel offers, so a driver that needs a missing one is
+    /// refused up front, naming it. Logged; `GET /info` reports it too.
+    async fn probe_link_kinds(&self) {
+        let kinds = match tokio::task::spawn_blocking(LinkKinds::probe).await {
+            Ok(Ok(kinds)) => kinds,
+            Ok(Err(e)) => {
+                tracing::warn!(error = %e, "cannot probe link kinds; assuming all");
+                LinkKinds::assume_all()
+            }
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot probe link kinds; assuming all");
+                LinkKinds::assume_all()
+            }
+        };
+        let offered: Vec<&str> = kinds.names().collect();
+        let missing: Vec<&str> = crate::kernel::PROBED_KINDS
+            .iter()
+            .copied()
+            .filter(|k| !kinds.has(k))
+            .collect();
+        tracing::info!(offered = ?offered, missing = ?missing, "link kinds this kernel offers");
+        let _ = self.kinds.set(kinds);
     }
 }
 
@@ -81,9 +113,8 @@ fn predefined(name: &str, driver: &str, now: i64) -> Network {
         config_only: false,
         config_from: String::new(),
         builtin: true,
-        bridge: None,
-        bridge_adopted: false,
-        mtu: None,
+        link: None,
+        driver_state: serde_json::Value::Null,
         options: BTreeMap::new(),
         labels: BTreeMap::new(),
         ipam_driver: "default".to_string(),

@@ -29,8 +29,8 @@ pub(super) struct Networks {
     by_id: BTreeMap<String, Arc<Network>>,
     /// By name; ordered, which is the order of the list.
     by_name: BTreeMap<String, Arc<Network>>,
-    /// Kernel bridge name to network ID.
-    by_bridge: HashMap<String, String>,
+    /// Claimed kernel link (bridge, macvlan parent) to network ID.
+    by_link: HashMap<String, String>,
 }
 
 impl Networks {
@@ -44,8 +44,8 @@ impl Networks {
 
     pub(super) fn insert(&mut self, n: Network) {
         let n = Arc::new(n);
-        if let Some(bridge) = &n.bridge {
-            self.by_bridge.insert(bridge.clone(), n.id.clone());
+        if let Some(link) = &n.link {
+            self.by_link.insert(link.clone(), n.id.clone());
         }
         self.by_name.insert(n.name.clone(), n.clone());
         self.by_id.insert(n.id.clone(), n);
@@ -54,8 +54,8 @@ impl Networks {
     pub(super) fn remove(&mut self, id: &str) {
         if let Some(n) = self.by_id.remove(id) {
             self.by_name.remove(&n.name);
-            if let Some(bridge) = &n.bridge {
-                self.by_bridge.remove(bridge);
+            if let Some(link) = &n.link {
+                self.by_link.remove(link);
             }
         }
     }
@@ -68,8 +68,8 @@ impl Networks {
         self.by_name.get(name).map(|n| Network::clone(n))
     }
 
-    pub(super) fn id_with_bridge(&self, bridge: &str) -> Option<String> {
-        self.by_bridge.get(bridge).cloned()
+    pub(super) fn id_with_link(&self, link: &str) -> Option<String> {
+        self.by_link.get(link).cloned()
     }
 
     /// Up to `limit` IDs starting with `prefix`.
@@ -253,6 +253,11 @@ impl Endpoints {
         let mut all: Vec<Endpoint> = self.by_id.iter().map(|e| Endpoint::clone(&e.0)).collect();
         all.sort_by(|a, b| (a.created_nanos, &a.id).cmp(&(b.created_nanos, &b.id)));
         all
+    }
+
+    /// How many endpoints one network has, without copying them.
+    pub(super) fn count_of_network(&self, network_id: &str) -> usize {
+        self.by_network.get(network_id).map_or(0, Vec::len)
     }
 
     pub(super) fn counts(&self) -> HashMap<String, usize> {

@@ -158,9 +158,9 @@ impl Store {
             .ctx("starting a transaction")?;
         sqlx::query(
             "INSERT INTO networks (id, name, driver, scope, created_nanos, enable_ipv4, enable_ipv6,
-                internal, attachable, ingress, config_only, config_from, builtin, bridge,
-                bridge_adopted, mtu, options, labels, ipam_driver, ipam_options)
-             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                internal, attachable, ingress, config_only, config_from, builtin, link,
+                driver_state, options, labels, ipam_driver, ipam_options)
+             VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&n.id)
         .bind(&n.name)
@@ -175,9 +175,8 @@ impl Store {
         .bind(n.config_only)
         .bind(&n.config_from)
         .bind(n.builtin)
-        .bind(&n.bridge)
-        .bind(n.bridge_adopted)
-        .bind(n.mtu.map(i64::from))
+        .bind(&n.link)
+        .bind(n.driver_state.to_string())
         .bind(rows::to_json(&n.options))
         .bind(rows::to_json(&n.labels))
         .bind(&n.ipam_driver)
@@ -224,9 +223,9 @@ impl Store {
         Ok(self.cached().networks.by_name(name))
     }
 
-    /// The network whose kernel bridge is `bridge`, if any.
-    pub async fn network_id_with_bridge(&self, bridge: &str) -> Result<Option<String>> {
-        Ok(self.cached().networks.id_with_bridge(bridge))
+    /// The network that claims the kernel link `link` (a bridge, a macvlan parent), if any.
+    pub async fn network_id_with_link(&self, link: &str) -> Result<Option<String>> {
+        Ok(self.cached().networks.id_with_link(link))
     }
 
     /// IDs starting with `prefix` (lowercase hex only; anything else matches nothing), at
@@ -268,6 +267,11 @@ impl Store {
         Ok(self.cached().endpoints.counts())
     }
 
+    /// How many endpoints a network has (a driver's limits), without copying them.
+    pub async fn endpoint_count(&self, network_id: &str) -> Result<usize> {
+        Ok(self.cached().endpoints.count_of_network(network_id))
+    }
+
     pub async fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
         Ok(self.cached().endpoints.of_network(network_id))
     }
@@ -288,10 +292,15 @@ impl Store {
     /// A connect's first write: the journal entry, then the endpoint row (which reserves the
     /// address), sent as one request to SQLite's thread. Returns the journal ID. On failure
     /// nothing is left: a journal entry whose row was refused is deleted again.
-    pub async fn begin_connect(&self, e: &Endpoint, detail: &serde_json::Value) -> Result<i64> {
+    pub async fn begin_connect(
+        &self,
+        op: &str,
+        e: &Endpoint,
+        detail: &serde_json::Value,
+    ) -> Result<i64> {
         let _timer = crate::metrics::Timer::new("sqlite", "begin_connect");
         let query = sqlx::query(BEGIN_CONNECT)
-            .bind("connect")
+            .bind(op)
             .bind(&e.id)
             .bind(detail.to_string())
             .bind(crate::model::now_nanos());
@@ -308,7 +317,8 @@ impl Store {
                 }),
             },
             Err(source) => {
-                sqlx::query("DELETE FROM journal WHERE op = 'connect' AND subject = ?")
+                sqlx::query("DELETE FROM journal WHERE op = ? AND subject = ?")
+                    .bind(op)
                     .bind(&e.id)
                     .execute(&self.pool)
                     .await

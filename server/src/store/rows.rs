@@ -50,7 +50,6 @@ where
 }
 
 pub(super) fn network(row: &SqliteRow) -> Result<Network> {
-    let mtu: Option<i64> = get(row, "mtu")?;
     Ok(Network {
         id: get(row, "id")?,
         name: get(row, "name")?,
@@ -65,9 +64,8 @@ pub(super) fn network(row: &SqliteRow) -> Result<Network> {
         config_only: get(row, "config_only")?,
         config_from: get(row, "config_from")?,
         builtin: get(row, "builtin")?,
-        bridge: get(row, "bridge")?,
-        bridge_adopted: get(row, "bridge_adopted")?,
-        mtu: mtu.and_then(|m| u32::try_from(m).ok()),
+        link: get(row, "link")?,
+        driver_state: from_json("networks", &get::<String>(row, "driver_state")?)?,
         options: from_json("networks", &get::<String>(row, "options")?)?,
         labels: from_json("networks", &get::<String>(row, "labels")?)?,
         ipam_driver: get(row, "ipam_driver")?,

@@ -65,6 +65,103 @@ fn ns_links(path: &str) -> Result<Vec<Value>, String> {
         .ok_or_else(|| format!("ip -j addr in {path}: not a JSON array"))
 }
 
+/// A macvlan network: its isolated parent (when it has no parent of its own, or is internal),
+/// marked and kept in `own_parents` for the claim check; each endpoint a marked, up macvlan in its
+/// container's namespace with its recorded MAC and addresses.
+fn check_macvlan(
+    d: &Daemon,
+    n: &Value,
+    own_parents: &mut BTreeMap<String, [String; 2]>,
+    endpoints: &mut HashMap<String, Recorded>,
+    namespaces: &mut HashMap<String, Result<Vec<Value>, String>>,
+    p: &mut Vec<String>,
+) {
+    let id = s(n, "Id").to_string();
+    let name = s(n, "Name").to_string();
+    let parent = s(&n["Options"], "parent");
+    if parent.is_empty() || n["Internal"].as_bool() == Some(true) {
+        let own = format!("dm-{}", &id[..12.min(id.len())]);
+        let path = format!("/run/netns/{}", d.ns.name);
+        let host = namespaces
+            .entry(path.clone())
+            .or_insert_with(|| ns_links(&path));
+        match host
+            .as_ref()
+            .ok()
+            .and_then(|l| l.iter().find(|l| s(l, "ifname") == own))
+        {
+            None => p.push(format!(
+                "macvlan network {name}: isolated parent {own} missing"
+            )),
+            Some(l) if alias(l) != format!("{MARK}{id}") => p.push(format!(
+                "macvlan network {name}: {own} carries alias {:?}",
+                alias(l)
+            )),
+            Some(_) => {}
+        }
+        // Its own parent is a marked veth whose marked peer (dp-…) sits beside it: both are
+        // claimed by the network.
+        let peer = format!("dp-{}", &own[3..]);
+        own_parents.insert(id.clone(), [own, peer]);
+    }
+    let members = n["Containers"].as_object().cloned().unwrap_or_default();
+    for (cid, e) in &members {
+        let eid = s(e, "EndpointID");
+        endpoints.insert(
+            eid.to_string(),
+            Recorded {
+                network: id.clone(),
+                network_name: name.clone(),
+                container: cid.clone(),
+            },
+        );
+        let what = format!(
+            "macvlan endpoint {} of {} on {name}",
+            short(eid),
+            s(e, "Name")
+        );
+        let key = match get_json(d, &format!("/containers/{cid}/json")) {
+            Ok(c) => s(&c["NetworkSettings"], "SandboxKey").to_string(),
+            Err(err) => {
+                p.push(format!("{what}: its container: {err}"));
+                continue;
+            }
+        };
+        let links = namespaces
+            .entry(key.clone())
+            .or_insert_with(|| ns_links(&key));
+        let Ok(links) = links else {
+            p.push(format!("{what}: cannot read {key}"));
+            continue;
+        };
+        let mark = format!("{MARK}{eid}");
+        let Some(inner) = links.iter().find(|l| alias(l) == mark) else {
+            p.push(format!("{what}: no interface marked {mark} in {key}"));
+            continue;
+        };
+        if kind(inner) != "macvlan" || !is_up(inner) || s(inner, "address") != s(e, "MacAddress") {
+            p.push(format!(
+                "{what}: {} is kind {:?}, up {}, MAC {} (want macvlan, up, {})",
+                s(inner, "ifname"),
+                kind(inner),
+                is_up(inner),
+                s(inner, "address"),
+                s(e, "MacAddress")
+            ));
+        }
+        if let Some(want) = split_cidr(s(e, "IPv4Address"))
+            && !addrs(inner).contains(&want)
+        {
+            p.push(format!(
+                "{what}: {} lacks {}/{}",
+                s(inner, "ifname"),
+                want.0,
+                want.1
+            ));
+        }
+    }
+}
+
 fn s<'a>(v: &'a Value, key: &str) -> &'a str {
     v[key].as_str().unwrap_or_default()
 }
@@ -171,6 +268,8 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
 
     // Network ID → its bridge's name; endpoint ID → what recorded it.
     let mut bridges: BTreeMap<String, String> = BTreeMap::new();
+    // Macvlan network ID → its isolated parent (a marked veth).
+    let mut own_parents: BTreeMap<String, [String; 2]> = BTreeMap::new();
     let mut endpoints: HashMap<String, Recorded> = HashMap::new();
     let mut namespaces: HashMap<String, Result<Vec<Value>, String>> = HashMap::new();
     let mut containers: HashMap<String, Value> = HashMap::new();
@@ -186,6 +285,11 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
         };
         seen.networks += 1;
         let name = s(&n, "Name").to_string();
+        if s(&n, "Driver") == "macvlan" {
+            check_macvlan(d, &n, &mut own_parents, &mut endpoints, &mut namespaces, p);
+            seen.endpoints += n["Containers"].as_object().map_or(0, |m| m.len());
+            continue;
+        }
         if s(&n, "Driver") != "bridge" {
             continue;
         }
@@ -414,6 +518,10 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
                     alias(l)
                 ));
             }
+            "veth"
+                if own_parents
+                    .get(owner)
+                    .is_some_and(|pair| pair.iter().any(|n| n == s(l, "ifname"))) => {}
             "veth" => match endpoints.get(owner) {
                 None => p.push(format!(
                     "veth {} marked {} belongs to no endpoint (master {:?})",

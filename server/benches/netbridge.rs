@@ -34,7 +34,10 @@ use std::{
     time::{Duration, Instant},
 };
 
-use netbridge::kernel::{Attachment, BridgeSpec, Firewall, Kernel, Netns, NetworkRules, Nftables};
+use netbridge::kernel::{
+    Attachment, BridgeSpec, Firewall, Gateways, Kernel, MacvlanAttachment, MacvlanMode, Netns,
+    NetworkRules, Nftables,
+};
 use nix::{
     sched::{CloneFlags, setns},
     sys::signal::{Signal, kill},
@@ -640,6 +643,9 @@ struct Floor {
     fw_remove: Samples,
     attach: Samples,
     detach: Samples,
+    /// A macvlan born in the namespace (address, up, route), then deleted inside it.
+    macvlan_attach: Samples,
+    macvlan_detach: Samples,
 }
 
 impl Floor {
@@ -650,6 +656,8 @@ impl Floor {
         self.fw_remove.extend(&o.fw_remove);
         self.attach.extend(&o.attach);
         self.detach.extend(&o.detach);
+        self.macvlan_attach.extend(&o.macvlan_attach);
+        self.macvlan_detach.extend(&o.macvlan_detach);
     }
 }
 
@@ -753,6 +761,7 @@ fn measure_floor(run: &FloorRun<'_>) -> Floor {
                     addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 99, 0, last)), 24)],
                     gateway_v4: Some(Ipv4Addr::new(10, 99, 0, 1)),
                     gateway_v6: None,
+                    sysctls: Vec::new(),
                 };
                 let t = Instant::now();
                 kernel.attach(&container_ns, &a).await.expect("attach");
@@ -762,6 +771,48 @@ fn measure_floor(run: &FloorRun<'_>) -> Floor {
                 f.detach.push(t.elapsed());
             }
             kernel.delete_link(&bridge).await.expect("delete bridge");
+            // Macvlans of a parent that has carrier and leads nowhere, as a parent-less
+            // macvlan network's.
+            let (parent, peer) = (format!("nbf{round}p"), format!("nbf{round}q"));
+            let parent_index = kernel
+                .create_isolated_pair(&parent, &peer, &alias)
+                .await
+                .expect("macvlan parent");
+            for r in 0..attaches {
+                let last = u8::try_from(2 + r % 250).unwrap_or(2);
+                let a = MacvlanAttachment {
+                    parent_index,
+                    mode: MacvlanMode::Bridge,
+                    container_name: None,
+                    mtu: None,
+                    mac: [0x02, 0x42, 0x0a, 0x62, 0x00, last],
+                    alias: alias.clone(),
+                    addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 98, 0, last)), 24)],
+                    sysctls: Vec::new(),
+                    gateways: Gateways {
+                        v4: Some(Ipv4Addr::new(10, 98, 0, 1)),
+                        v6: None,
+                    },
+                };
+                let (go, ready) = tokio::sync::oneshot::channel();
+                let _ = go.send(true);
+                let t = Instant::now();
+                kernel
+                    .attach_macvlan(&container_ns, &a, ready)
+                    .await
+                    .expect("attach macvlan");
+                f.macvlan_attach.push(t.elapsed());
+                let t = Instant::now();
+                kernel
+                    .delete_marked_in(&container_ns, &alias)
+                    .await
+                    .expect("detach macvlan");
+                f.macvlan_detach.push(t.elapsed());
+            }
+            kernel
+                .delete_link(&parent)
+                .await
+                .expect("delete macvlan parent");
             f
         })
     });
@@ -849,6 +900,9 @@ struct NetOps {
 struct EpOps {
     connect: Samples,
     disconnect: Samples,
+    /// The same to a parent-less macvlan network.
+    macvlan_connect: Samples,
+    macvlan_disconnect: Samples,
     /// Attach/detach floor in the daemon's namespace, as it is at this level.
     floor_here: Floor,
 }
@@ -867,6 +921,8 @@ const WARMUP: usize = 2;
 
 /// The network that every measured connect goes to.
 const MNET: &str = "bench-measure";
+/// The macvlan network (without parent: an isolated one of its own) of the macvlan rows.
+const MVNET: &str = "bench-macvlan";
 
 impl Bench {
     fn progress(&self, what: &str) {
@@ -1039,43 +1095,39 @@ impl Bench {
         let mut ops = EpOps {
             connect: Samples::default(),
             disconnect: Samples::default(),
+            macvlan_connect: Samples::default(),
+            macvlan_disconnect: Samples::default(),
             floor_here: Floor::default(),
         };
         self.progress(&format!(
             "connect/disconnect with {} endpoints on {} networks present",
             self.endpoints, self.networks
         ));
+        (ops.connect, ops.disconnect) = self.connect_disconnect(MNET);
+        (ops.macvlan_connect, ops.macvlan_disconnect) = self.connect_disconnect(MVNET);
+        ops.floor_here = self.floor_here(0, self.cfg.reps.min(20));
+        ops
+    }
+
+    /// Measured connects and disconnects of the measuring sandboxes to `net`, in turn.
+    fn connect_disconnect(&mut self, net: &str) -> (Samples, Samples) {
+        let (mut connects, mut disconnects) = (Samples::default(), Samples::default());
         for r in 0..WARMUP + self.cfg.reps {
             let sandbox = self.measure_sandboxes[r % self.measure_sandboxes.len()].clone();
             let body = json!({ "Container": sandbox });
-            if r < WARMUP {
-                for verb in ["connect", "disconnect"] {
-                    self.client.must(
-                        "POST",
-                        &format!("/networks/{MNET}/{verb}"),
-                        Some(&body),
-                        200,
-                    );
-                }
-                continue;
+            let path = |verb: &str| format!("/networks/{net}/{verb}");
+            let (_, took) = self.client.must("POST", &path("connect"), Some(&body), 200);
+            if r >= WARMUP {
+                connects.push(took);
             }
-            let (_, took) = self.client.must(
-                "POST",
-                &format!("/networks/{MNET}/connect"),
-                Some(&body),
-                200,
-            );
-            ops.connect.push(took);
-            let (_, took) = self.client.must(
-                "POST",
-                &format!("/networks/{MNET}/disconnect"),
-                Some(&body),
-                200,
-            );
-            ops.disconnect.push(took);
+            let (_, took) = self
+                .client
+                .must("POST", &path("disconnect"), Some(&body), 200);
+            if r >= WARMUP {
+                disconnects.push(took);
+            }
         }
-        ops.floor_here = self.floor_here(0, self.cfg.reps.min(20));
-        ops
+        (connects, disconnects)
     }
 
     /// `n` clients connect `n` sandboxes to one network at once; then all disconnect at once.
@@ -1303,6 +1355,12 @@ fn main() {
         cfg,
     };
     Bench::create_network(&mut b.client, MNET);
+    b.client.must(
+        "POST",
+        "/networks/create",
+        Some(&json!({ "Name": MVNET, "Driver": "macvlan" })),
+        201,
+    );
     for i in 0..4 {
         let name = format!("{prefix}-m{i}");
         b.sandbox(&name);
@@ -1481,6 +1539,16 @@ fn report(r: &Report<'_>) {
             &halves(&h1.detach, &h2.detach),
             &f.detach,
         ),
+        row(
+            "macvlan attach (born in netns, address, up, route)",
+            &halves(&h1.macvlan_attach, &h2.macvlan_attach),
+            &f.macvlan_attach,
+        ),
+        row(
+            "macvlan detach (deleted inside the netns)",
+            &halves(&h1.macvlan_detach, &h2.macvlan_detach),
+            &f.macvlan_detach,
+        ),
     ];
     print_table(
         "Kernel floor (netbridge::kernel, no HTTP, no SQLite)",
@@ -1568,6 +1636,18 @@ fn report(r: &Report<'_>) {
                 &ops.disconnect,
                 &ops.floor_here.detach,
                 &f.detach,
+            ),
+            (
+                "macvlan connect",
+                &ops.macvlan_connect,
+                &ops.floor_here.macvlan_attach,
+                &f.macvlan_attach,
+            ),
+            (
+                "macvlan disconnect",
+                &ops.macvlan_disconnect,
+                &ops.floor_here.macvlan_detach,
+                &f.macvlan_detach,
             ),
         ] {
             let (here, clean) = (here.median(), clean.median());

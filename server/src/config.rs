@@ -6,6 +6,7 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::ipam::Pool;
+use crate::model::ContainerKind;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -33,6 +34,17 @@ pub enum Command {
     Reconcile(ServeArgs),
     /// Print the OpenAPI document generated from the code (openapi/netbridge.json is a copy).
     Openapi,
+    /// Print a one-time URL that logs a browser in to the dashboard (/ui/) and the docs on the
+    /// daemon's TCP listener. Asks the running daemon over its Unix socket; the code in the URL
+    /// dies at first use or after two minutes.
+    LoginUrl(LoginUrlArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginUrlArgs {
+    /// The running daemon's Unix socket.
+    #[arg(long, env = "NETBRIDGE_SOCKET", default_value = "/run/netbridge.sock")]
+    pub socket: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -56,7 +68,8 @@ pub struct ServeArgs {
 
     /// Pool that automatic subnets are cut from, as base=CIDR,size=N (repeatable; in the env
     /// var, separate pools with spaces). Replaces the defaults: Docker's 172.17.0.0/16 …
-    /// 172.31.0.0/16 as /16s, then 192.168.0.0/16 as /20s.
+    /// 172.31.0.0/16 as /16s, then 192.168.0.0/16 as /20s. When no pool is IPv6, this daemon's
+    /// own ULA /48 (fdXX:XXXX:XXXX::/48, kept in its database) is added, cut into /64s.
     #[arg(
         long = "default-address-pool",
         env = "NETBRIDGE_DEFAULT_ADDRESS_POOL",
@@ -131,6 +144,11 @@ pub struct ServeArgs {
     #[arg(long, env = "NETBRIDGE_LOG_LEVEL", default_value = "info")]
     pub log_level: String,
 
+    /// Log line format on stderr: `text` for people (coloured only on a terminal), `json` for
+    /// log shippers (one object a line).
+    #[arg(long, env = "NETBRIDGE_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
     /// Kernel bridge of the predefined `bridge` network (Docker's is docker0; ours differs so
     /// both can run on one host).
     #[arg(
@@ -179,6 +197,32 @@ pub struct ServeArgs {
         hide_short_help = true
     )]
     pub netns_etc_dir: PathBuf,
+
+    /// Which references may name a container: `sandbox` (namespaces made through
+    /// POST /containers/create), `netns` (named namespaces under --netns-dir that netbridge did
+    /// not make), `pid` (the namespace of any process, by its PID). Comma-separated. The
+    /// daemon's own and the initial namespace are refused whatever this says.
+    #[arg(
+        long,
+        env = "NETBRIDGE_CONTAINER_REFS",
+        value_name = "KINDS",
+        value_delimiter = ',',
+        default_value = "sandbox,netns,pid",
+        value_parser = parse_container_ref
+    )]
+    pub container_refs: Vec<ContainerKind>,
+}
+
+fn parse_container_ref(s: &str) -> Result<ContainerKind, String> {
+    ContainerKind::parse(s.trim())
+        .ok_or_else(|| format!("unknown reference kind {s:?}: expected sandbox, netns or pid"))
+}
+
+/// How log lines are written.
+#[derive(clap::ValueEnum, Clone, Copy, Debug, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
 }
 
 /// Why a configuration cannot be served.

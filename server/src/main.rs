@@ -3,7 +3,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use netbridge::config::{Cli, Command};
+use netbridge::config::{Cli, Command, LogFormat};
 
 fn main() -> ExitCode {
     netbridge::memory::limit_arenas();
@@ -19,8 +19,24 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::LoginUrl(args) => {
+            let runtime = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            match runtime.block_on(netbridge::serve::login_url(&args.socket)) {
+                Ok(url) => {
+                    println!("{url}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("netbridge: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Reconcile(args) => {
-            init_logs(&args.log_level);
+            init_logs(&args.log_level, args.log_format);
             let runtime = match runtime() {
                 Ok(rt) => rt,
                 Err(code) => return code,
@@ -42,7 +58,7 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve(args) => {
-            init_logs(&args.log_level);
+            init_logs(&args.log_level, args.log_format);
             let runtime = match runtime() {
                 Ok(rt) => rt,
                 Err(code) => return code,
@@ -59,13 +75,19 @@ fn main() -> ExitCode {
     }
 }
 
-fn init_logs(level: &str) {
+/// Logs go to stderr; colour codes only when stderr is a terminal, so a file, a pipe or journald
+/// gets plain text.
+fn init_logs(level: &str, format: LogFormat) {
+    use std::io::IsTerminal;
     let filter = tracing_subscriber::EnvFilter::try_new(level)
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    tracing_subscriber::fmt()
+    let logs = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => logs.with_ansi(std::io::stderr().is_terminal()).init(),
+        LogFormat::Json => logs.json().with_ansi(false).init(),
+    }
 }
 
 fn runtime() -> Result<tokio::runtime::Runtime, ExitCode> {

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use std::net::IpAddr;
 
 use crate::ipam::NetworkConfig;
+use crate::kernel::NamespaceId;
 
 /// Names Docker reserves for its predefined networks; none can be created or removed.
 pub const PREDEFINED_NAMES: [&str; 4] = ["bridge", "host", "none", "default"];
@@ -39,7 +40,9 @@ pub struct Network {
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub ipam_driver: String,
-    pub ipam_options: BTreeMap<String, String>,
+    /// IPAM options exactly as given; `None` when the client sent none, which Docker shows as
+    /// `null` (and `{}` only when `{}` was sent).
+    pub ipam_options: Option<BTreeMap<String, String>>,
     /// IPv4 config first, then IPv6.
     pub ipam: Vec<NetworkConfig>,
 }
@@ -98,9 +101,17 @@ pub struct Container {
     pub id: String,
     pub name: String,
     pub kind: ContainerKind,
+    /// The path it was last reached through (a PID's path moves to another process of the
+    /// namespace when that one exits).
     pub netns_path: String,
+    /// What makes it this container: [`UNKNOWN_NAMESPACE`] only in rows older than the
+    /// identity column, until start-up fills it in.
+    pub namespace: NamespaceId,
     pub created_nanos: i64,
 }
+
+/// The identity of a container recorded before identities were stored.
+pub const UNKNOWN_NAMESPACE: NamespaceId = NamespaceId { dev: 0, ino: 0 };
 
 /// One container's attachment to one network: a veth pair and its addresses.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -121,6 +132,84 @@ pub struct Endpoint {
     /// Static addresses the client asked for (Docker reports them as `IPAMConfig`).
     pub requested_ipv4: Option<IpAddr>,
     pub requested_ipv6: Option<IpAddr>,
+    /// Extra link-local addresses on the interface (IPAMConfig.LinkLocalIPs), as asked.
+    pub link_local_ips: Vec<IpAddr>,
+    /// Legacy links (`name[:alias]`), recorded and echoed; netbridge has no DNS to serve them.
+    pub links: Vec<String>,
+    /// The endpoint's driver options as given; `com.docker.network.endpoint.sysctls` and
+    /// `com.docker.network.endpoint.ifname` are applied, the rest only echoed.
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// Where a container made with Docker's create body stands: Docker's `State.Status` for the
+/// three states netbridge has (it runs no processes, so nothing pauses, restarts or dies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Made, never started: no interfaces yet.
+    Created,
+    /// Started: its endpoints are attached.
+    Running,
+    /// Stopped or killed: endpoints released, configuration kept.
+    Exited,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Exited => "exited",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunState> {
+        match s {
+            "created" => Some(RunState::Created),
+            "running" => Some(RunState::Running),
+            "exited" => Some(RunState::Exited),
+            _ => None,
+        }
+    }
+}
+
+/// One network a container joins each time it starts, with the endpoint settings it asked
+/// for (Docker's `NetworkingConfig.EndpointsConfig` entry). Static addresses stay across
+/// stop and start; dynamic ones are handed out again at each start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedEndpoint {
+    /// The network as the client named it; looked up again at each start.
+    pub network: String,
+    #[serde(default)]
+    pub ipv4: Option<String>,
+    #[serde(default)]
+    pub ipv6: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub gw_priority: i64,
+    #[serde(default)]
+    pub link_local_ips: Vec<String>,
+    #[serde(default)]
+    pub links: Vec<String>,
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// A container made with Docker's create body: what was asked for, and where it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lifecycle {
+    pub container_id: String,
+    /// The create body as sent, echoed by inspect.
+    pub body: serde_json::Value,
+    /// `bridge`, `none`, `host` or a network's name, as Docker reports `HostConfig.NetworkMode`.
+    pub network_mode: String,
+    pub networks: Vec<PlannedEndpoint>,
+    pub state: RunState,
+    pub started_nanos: Option<i64>,
+    pub finished_nanos: Option<i64>,
+    pub exit_code: i64,
 }
 
 /// The names a container answers to on one endpoint's network, in Docker's order: its name, the
@@ -209,7 +298,9 @@ pub fn valid_ifname(name: &str) -> bool {
             .any(|c| c == '/' || c == ':' || c.is_whitespace() || c.is_control())
 }
 
-/// `aa:bb:cc:dd:ee:ff` (or with `-`); multicast addresses cannot be an interface's.
+/// `aa:bb:cc:dd:ee:ff` (or with `-`). Only a unicast, non-zero MAC can be an interface's: the
+/// kernel refuses multicast (broadcast included) and all-zero ones, so they are refused here as
+/// the client's mistake rather than failing later in the kernel.
 pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
     let parts: Vec<&str> = text.split([':', '-']).collect();
     if parts.len() != 6 {
@@ -222,7 +313,7 @@ pub fn parse_mac(text: &str) -> Option<[u8; 6]> {
         }
         *slot = u8::from_str_radix(part, 16).ok()?;
     }
-    (mac[0] & 1 == 0).then_some(mac)
+    (mac[0] & 1 == 0 && mac != [0; 6]).then_some(mac)
 }
 
 #[cfg(test)]
@@ -262,6 +353,10 @@ mod tests {
             Some([2, 0x42, 0xac, 0x11, 0, 4])
         );
         assert_eq!(parse_mac("01:00:5e:00:00:01"), None, "multicast");
+        assert_eq!(parse_mac("33:33:00:00:00:01"), None, "IPv6 multicast");
+        assert_eq!(parse_mac("ff:ff:ff:ff:ff:ff"), None, "broadcast");
+        assert_eq!(parse_mac("00:00:00:00:00:00"), None, "all zero");
+        assert_eq!(parse_mac("00:00:00:00:00:01"), Some([0, 0, 0, 0, 0, 1]));
         assert_eq!(parse_mac("02:42:ac:11:00"), None);
         assert_eq!(parse_mac("zz:42:ac:11:00:04"), None);
         let m = random_mac();
@@ -289,4 +384,9 @@ pub struct Event {
     pub action: String,
     pub actor_id: String,
     pub attributes: std::collections::BTreeMap<String, String>,
+}
+
+/// Whether `s` is a whole ID (64 lowercase hex), not a name or a prefix.
+pub fn is_full_id(s: &str) -> bool {
+    s.len() == 64 && s.bytes().all(|c| matches!(c, b'0'..=b'9' | b'a'..=b'f'))
 }

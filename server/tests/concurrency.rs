@@ -15,7 +15,7 @@ use std::sync::{Barrier, Mutex};
 use std::time::Instant;
 
 use common::consistency::{assert_consistent, log_tail};
-use common::{Daemon, Netns, Response, Rng, SandboxNames, Value, json};
+use common::{Daemon, Netns, Response, Rng, SandboxNames, Sleeper, Value, json};
 
 const CLIENTS: usize = 16;
 const OPS_PER_CLIENT: usize = 40;
@@ -340,6 +340,137 @@ fn sixteen_clients_at_once() {
         assert_eq!(r.status, 204, "remove {n}: {}", r.body);
     }
     assert_consistent(&d, "after clean-up");
+    assert!(
+        violations.is_empty(),
+        "{} answers outside the documented ones (seed {seed}):\n{}",
+        violations.len(),
+        violations.join("\n")
+    );
+}
+
+/// Issue 11's workload: four clients connect and disconnect (30 % forced) six containers of
+/// every kind (named namespaces, PIDs, sandboxes), some reached by two references at once,
+/// across three networks. A namespace netbridge did not make is forgotten by its last
+/// disconnect while another request is recording an endpoint for it: never a 5xx.
+#[test]
+fn namespaces_forgotten_under_contention() {
+    const WORKERS: usize = 4;
+    let (mut rng, seed) = Rng::seeded();
+    let secs: u64 = std::env::var("NETBRIDGE_CONTENTION_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(8);
+    println!("contention: {WORKERS} clients for {secs}s, seed {seed}");
+    let names = SandboxNames::new();
+    let d = Daemon::start();
+    let networks: Vec<String> = (0..3).map(|i| format!("nbt-fg-{i}")).collect();
+    for (i, n) in networks.iter().enumerate() {
+        d.create_network(
+            &json!({"Name": n, "IPAM": {"Config": [{"Subnet": format!("10.68.{i}.0/24")}]}}),
+        );
+    }
+    let named: Vec<Netns> = (0..4).map(|_| Netns::new("nbt-fg")).collect();
+    // The last two named namespaces are reached by the PID of a process inside, and also by
+    // name: two references to one container.
+    let sleepers: Vec<Sleeper> = named[2..]
+        .iter()
+        .map(|ns| Sleeper::in_netns(&ns.name))
+        .collect();
+    let sandboxes: Vec<String> = (0..2).map(|_| names.fresh()).collect();
+    for s in &sandboxes {
+        let r = d.post(&format!("/containers/create?name={s}"), &json!({}));
+        assert_eq!(r.status, 201, "{}", r.body);
+    }
+    let mut references: Vec<String> = named.iter().map(|n| n.name.clone()).collect();
+    references.extend(sleepers.iter().map(Sleeper::pid));
+    references.extend(sandboxes.iter().cloned());
+
+    let findings = Findings::default();
+    let deadline = Instant::now() + std::time::Duration::from_secs(secs);
+    let seeds: Vec<u64> = (0..WORKERS).map(|_| rng.next()).collect();
+    std::thread::scope(|scope| {
+        for seed in seeds {
+            let (d, f, refs, nets) = (&d, &findings, &references, &networks);
+            scope.spawn(move || {
+                let mut rng = Rng::new(seed);
+                while Instant::now() < deadline {
+                    let who = &refs[rng.below(refs.len())];
+                    let net = &nets[rng.below(nets.len())];
+                    match rng.below(10) {
+                        0..=4 => {
+                            let r = request(
+                                d,
+                                "POST",
+                                &format!("/networks/{net}/connect"),
+                                Some(&json!({"Container": who})),
+                            );
+                            f.check(
+                                "connect",
+                                &format!("connect {who} to {net}"),
+                                &r,
+                                &[200, 403],
+                            );
+                        }
+                        5..=8 => {
+                            let force = rng.chance(30);
+                            let r = request(
+                                d,
+                                "POST",
+                                &format!("/networks/{net}/disconnect"),
+                                Some(&json!({"Container": who, "Force": force})),
+                            );
+                            f.check(
+                                "disconnect",
+                                &format!("disconnect {who} from {net} (force {force})"),
+                                &r,
+                                &[200, 400],
+                            );
+                        }
+                        _ => {
+                            let r = request(d, "GET", &format!("/containers/{who}/json"), None);
+                            f.check(
+                                "inspect container",
+                                &format!("inspect {who}"),
+                                &r,
+                                &[200, 404],
+                            );
+                        }
+                    }
+                }
+            });
+        }
+    });
+    for (op, counts) in findings.statuses.lock().unwrap().iter() {
+        println!("  {op:<18} {counts:?}");
+    }
+    println!(
+        "contention: {} requests",
+        findings.requests.load(Ordering::Relaxed)
+    );
+    let seen = assert_consistent(&d, &format!("after the contention workload (seed {seed})"));
+    println!(
+        "final state: {} endpoints, {} containers, consistent",
+        seen.endpoints, seen.containers
+    );
+    // No namespace is two containers.
+    let list = d.get("/containers/json?all=1").json();
+    let count = list.as_array().map(Vec::len).unwrap_or_default();
+    assert!(
+        count <= references.len() - 2,
+        "{count} containers for 6 namespaces: {list}"
+    );
+
+    names.remove_all(&d);
+    for n in &networks {
+        for who in &references {
+            let _ = d.post(
+                &format!("/networks/{n}/disconnect"),
+                &json!({"Container": who, "Force": true}),
+            );
+        }
+    }
+    drop(sleepers);
+    let violations = findings.violations.lock().unwrap().clone();
     assert!(
         violations.is_empty(),
         "{} answers outside the documented ones (seed {seed}):\n{}",

@@ -7,7 +7,8 @@
 //!   must agree, reconcile must be idempotent, the interrupted operation must be wholly done or
 //!   wholly undone, and repeating the client's request must succeed (2xx) — or, where the
 //!   operation was wholly done, get the API's "already so" answer (409 on a create, 403 on a
-//!   connect, 400 "not connected" on a disconnect, 404 on a removal); the walk prints which;
+//!   connect, 400 "not connected" on a disconnect, 404 on a removal, 304 on a container start
+//!   or stop); the walk prints which;
 //! - force-disconnect and network removal work on whatever a crash (or a vanished namespace) left;
 //! - the offline `netbridge reconcile` repairs a crashed daemon's state;
 //! - random kills: a mixed workload from 4 clients while the daemon is SIGKILLed at random
@@ -26,16 +27,17 @@ use std::time::{Duration, Instant};
 
 use common::consistency::{assert_consistent, log_tail};
 use common::{
-    Daemon, Netns, Response, Rng, SandboxNames, Value, eventually, json, request_at, run,
+    Daemon, Netns, Response, Rng, SandboxNames, Sleeper, Value, eventually, json, request_at, run,
 };
 
 const CRASH_ENV: &str = "NETBRIDGE_CRASH_AT";
 const CRASH_RS: &str = include_str!("../src/service/crash.rs");
 /// The service files that hold the `crash::point` calls.
-const SERVICE_SOURCES: [&str; 3] = [
+const SERVICE_SOURCES: [&str; 4] = [
     include_str!("../src/service/networks.rs"),
     include_str!("../src/service/endpoints.rs"),
     include_str!("../src/service/containers.rs"),
+    include_str!("../src/service/lifecycle.rs"),
 ];
 
 /// abort() ends the process with SIGABRT.
@@ -94,24 +96,56 @@ enum Scenario {
     NetworkRemove,
     /// `true`: a sandbox made through the API; `false`: a namespace netbridge did not make.
     Connect(bool),
+    /// Connect by the PID of a process in a namespace; that process exits after the crash,
+    /// before a reconcile, while another one lives on in the namespace.
+    ConnectByPid,
     Disconnect,
     SandboxCreate,
     /// `true`: the sandbox is connected, removed with `force=1`.
     SandboxRemove(bool),
+    /// A macvlan network: `true` without a parent (an isolated one of its own), `false` on
+    /// the parent `mvp0`, a veth whose peer holds the gateway in an outside namespace.
+    MacvlanCreate(bool),
+    MacvlanRemove(bool),
+    /// A sandbox connected to (or disconnected from) a macvlan network on `mvp0`.
+    MacvlanConnect,
+    MacvlanDisconnect,
+    /// `POST /containers/create` with Docker's body (NetworkMode: the test network).
+    ContainerCreate,
+    /// `POST /containers/{id}/start` of such a container: it joins the test network.
+    ContainerStart,
+    /// `POST /containers/{id}/stop` of such a container, started.
+    ContainerStop,
 }
 
 fn scenario_of(step: &str) -> Vec<Scenario> {
     let prefix = step.rsplit_once('.').map(|(p, _)| p).unwrap_or(step);
     match prefix {
-        "network.create" => vec![Scenario::NetworkCreate],
-        "network.remove" => vec![Scenario::NetworkRemove],
-        "connect" => vec![Scenario::Connect(true), Scenario::Connect(false)],
-        "disconnect" => vec![Scenario::Disconnect],
+        "network.create" => vec![
+            Scenario::NetworkCreate,
+            Scenario::MacvlanCreate(true),
+            Scenario::MacvlanCreate(false),
+        ],
+        "network.remove" => vec![
+            Scenario::NetworkRemove,
+            Scenario::MacvlanRemove(true),
+            Scenario::MacvlanRemove(false),
+        ],
+        "connect" => vec![
+            Scenario::Connect(true),
+            Scenario::Connect(false),
+            Scenario::ConnectByPid,
+            Scenario::MacvlanConnect,
+        ],
+        "disconnect" => vec![Scenario::Disconnect, Scenario::MacvlanDisconnect],
         "sandbox.create" => vec![Scenario::SandboxCreate],
         "sandbox.remove" => vec![
             Scenario::SandboxRemove(false),
             Scenario::SandboxRemove(true),
         ],
+        "container.create" => vec![Scenario::ContainerCreate],
+        "container.start" => vec![Scenario::ContainerStart],
+        "container.stop" => vec![Scenario::ContainerStop],
         _ => panic!("crash point {step} has no scenario in tests/crash.rs: add one"),
     }
 }
@@ -188,6 +222,10 @@ fn no_unmarked_links(d: &Daemon, context: &str) {
     for l in v.as_array().cloned().unwrap_or_default() {
         let kind = l["linkinfo"]["info_kind"].as_str().unwrap_or_default();
         let alias = l["ifalias"].as_str().unwrap_or_default();
+        // The macvlan scenarios' parent is the test's own.
+        if l["ifname"] == MACVLAN_PARENT {
+            continue;
+        }
         assert!(
             !(kind == "bridge" || kind == "veth") || alias.starts_with("netbridge:"),
             "{context}: unmarked {kind} {} left in the daemon's namespace\n{}",
@@ -424,6 +462,11 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             expect(&disconnect(&d, NET, &name, false), 200, "disconnect");
             outcome
         }
+        Scenario::ConnectByPid => connect_by_pid(&mut d, step, &after),
+        Scenario::MacvlanCreate(_)
+        | Scenario::MacvlanRemove(_)
+        | Scenario::MacvlanConnect
+        | Scenario::MacvlanDisconnect => macvlan_walk(&mut d, step, scenario, &after, &names),
         Scenario::Disconnect => {
             create_net(&d);
             let name = names.fresh();
@@ -558,14 +601,399 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             assert_consistent(&d, &format!("{after}, remove repeated"));
             outcome
         }
+        Scenario::ContainerCreate => container_create(&mut d, &names, step, &after),
+        Scenario::ContainerStart => container_start(&mut d, &names, step, &after),
+        Scenario::ContainerStop => container_stop(&mut d, &names, step, &after),
     };
     names.remove_all(&d);
     assert_consistent(&d, &format!("{after}, cleaned up"));
     outcome
 }
 
+/// The macvlan scenarios' parent in the daemon's namespace.
+const MACVLAN_PARENT: &str = "mvp0";
+
+/// The outside network of the macvlan scenarios: `mvp0` in the daemon's namespace, its peer in
+/// a throwaway namespace holding the gateway's address.
+fn macvlan_outside(d: &Daemon) -> Netns {
+    let out = Netns::new("nbt");
+    d.ip(&[
+        "link",
+        "add",
+        MACVLAN_PARENT,
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "out0",
+        "netns",
+        &out.name,
+    ]);
+    d.ip(&["link", "set", MACVLAN_PARENT, "up"]);
+    out.ip(&["addr", "add", &format!("{GATEWAY}/24"), "dev", "out0"]);
+    out.ip(&["link", "set", "out0", "up"]);
+    out
+}
+
+fn macvlan_body(own_parent: bool) -> Value {
+    if own_parent {
+        json!({"Name": NET, "Driver": "macvlan", "IPAM": {"Config": [{"Subnet": SUBNET}]}})
+    } else {
+        json!({"Name": NET, "Driver": "macvlan", "Options": {"parent": MACVLAN_PARENT},
+               "IPAM": {"Config": [{"Subnet": SUBNET, "Gateway": GATEWAY}]}})
+    }
+}
+
+/// Whether the daemon's namespace holds a link named `dm-…`: an isolated macvlan parent.
+fn has_isolated_parent(d: &Daemon) -> bool {
+    let out = run("ip", &["-j", "-n", &d.ns.name, "link", "show"]);
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v.as_array().is_some_and(|ls| {
+        ls.iter()
+            .any(|l| l["ifname"].as_str().is_some_and(|n| n.starts_with("dm-")))
+    })
+}
+
+/// The macvlan scenarios: the same promises as the bridge's (wholly done or undone, repeated
+/// requests succeed or get the "already so" answer, store and kernel agree), and an isolated
+/// parent exists exactly while its network does.
+fn macvlan_walk(
+    d: &mut Daemon,
+    step: &str,
+    scenario: Scenario,
+    after: &str,
+    names: &SandboxNames,
+) -> Outcome {
+    let _out = macvlan_outside(d);
+    let own = matches!(
+        scenario,
+        Scenario::MacvlanCreate(true) | Scenario::MacvlanRemove(true)
+    );
+    let body = macvlan_body(own);
+    match scenario {
+        Scenario::MacvlanCreate(_) => {
+            crash_and_check(d, step, after, "POST", "/networks/create", Some(&body));
+            let outcome = match d.get(&format!("/networks/{NET}")).status {
+                200 => Outcome::Done,
+                404 => Outcome::Undone,
+                other => panic!("{after}: inspect {NET} answered {other}"),
+            };
+            assert_eq!(
+                has_isolated_parent(d),
+                own && outcome == Outcome::Done,
+                "{after}: an isolated parent exists exactly while its network does"
+            );
+            let again = d.post("/networks/create", &body);
+            let want = if outcome == Outcome::Done { 409 } else { 201 };
+            expect(&again, want, &format!("{after}: create again"));
+            assert_consistent(d, &format!("{after}, create repeated"));
+            if !own {
+                let name = names.fresh();
+                create_sandbox(d, &name);
+                prove_usable(d, &name, &name);
+            }
+            expect(&d.delete(&format!("/networks/{NET}")), 204, "remove");
+            assert!(!has_isolated_parent(d), "{after}: isolated parent left");
+            outcome
+        }
+        Scenario::MacvlanRemove(_) => {
+            expect(&d.post("/networks/create", &body), 201, "create");
+            crash_and_check(d, step, after, "DELETE", &format!("/networks/{NET}"), None);
+            let outcome = match d.get(&format!("/networks/{NET}")).status {
+                200 => Outcome::Undone,
+                404 => Outcome::Done,
+                other => panic!("{after}: inspect {NET} answered {other}"),
+            };
+            assert_eq!(
+                has_isolated_parent(d),
+                own && outcome == Outcome::Undone,
+                "{after}: an isolated parent exists exactly while its network does"
+            );
+            if outcome == Outcome::Undone && !own {
+                let name = names.fresh();
+                create_sandbox(d, &name);
+                prove_usable(d, &name, &name);
+            }
+            let again = d.delete(&format!("/networks/{NET}"));
+            let want = if outcome == Outcome::Done { 404 } else { 204 };
+            expect(&again, want, &format!("{after}: remove again"));
+            assert!(!has_isolated_parent(d), "{after}: isolated parent left");
+            assert_consistent(d, &format!("{after}, remove repeated"));
+            outcome
+        }
+        Scenario::MacvlanConnect => {
+            expect(&d.post("/networks/create", &body), 201, "create");
+            let name = names.fresh();
+            create_sandbox(d, &name);
+            let req = json!({"Container": name});
+            let path = format!("/networks/{NET}/connect");
+            crash_and_check(d, step, after, "POST", &path, Some(&req));
+            let outcome = if member(d, NET, &name).is_some() {
+                Outcome::Done
+            } else {
+                assert_eq!(
+                    interfaces(&name),
+                    Vec::<String>::new(),
+                    "{after}: undone, yet {name} has interfaces"
+                );
+                Outcome::Undone
+            };
+            let want = if outcome == Outcome::Done { 403 } else { 200 };
+            expect(
+                &connect(d, NET, &name),
+                want,
+                &format!("{after}: connect again"),
+            );
+            assert_consistent(d, &format!("{after}, connect repeated"));
+            assert!(
+                eventually(10, || run(
+                    "ip",
+                    &["netns", "exec", &name, "ping", "-c1", "-W1", GATEWAY]
+                )
+                .status
+                .success()),
+                "{after}: {name} cannot reach the gateway"
+            );
+            expect(&disconnect(d, NET, &name, false), 200, "disconnect");
+            outcome
+        }
+        _ => {
+            expect(&d.post("/networks/create", &body), 201, "create");
+            let name = names.fresh();
+            create_sandbox(d, &name);
+            expect(&connect(d, NET, &name), 200, "connect");
+            let req = json!({"Container": name});
+            let path = format!("/networks/{NET}/disconnect");
+            crash_and_check(d, step, after, "POST", &path, Some(&req));
+            let outcome = if member(d, NET, &name).is_some() {
+                Outcome::Undone
+            } else {
+                Outcome::Done
+            };
+            let want = if outcome == Outcome::Done { 400 } else { 200 };
+            expect(
+                &disconnect(d, NET, &name, false),
+                want,
+                &format!("{after}: disconnect again"),
+            );
+            assert_eq!(
+                interfaces(&name),
+                Vec::<String>::new(),
+                "{after}: interfaces left"
+            );
+            assert_consistent(d, &format!("{after}, disconnect repeated"));
+            expect(&connect(d, NET, &name), 200, "reconnect");
+            let e = member(d, NET, &name).expect("reconnected");
+            assert_eq!(e["IPv4Address"], "10.99.0.2/24", "{after}: {e}");
+            outcome
+        }
+    }
+}
+
+/// Docker's create body for a container on the test network.
+fn container_body() -> Value {
+    json!({"Image": "busybox", "Cmd": ["sleep", "1"], "HostConfig": {"NetworkMode": NET}})
+}
+
+/// `State.Status` of a container, `None` when there is none.
+fn run_state(d: &Daemon, name: &str) -> Option<String> {
+    let r = d.get(&format!("/containers/{name}/json"));
+    match r.status {
+        200 => r.json()["State"]["Status"].as_str().map(str::to_string),
+        404 => None,
+        other => panic!("inspect {name} answered {other}: {}", r.body),
+    }
+}
+
+/// A started container on the test network reaches the gateway from 10.99.0.2.
+fn prove_started(d: &Daemon, name: &str, after: &str) {
+    let e = member(d, NET, name).expect("a member once started");
+    assert_eq!(e["IPv4Address"], "10.99.0.2/24", "{after}: {e}");
+    assert!(
+        eventually(10, || run(
+            "ip",
+            &["netns", "exec", name, "ping", "-c1", "-W1", GATEWAY]
+        )
+        .status
+        .success()),
+        "{after}: {name} cannot reach the gateway"
+    );
+}
+
+/// [`Scenario::ContainerCreate`]: the container is wholly made (created, nothing attached)
+/// or wholly undone (name free, no namespace).
+fn container_create(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let name = names.fresh();
+    let path = format!("/containers/create?name={name}");
+    crash_and_check(d, step, after, "POST", &path, Some(&container_body()));
+    let outcome = match run_state(d, &name).as_deref() {
+        Some("created") => Outcome::Done,
+        None => {
+            assert!(
+                !netns_exists(&name),
+                "{after}: undone, yet /run/netns/{name} exists"
+            );
+            Outcome::Undone
+        }
+        Some(other) => panic!("{after}: {name} is {other}"),
+    };
+    if outcome == Outcome::Done {
+        assert_eq!(
+            interfaces(&name),
+            Vec::<String>::new(),
+            "{after}: nothing before start"
+        );
+    }
+    let again = d.post(&path, &container_body());
+    match outcome {
+        Outcome::Done => expect(
+            &again,
+            409,
+            &format!("{after}: create again (already done)"),
+        ),
+        _ => expect(&again, 201, &format!("{after}: create again")),
+    }
+    assert_consistent(d, &format!("{after}, create repeated"));
+    expect(
+        &d.post(&format!("/containers/{name}/start"), &json!({})),
+        204,
+        "start",
+    );
+    prove_started(d, &name, after);
+    outcome
+}
+
+/// [`Scenario::ContainerStart`]: started with its endpoint, or still not started with none.
+fn container_start(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let name = names.fresh();
+    let made = d.post(
+        &format!("/containers/create?name={name}"),
+        &container_body(),
+    );
+    expect(&made, 201, "create");
+    let path = format!("/containers/{name}/start");
+    crash_and_check(d, step, after, "POST", &path, None);
+    let outcome = match run_state(d, &name).as_deref() {
+        Some("running") => Outcome::Done,
+        Some("created") => {
+            assert!(
+                member(d, NET, &name).is_none(),
+                "{after}: undone, yet a member"
+            );
+            assert_eq!(interfaces(&name), Vec::<String>::new(), "{after}: undone");
+            Outcome::Undone
+        }
+        other => panic!("{after}: {name} is {other:?}"),
+    };
+    let again = d.post(&path, &json!({}));
+    match outcome {
+        Outcome::Done => expect(&again, 304, &format!("{after}: start again (already done)")),
+        _ => expect(&again, 204, &format!("{after}: start again")),
+    }
+    assert_consistent(d, &format!("{after}, start repeated"));
+    prove_started(d, &name, after);
+    outcome
+}
+
+/// [`Scenario::ContainerStop`]: a stop cut short is finished at start-up (its endpoints are
+/// let go, and it is exited); starting it again takes the freed address.
+fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let name = names.fresh();
+    let made = d.post(
+        &format!("/containers/create?name={name}"),
+        &container_body(),
+    );
+    expect(&made, 201, "create");
+    expect(
+        &d.post(&format!("/containers/{name}/start"), &json!({})),
+        204,
+        "start",
+    );
+    let path = format!("/containers/{name}/stop");
+    crash_and_check(d, step, after, "POST", &path, None);
+    assert_eq!(run_state(d, &name).as_deref(), Some("exited"), "{after}");
+    assert!(
+        member(d, NET, &name).is_none(),
+        "{after}: stopped, yet a member"
+    );
+    assert_eq!(interfaces(&name), Vec::<String>::new(), "{after}: stopped");
+    expect(
+        &d.post(&path, &json!({})),
+        304,
+        &format!("{after}: stop again (already done)"),
+    );
+    expect(
+        &d.post(&format!("/containers/{name}/start"), &json!({})),
+        204,
+        "start again",
+    );
+    prove_started(d, &name, after);
+    Outcome::Done
+}
+
 /// One run of the walk: its step, its scenario, its outcome or why it failed.
 type RunResult = (&'static str, Scenario, Result<Outcome, String>);
+
+/// [`Scenario::ConnectByPid`]: the namespace stays one container, reachable by the surviving
+/// process, through the crash, the first process's exit and a reconcile.
+fn connect_by_pid(d: &mut Daemon, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let ns = Netns::new("nbt");
+    let first = Sleeper::in_netns(&ns.name);
+    let second = Sleeper::in_netns(&ns.name);
+    let body = json!({"Container": first.pid()});
+    crash_and_check(
+        d,
+        step,
+        after,
+        "POST",
+        &format!("/networks/{NET}/connect"),
+        Some(&body),
+    );
+    drop(first);
+    let r = d.post("/netbridge/reconcile", &json!({}));
+    expect(
+        &r,
+        200,
+        &format!("{after}: reconcile once the first PID exited"),
+    );
+    assert_consistent(d, &format!("{after}, the first PID gone"));
+    let outcome = if member(d, NET, &ns.name).is_some() || !interfaces(&ns.name).is_empty() {
+        let c = d.get(&format!("/containers/{}/json", second.pid()));
+        expect(&c, 200, &format!("{after}: inspect by the surviving PID"));
+        Outcome::Done
+    } else {
+        Outcome::Undone
+    };
+    let again = connect(d, NET, &second.pid());
+    let status = if outcome == Outcome::Done { 403 } else { 200 };
+    expect(
+        &again,
+        status,
+        &format!("{after}: connect again by the surviving PID"),
+    );
+    assert!(
+        eventually(10, || run(
+            "ip",
+            &["netns", "exec", &ns.name, "ping", "-c1", "-W1", GATEWAY]
+        )
+        .status
+        .success()),
+        "{after}: {} cannot reach the gateway",
+        ns.name
+    );
+    expect(
+        &disconnect(d, NET, &second.pid(), false),
+        200,
+        &format!("{after}: disconnect by the surviving PID"),
+    );
+    assert_eq!(interfaces(&ns.name), Vec::<String>::new());
+    assert_consistent(d, &format!("{after}, disconnected"));
+    outcome
+}
 
 #[test]
 fn crash_point_walk() {

@@ -359,3 +359,115 @@ fn docker_cli_prints_daemon_errors() {
         "{links}"
     );
 }
+
+/// The macvlan commands with the stock CLI: create on a parent (a veth in the daemon's
+/// namespace whose peer, in a second throwaway namespace, holds the gateway), connect, inspect
+/// as Docker prints it, the refusals, disconnect and remove.
+#[test]
+fn docker_macvlan_commands() {
+    let d = Daemon::start();
+    let outside = common::Netns::new("nbt");
+    d.ip(&[
+        "link",
+        "add",
+        "mvp0",
+        "type",
+        "veth",
+        "peer",
+        "name",
+        "out0",
+        "netns",
+        &outside.name,
+    ]);
+    d.ip(&["link", "set", "mvp0", "up"]);
+    outside.ip(&["addr", "add", "10.66.0.1/24", "dev", "out0"]);
+    outside.ip(&["link", "set", "out0", "up"]);
+
+    let id = d
+        .docker_ok(&[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "--subnet",
+            "10.66.0.0/24",
+            "--gateway",
+            "10.66.0.1",
+            "-o",
+            "parent=mvp0",
+            "-o",
+            "macvlan_mode=bridge",
+            "mv",
+        ])
+        .trim()
+        .to_string();
+    assert!(is_id(&id), "docker network create prints the ID: {id:?}");
+    assert!(ls(&d, &[]).contains(&"mv macvlan local".to_string()));
+    let c = common::Netns::new("nbt");
+    d.docker_ok(&["network", "connect", "--ip", "10.66.0.9", "mv", &c.name]);
+    assert!(
+        c.exec(&["ping", "-c1", "-W2", "10.66.0.1"])
+            .status
+            .success(),
+        "the container reaches the outside gateway"
+    );
+    let shown = d.docker_ok(&[
+        "network",
+        "inspect",
+        "-f",
+        "{{.Driver}} {{json .Options}} {{range .Containers}}{{.Name}} {{.IPv4Address}}{{end}}",
+        "mv",
+    ]);
+    assert_eq!(
+        shown.trim(),
+        format!(
+            r#"macvlan {{"macvlan_mode":"bridge","parent":"mvp0"}} {} 10.66.0.9/24"#,
+            c.name
+        )
+    );
+    docker_fails(
+        &d,
+        &[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "-o",
+            "parent=nosuch0",
+            "x",
+        ],
+        "-o parent interface was not found on the host: nosuch0",
+    );
+    docker_fails(
+        &d,
+        &[
+            "network",
+            "create",
+            "-d",
+            "macvlan",
+            "-o",
+            "parent=mvp0.10",
+            "x",
+        ],
+        "-o parent=mvp0.10 needs a VLAN sub-interface",
+    );
+    docker_fails(
+        &d,
+        &[
+            "network",
+            "create",
+            "-d",
+            "ipvlan",
+            "-o",
+            "parent=mvp0",
+            "x",
+        ],
+        "the ipvlan driver needs the kernel's IP-VLAN",
+    );
+    d.docker_ok(&["network", "disconnect", "mv", &c.name]);
+    d.docker_ok(&["network", "rm", "mv"]);
+    assert!(
+        d.has_link("mvp0"),
+        "the parent is not netbridge's to remove"
+    );
+}

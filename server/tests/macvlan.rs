@@ -265,8 +265,29 @@ fn refusals_name_what_is_missing() {
     );
     assert_eq!(r.status, 404, "{}", r.message());
     assert_eq!(d.get("/networks/x").status, 404, "nothing was made");
-    // The probe is reported in the log.
+    // The probe is reported in the log and by the drivers route.
     assert!(d.log().contains("link kinds this kernel offers"));
+    let report = d.get("/netbridge/drivers").json();
+    let driver = |name: &str| {
+        report["Drivers"]
+            .as_array()
+            .and_then(|all| all.iter().find(|d| d["Name"] == name).cloned())
+            .unwrap_or_default()
+    };
+    assert_eq!(driver("bridge")["Available"], true, "{report}");
+    assert_eq!(driver("macvlan")["Available"], true, "{report}");
+    assert_eq!(driver("ipvlan")["Available"], false, "{report}");
+    assert!(
+        driver("ipvlan")["Reason"]
+            .as_str()
+            .is_some_and(|r| r.contains("IP-VLAN")),
+        "{report}"
+    );
+    assert!(
+        report["LinkKinds"]
+            .as_array()
+            .is_some_and(|k| k.contains(&json!("macvlan")))
+    );
 }
 
 #[test]

@@ -20,6 +20,49 @@ pub struct ReconcileReport {
     pub repairs: Vec<String>,
 }
 
+/// What this kernel offers netbridge's network drivers.
+#[derive(Serialize, ToSchema)]
+pub struct DriverReport {
+    /// Every network driver netbridge knows of.
+    #[serde(rename = "Drivers")]
+    pub drivers: Vec<DriverInfo>,
+    /// The link kinds the kernel could create when probed at start-up.
+    #[serde(rename = "LinkKinds")]
+    pub link_kinds: Vec<String>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct DriverInfo {
+    /// The driver's name, as `docker network create -d` takes it.
+    #[serde(rename = "Name")]
+    pub name: String,
+    /// Whether networks of this driver can be created on this kernel.
+    #[serde(rename = "Available")]
+    pub available: bool,
+    /// Why not, when not available: the missing kernel feature.
+    #[serde(rename = "Reason", skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// The network drivers and whether this kernel can serve each: the link kinds are probed once
+/// at start-up (created and deleted in a scratch namespace).
+#[utoipa::path(get, path = "/netbridge/drivers", tag = "netbridge", operation_id = "Drivers",
+    responses((status = 200, description = "The drivers and the kernel's link kinds", body = DriverReport)))]
+pub async fn drivers(State(d): State<Arc<Daemon>>) -> Json<DriverReport> {
+    Json(DriverReport {
+        drivers: d
+            .drivers()
+            .into_iter()
+            .map(|s| DriverInfo {
+                name: s.name,
+                available: s.available,
+                reason: s.reason,
+            })
+            .collect(),
+        link_kinds: d.link_kinds().names().map(str::to_string).collect(),
+    })
+}
+
 /// Prometheus metrics: requests by route and status, latency histograms, netlink and SQLite
 /// operation latency, and gauges of networks, endpoints and containers.
 #[utoipa::path(get, path = "/metrics", tag = "netbridge", operation_id = "Metrics",

@@ -65,7 +65,7 @@ fn line(e: &Event) -> Bytes {
 #[utoipa::path(get, path = "/events", tag = "System", operation_id = "SystemEvents",
     params(("since" = Option<String>, Query, description = "Show events since this time, then follow live ones"),
         ("until" = Option<String>, Query, description = "Stop at this time"),
-        ("filters" = Option<String>, Query, description = "JSON encoded filters: type, event, network, container, label")),
+        ("filters" = Option<String>, Query, description = "Filters, JSON: `{\"type\":[\"network\"]}` (keys type, event, network, container, label), or `{\"key\":{\"value\":true}}`; `null` is no filter")),
     responses((status = 200, description = "A stream of events, one JSON object per line", body = EventMessage),
         (status = 400, description = "bad parameter", body = ErrorResponse)))]
 pub async fn events(State(d): State<Arc<Daemon>>, q: QueryMap) -> Result<Response, ApiError> {

@@ -3,17 +3,24 @@
 //!
 //! Every route is registered once, on its bare path, with a utoipa annotation; the OpenAPI
 //! document is generated from those annotations. The `/v1.NN` prefixes are handled before
-//! routing by [`version::negotiate`], which strips them.
+//! routing by [`version::negotiate`], which strips them (and rewrites network names holding
+//! `/`, see [`paths`]); an unsupported version is refused once a route matched. The swarm
+//! routes ([`swarm`]) answer 503 and stay out of the document.
 
 mod admin;
 mod containers;
+mod dashboard;
 pub mod error;
 mod events;
 mod extract;
 pub mod guard;
 mod networks;
+mod paths;
+pub mod session;
+mod swarm;
 mod system;
 pub mod tokens;
+mod ui;
 pub mod version;
 pub mod wire;
 
@@ -59,16 +66,68 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::list))
         .routes(routes!(containers::inspect))
         .routes(routes!(containers::remove))
+        .routes(routes!(containers::start))
+        .routes(routes!(containers::stop))
+        .routes(routes!(containers::kill))
+        .routes(routes!(containers::restart))
+        .routes(routes!(containers::wait))
+        .routes(routes!(containers::prune))
+        .routes(routes!(containers::exec))
+        .routes(routes!(containers::attach))
+        .routes(routes!(containers::logs))
+        .routes(routes!(containers::image_create))
         .routes(routes!(admin::reconcile))
         .routes(routes!(admin::metrics))
+        .routes(routes!(admin::drivers))
         .routes(routes!(events::events))
+        .routes(routes!(dashboard::topology))
+        .routes(routes!(dashboard::diagnose))
+        .routes(routes!(session::login_code))
 }
 
 /// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).
 pub fn openapi() -> utoipa::openapi::OpenApi {
     let mut doc = routes().into_openapi();
     doc.info.version = env!("CARGO_PKG_VERSION").to_string();
+    filters_as_json(&mut doc);
     doc
+}
+
+/// Docker's `filters` query parameter is a JSON object, not free text. utoipa's `params` cannot
+/// declare a parameter's `content`, so each `filters` is described here: JSON of a map from
+/// filter key to the values it takes, which generated clients then serialise themselves.
+fn filters_as_json(doc: &mut utoipa::openapi::OpenApi) {
+    use utoipa::openapi::{Content, RefOr};
+    let schema = serde_json::json!({
+        "schema": {
+            "type": "object",
+            "additionalProperties": {"type": "array", "items": {"type": "string"}},
+            "example": {"label": ["team=a"], "driver": ["bridge"]}
+        }
+    });
+    let Ok(content) = serde_json::from_value::<Content>(schema) else {
+        return;
+    };
+    for item in doc.paths.paths.values_mut() {
+        let operations = [
+            &mut item.get,
+            &mut item.post,
+            &mut item.delete,
+            &mut item.put,
+        ];
+        for op in operations.into_iter().flatten() {
+            for param in op.parameters.iter_mut().flatten() {
+                if let RefOr::T(p) = param
+                    && p.name == "filters"
+                {
+                    p.schema = None;
+                    p.content = [("application/json".to_string(), RefOr::T(content.clone()))]
+                        .into_iter()
+                        .collect();
+                }
+            }
+        }
+    }
 }
 
 /// Runs a state-changing operation to its end even if the client hangs up: a dropped future
@@ -93,12 +152,17 @@ pub fn app(daemon: Arc<Daemon>, guard: Arc<guard::Guard>) -> Router {
     let docs = utoipa_swagger_ui::SwaggerUi::new("/docs").url("/openapi.json", openapi());
     let router = router
         .merge(docs)
+        .merge(swarm::router())
+        .route_layer(axum::middleware::from_fn(version::refuse_unsupported))
+        .layer(axum::Extension(guard.sessions.clone()))
         .fallback(|| async { ApiError::not_found_page() })
         .method_not_allowed_fallback(|| async { ApiError::not_found_page() })
         .with_state(daemon);
     // The prefix must be stripped before routing, so negotiation wraps the routed app as a
     // fallback service rather than as a route layer.
     Router::new()
+        .merge(session::router(guard.clone()))
+        .merge(ui::router())
         .fallback_service(router)
         .layer(axum::middleware::from_fn(version::negotiate))
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))

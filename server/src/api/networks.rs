@@ -23,7 +23,7 @@ type Daemon_ = State<Arc<Daemon>>;
 /// List networks. Filters (JSON, `{"key":{"value":true}}` or `{"key":["value"]}`): `dangling`,
 /// `driver`, `id`, `label`, `name`, `scope`, `type`.
 #[utoipa::path(get, path = "/networks", tag = "Network", operation_id = "NetworkList",
-    params(("filters" = Option<String>, Query, description = "JSON encoded filters (a `map[string][]string`)")),
+    params(("filters" = Option<String>, Query, description = "Filters, JSON: `{\"key\":[\"value\"]}`, or `{\"key\":{\"value\":true}}` as the docker CLI sends; `null` is no filter")),
     responses((status = 200, description = "No error", body = Vec<NetworkSummary>),
         (status = 400, description = "bad parameter", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
@@ -87,7 +87,7 @@ pub async fn create(
         enable_ipv4: req.enable_ipv4.filter(|_| honour_ipv4),
         enable_ipv6: req.enable_ipv6,
         ipam_driver: ipam.driver.unwrap_or_default(),
-        ipam_options: ipam.options.unwrap_or_default(),
+        ipam_options: ipam.options,
         ipam_config: ipam
             .config
             .unwrap_or_default()
@@ -117,6 +117,7 @@ pub async fn create(
 #[utoipa::path(delete, path = "/networks/{id}", tag = "Network", operation_id = "NetworkDelete",
     params(("id" = String, Path, description = "Network ID or name")),
     responses((status = 204, description = "No error"),
+        (status = 400, description = "an ID prefix matching several networks", body = ErrorResponse),
         (status = 403, description = "operation not supported for pre-defined networks, or the network has active endpoints", body = ErrorResponse),
         (status = 404, description = "no such network", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
@@ -127,7 +128,7 @@ pub async fn remove(State(d): Daemon_, Path(id): Path<String>) -> Result<StatusC
 
 /// Delete unused networks. Filters: `until`, `label`, `label!`.
 #[utoipa::path(post, path = "/networks/prune", tag = "Network", operation_id = "NetworkPrune",
-    params(("filters" = Option<String>, Query, description = "Filters to process on the prune list, encoded as JSON (a `map[string][]string`)")),
+    params(("filters" = Option<String>, Query, description = "Filters to process on the prune list, JSON: `{\"key\":[\"value\"]}`, or `{\"key\":{\"value\":true}}`; `null` is no filter")),
     responses((status = 200, description = "No error", body = NetworkPruneResponse),
         (status = 400, description = "bad parameter", body = ErrorResponse),
         (status = 409, description = "a prune operation is already running", body = ErrorResponse),
@@ -147,7 +148,7 @@ pub async fn prune(State(d): Daemon_, q: QueryMap) -> Result<Json<NetworkPruneRe
     request_body(content = NetworkConnectRequest),
     responses((status = 200, description = "No error"),
         (status = 400, description = "bad parameter", body = ErrorResponse),
-        (status = 403, description = "Operation forbidden (already connected, address in use)", body = ErrorResponse),
+        (status = 403, description = "Operation forbidden (already connected, address in use, the daemon's own or the host's namespace)", body = ErrorResponse),
         (status = 404, description = "Network or container not found", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn connect(
@@ -166,8 +167,11 @@ pub async fn connect(
         mac: cfg.mac_address.filter(|_| honour_mac),
         aliases: cfg.aliases.unwrap_or_default(),
         gw_priority: cfg.gw_priority.unwrap_or(0),
+        link_local_ips: ipam.link_local_ips.unwrap_or_default(),
+        links: cfg.links.unwrap_or_default(),
+        driver_opts: cfg.driver_opts.unwrap_or_default(),
     };
-    super::detached(async move { d.connect(&id, request).await }).await?;
+    super::detached(async move { d.connect_container(&id, request).await }).await?;
     Ok(StatusCode::OK)
 }
 
@@ -177,7 +181,7 @@ pub async fn connect(
     request_body(content = NetworkDisconnectRequest),
     responses((status = 200, description = "No error"),
         (status = 400, description = "bad parameter, or not connected", body = ErrorResponse),
-        (status = 403, description = "Operation not supported for swarm scoped networks", body = ErrorResponse),
+        (status = 403, description = "Operation not supported for swarm scoped networks, or the daemon's own or the host's namespace", body = ErrorResponse),
         (status = 404, description = "Network or container not found", body = ErrorResponse),
         (status = 500, description = "Server error", body = ErrorResponse)))]
 pub async fn disconnect(
@@ -187,6 +191,6 @@ pub async fn disconnect(
 ) -> Result<StatusCode, ApiError> {
     let container = req.container.unwrap_or_default();
     let force = req.force.unwrap_or(false);
-    super::detached(async move { d.disconnect(&id, &container, force).await }).await?;
+    super::detached(async move { d.disconnect_container(&id, &container, force).await }).await?;
     Ok(StatusCode::OK)
 }

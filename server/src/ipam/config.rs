@@ -129,6 +129,9 @@ fn subnet_errors(subnet: Cidr, entry: &ParsedConfig, errors: &mut Vec<String>) {
             subnet.masked()
         ));
     }
+    if let Some(why) = unusable_subnet(subnet.masked()) {
+        errors.push(format!("invalid subnet {subnet}: {why}"));
+    }
     if let Some(range) = entry.ip_range {
         ip_range_errors(subnet, range, errors);
     }
@@ -143,6 +146,70 @@ fn subnet_errors(subnet: Cidr, entry: &ParsedConfig, errors: &mut Vec<String>) {
             errors.push(format!("invalid auxiliary address {name}: {why}"));
         }
     }
+}
+
+/// Ranges that no bridge subnet may touch, and why: the kernel refuses multicast addresses on an
+/// interface, and the others already mean something on every host, so a network there would
+/// only fail later (as netlink's EINVAL) or break the host's own traffic.
+fn special_ranges() -> [(Cidr, &'static str); 8] {
+    use std::net::{Ipv4Addr, Ipv6Addr};
+    let v4 = |a: u8, b: u8, prefix: u8| Cidr {
+        addr: IpAddr::V4(Ipv4Addr::new(a, b, 0, 0)),
+        prefix,
+    };
+    let v6 = |addr: Ipv6Addr, prefix: u8| Cidr {
+        addr: IpAddr::V6(addr),
+        prefix,
+    };
+    [
+        (v4(0, 0, 8), "addresses in 0.0.0.0/8 (\"this network\")"),
+        (v4(127, 0, 8), "loopback addresses"),
+        (v4(169, 254, 16), "link-local addresses"),
+        (v4(224, 0, 4), "multicast addresses"),
+        (v6(Ipv6Addr::LOCALHOST, 128), "loopback addresses"),
+        (
+            v6(Ipv6Addr::new(0, 0, 0, 0, 0, 0xffff, 0, 0), 96),
+            "IPv4-mapped addresses",
+        ),
+        (
+            v6(Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0), 10),
+            "link-local addresses",
+        ),
+        (
+            v6(Ipv6Addr::new(0xff00, 0, 0, 0, 0, 0, 0, 0), 8),
+            "multicast addresses",
+        ),
+    ]
+}
+
+/// Why `subnet` (masked) cannot be a bridge's. A subnet of "0.0.0.0/N" or "::/N" asks for any
+/// free /N from the pools, so only its size is checked. fe80::/64 itself stays allowed, as
+/// Docker allows it: it is the prefix the kernel gives every interface anyway.
+fn unusable_subnet(subnet: Cidr) -> Option<String> {
+    if !subnet.network().is_unspecified() {
+        let link_local_64 = Cidr {
+            addr: IpAddr::V6(std::net::Ipv6Addr::new(0xfe80, 0, 0, 0, 0, 0, 0, 0)),
+            prefix: 64,
+        };
+        let clash = special_ranges()
+            .into_iter()
+            .find(|(range, _)| range.overlaps(&subnet) && subnet != link_local_64);
+        if let Some((range, what)) = clash {
+            return Some(if range.contains_cidr(&subnet) {
+                format!("{what} cannot be a network's subnet")
+            } else {
+                format!("it overlaps {range}, and {what} cannot be a network's subnet")
+            });
+        }
+    }
+    let width = subnet.width();
+    (subnet.prefix + 1 >= width).then(|| {
+        format!(
+            "a /{} or /{width} leaves no address for a container beside the gateway; use /{} or shorter",
+            width - 1,
+            width - 2
+        )
+    })
 }
 
 fn family_name(c: &Cidr) -> &'static str {
@@ -218,7 +285,8 @@ pub enum AllocError {
     Exhausted { v6: bool },
     #[error("bridge driver doesn't support multiple subnets")]
     MultipleSubnets,
-    /// IPv6 enabled but no IPv6 subnet given and no IPv6 pool configured.
+    /// IPv6 enabled but no IPv6 subnet given and no IPv6 pool passed in. The daemon always
+    /// passes one (see `with_ipv6_pool`), so only direct callers of `allocate` meet this.
     #[error(
         "no IPv6 subnet given and no IPv6 default address pool configured: pass --subnet with an IPv6 prefix (e.g. --subnet fd00:1::/64), or add a pool with --default-address-pool base=fd00::/48,size=64"
     )]

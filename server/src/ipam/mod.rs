@@ -15,4 +15,4 @@ pub use cidr::{Cidr, ParseError, parse_ip};
 pub use config::{
     AllocError, ConfigError, ConfigRequest, NetworkConfig, ParsedConfig, allocate, validate,
 };
-pub use pool::{Pool, PoolParseError, default_pools, pick_subnet};
+pub use pool::{Pool, PoolParseError, default_pools, pick_subnet, ula_pool, with_ipv6_pool};

@@ -108,6 +108,36 @@ pub fn default_pools() -> Vec<Pool> {
     ]
 }
 
+/// Docker 27+'s IPv6 pool when none is configured: a unique local /48 (RFC 4193: fd00::/8
+/// followed by a 40-bit global ID) cut into /64s. The global ID is a stable hash (FNV-1a, whose
+/// output never changes between builds) of this daemon's random stored ID, so the prefix stays
+/// the same across restarts and differs between daemons.
+pub fn ula_pool(daemon_id: &str) -> Pool {
+    const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+    const FNV_PRIME: u64 = 0x0000_0100_0000_01b3;
+    let hash = daemon_id.bytes().fold(FNV_OFFSET, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(FNV_PRIME)
+    });
+    let global_id = u128::from(hash & ((1 << 40) - 1));
+    let base = (0xfdu128 << 120) | (global_id << 80);
+    Pool {
+        base: Cidr {
+            addr: std::net::IpAddr::V6(std::net::Ipv6Addr::from(base)),
+            prefix: 48,
+        },
+        size: 64,
+    }
+}
+
+/// The pools in force: `pools`, plus this daemon's ULA pool when none of them is IPv6, as
+/// Docker adds its own, so that `EnableIPv6` needs no subnet and no configuration.
+pub fn with_ipv6_pool(mut pools: Vec<Pool>, daemon_id: &str) -> Vec<Pool> {
+    if !pools.iter().any(|p| !p.base.is_ipv4()) {
+        pools.push(ula_pool(daemon_id));
+    }
+    pools
+}
+
 /// An inclusive address interval in the family's numeric domain.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 struct Span {
@@ -434,6 +464,35 @@ mod tests {
         let whole = [p("base=::/0,size=0")];
         assert_eq!(pick_subnet(&whole, false, &[], &[]), Some(c("::/0")));
         assert_eq!(pick_subnet(&whole, false, &[c("::1/128")], &[]), None);
+    }
+
+    #[test]
+    fn ula_pool_is_a_stable_fd_slash48_cut_into_slash64s() {
+        // Pinned: a change would move every daemon's future IPv6 subnets.
+        assert_eq!(ula_pool("netbridge"), p("base=fdd4:6fb5:5ead::/48,size=64"));
+        let id = crate::model::new_id();
+        let pool = ula_pool(&id);
+        assert_eq!(pool, ula_pool(&id), "same ID, same prefix");
+        assert!(pool.base.is_masked() && c("fd00::/8").contains_cidr(&pool.base));
+        assert_eq!((pool.base.prefix, pool.size), (48, 64));
+        assert_ne!(ula_pool(&crate::model::new_id()), pool, "another daemon");
+        // Handed out first fit, /64 by /64.
+        let pools = [pool];
+        let first = pick_subnet(&pools, false, &[], &[]).unwrap();
+        assert_eq!(first, Cidr::new(pool.base.addr, 64).unwrap());
+        let second = pick_subnet(&pools, false, &[first], &[]).unwrap();
+        assert_eq!(second.first_bits(), first.first_bits() + (1 << 64));
+    }
+
+    #[test]
+    fn the_ula_pool_is_added_only_when_no_ipv6_pool_is_configured() {
+        let ula = ula_pool("x");
+        let got = with_ipv6_pool(default_pools(), "x");
+        assert_eq!(got.len(), default_pools().len() + 1);
+        assert_eq!(got.last(), Some(&ula));
+        let own = vec![p("base=10.0.0.0/8,size=24"), p("base=fd12::/48,size=64")];
+        assert_eq!(with_ipv6_pool(own.clone(), "x"), own);
+        assert_eq!(with_ipv6_pool(Vec::new(), "x"), vec![ula]);
     }
 
     #[test]

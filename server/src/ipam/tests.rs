@@ -413,8 +413,8 @@ fn gateway_on_network_or_broadcast_address_is_refused() {
         bad("fd00::/64", "fd00::").to_string(),
         "failed to allocate gateway (fd00::): Address already in use"
     );
-    // In a /31 both addresses are hosts.
-    let got = create(&[req("10.0.0.0/31", "", "10.0.0.1", &[])], true, false, &[]).unwrap();
+    // In a /31 both addresses are hosts (validation refuses a given /31; allocation still copes).
+    let got = allocate_unchecked("10.0.0.0/31", Some("10.0.0.1"), true, false).unwrap();
     assert_eq!(got[0].gateway, ip("10.0.0.1"));
 }
 
@@ -572,17 +572,34 @@ fn disabled_families_allocate_nothing() {
     assert_eq!(allocate(&parsed, false, false, &[], &[], &[]), Ok(vec![]));
 }
 
+/// Allocates an entry that skipped validation, as a subnet cut from a pool would arrive.
+fn allocate_unchecked(
+    subnet: &str,
+    gateway: Option<&str>,
+    ipv4: bool,
+    ipv6: bool,
+) -> Result<Vec<NetworkConfig>, AllocError> {
+    let entry = ParsedConfig {
+        subnet: Some(c(subnet)),
+        gateway: gateway.map(ip),
+        ..ParsedConfig::default()
+    };
+    allocate(&[entry], ipv4, ipv6, &v6_pools(), &[], &[])
+}
+
 #[test]
 fn tiny_subnets() {
-    let got = create(&[subnet_only("10.0.0.0/31")], true, false, &[]).unwrap();
+    let got = allocate_unchecked("10.0.0.0/31", None, true, false).unwrap();
     assert_eq!(got[0].gateway, ip("10.0.0.0"));
-    let got = create(&[subnet_only("10.0.0.7/32")], true, false, &[]).unwrap();
+    let got = allocate_unchecked("10.0.0.7/32", None, true, false).unwrap();
     assert_eq!(got[0].gateway, ip("10.0.0.7"));
     let got = create(&[subnet_only("10.0.0.4/30")], true, false, &[]).unwrap();
     assert_eq!(got[0].gateway, ip("10.0.0.5"));
-    let got = create(&[subnet_only("fd00::/127")], true, true, &[]).unwrap();
+    let got = allocate_unchecked("fd00::/127", None, true, true).unwrap();
     assert_eq!(got[1].gateway, ip("fd00::1"));
-    let err = create(&[subnet_only("fd00::7/128")], false, true, &[]).unwrap_err();
+    let got = create(&[subnet_only("fd00::/126")], false, true, &[]).unwrap();
+    assert_eq!(got[0].gateway, ip("fd00::1"));
+    let err = allocate_unchecked("fd00::7/128", None, false, true).unwrap_err();
     assert_eq!(err, AllocError::NoGatewayAddress(c("fd00::7/128")));
     assert_eq!(
         err.to_string(),
@@ -597,6 +614,97 @@ fn tiny_subnets() {
     )
     .unwrap_err();
     assert_eq!(err, AllocError::NoGatewayAddress(c("10.0.0.255/32")));
+}
+
+#[test]
+fn subnets_no_bridge_can_serve_are_refused_with_why() {
+    let one = |subnet: &str| invalid(&[subnet_only(subnet)], true, true);
+    let refused = |subnet: &str, why: &str| {
+        assert_eq!(
+            one(subnet),
+            format!("invalid network config:\ninvalid subnet {subnet}: {why}"),
+        )
+    };
+    let cannot = |what: &str| format!("{what} addresses cannot be a network's subnet");
+    refused("224.0.0.0/24", &cannot("multicast"));
+    refused("239.255.255.0/24", &cannot("multicast"));
+    refused("224.0.0.0/4", &cannot("multicast"));
+    refused("127.0.0.0/8", &cannot("loopback"));
+    refused("127.1.2.0/24", &cannot("loopback"));
+    refused("169.254.0.0/16", &cannot("link-local"));
+    refused("169.254.7.0/24", &cannot("link-local"));
+    refused(
+        "0.0.1.0/24",
+        "addresses in 0.0.0.0/8 (\"this network\") cannot be a network's subnet",
+    );
+    refused("ff00::/8", &cannot("multicast"));
+    refused("ff02::/64", &cannot("multicast"));
+    refused("::1/128", &cannot("loopback"));
+    refused("::ffff:10.0.0.0/120", &cannot("IPv4-mapped"));
+    refused("fe80::/10", &cannot("link-local"));
+    refused("fe80::/80", &cannot("link-local"));
+    refused("febf:1::/64", &cannot("link-local"));
+    // Wider subnets that take in one of those ranges.
+    refused(
+        "192.0.0.0/2",
+        "it overlaps 224.0.0.0/4, and multicast addresses cannot be a network's subnet",
+    );
+    refused(
+        "120.0.0.0/5",
+        "it overlaps 127.0.0.0/8, and loopback addresses cannot be a network's subnet",
+    );
+    refused(
+        "169.0.0.0/8",
+        "it overlaps 169.254.0.0/16, and link-local addresses cannot be a network's subnet",
+    );
+    refused(
+        "fe00::/7",
+        "it overlaps fe80::/10, and link-local addresses cannot be a network's subnet",
+    );
+    // No room for a container beside the gateway.
+    let v4_tiny =
+        "a /31 or /32 leaves no address for a container beside the gateway; use /30 or shorter";
+    let v6_tiny =
+        "a /127 or /128 leaves no address for a container beside the gateway; use /126 or shorter";
+    refused("10.0.0.0/31", v4_tiny);
+    refused("10.0.0.7/32", v4_tiny);
+    refused("0.0.0.0/31", v4_tiny);
+    refused("fd00::/127", v6_tiny);
+    refused("fd00::7/128", v6_tiny);
+    refused("::/128", v6_tiny);
+    // Host bits set: both items, the masked subnet judged.
+    assert_eq!(
+        one("224.0.0.5/24"),
+        "invalid network config:\n\
+         * invalid subnet 224.0.0.5/24: it should be 224.0.0.0/24\n\
+         * invalid subnet 224.0.0.5/24: multicast addresses cannot be a network's subnet"
+    );
+    // A disabled family's entries are not judged.
+    assert!(validate(&[subnet_only("ff02::/64")], true, false).is_ok());
+    // Next to those ranges, Docker's "any free /N", and fe80::/64 itself (Docker allows it) are fine.
+    for fine in [
+        "223.255.255.0/24",
+        "240.0.0.0/24",
+        "126.255.0.0/16",
+        "169.253.0.0/16",
+        "1.0.0.0/8",
+        "10.0.0.0/30",
+        "0.0.0.0/0",
+        "0.0.0.0/24",
+        "fd00::/126",
+        "fe80::/64",
+        "fec0::/10",
+        "fe7f::/16",
+        "::/0",
+        "::/64",
+        "2001:db8::/32",
+    ] {
+        assert!(
+            validate(&[subnet_only(fine)], true, true).is_ok(),
+            "{fine}: {:?}",
+            validate(&[subnet_only(fine)], true, true)
+        );
+    }
 }
 
 #[test]

@@ -23,6 +23,11 @@ pub enum KernelError {
     #[error("invalid {what}: {detail}")]
     Invalid { what: &'static str, detail: String },
 
+    /// A client-given interface sysctl could not be applied (no such knob, or the kernel
+    /// refused the value); the text is Docker's, for the client.
+    #[error("{detail}")]
+    InterfaceSysctl { detail: String },
+
     /// The kernel (or the netlink connection) refused a request. Boxed: rtnetlink's error
     /// is large, and every caller's `Result` would carry its size.
     #[error("{op} ({link}): {source}")]

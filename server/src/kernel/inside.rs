@@ -15,7 +15,7 @@ use super::{
     address::{Gateways, add_address, add_default_routes},
     link::{dump_links, get_link, index_of, link_info, set_link},
     netns::{InNetns, LOOPBACK_INDEX, Netns, run_in_netns},
-    sysctl::{set_ipv6_sysctl, set_sysctl},
+    sysctl::{InterfaceSysctl, apply_interface_sysctls, set_ipv6_sysctl, set_sysctl},
 };
 
 /// How often a freshly picked "eth<N>" may turn out taken (a concurrent attach into the same
@@ -86,12 +86,13 @@ pub(crate) async fn create_inside(
 
 /// The container end, from this thread, which is inside the namespace (the per-interface
 /// sysctls belong to the namespace of the thread that writes them): arp_notify, no DAD,
-/// addresses, up (with its mark, if the mark lives inside), default route(s). Returns its
+/// addresses, the client's sysctls, up (with its mark, if the mark lives inside), default route(s). Returns its
 /// ifindex.
 pub(crate) async fn configure_inside(
     handle: &Handle,
     name: &str,
     addresses: &[(IpAddr, u8)],
+    sysctls: &[InterfaceSysctl],
     gateways: Gateways,
     alias: Option<&str>,
 ) -> Result<u32, KernelError> {
@@ -103,6 +104,8 @@ pub(crate) async fn configure_inside(
     for (addr, len) in addresses {
         add_address(handle, index, name, *addr, *len).await?;
     }
+    // The client's, after the addresses and before up: Docker's order.
+    apply_interface_sysctls(name, sysctls)?;
     let mut up = LinkUnspec::new_with_index(index).up();
     if let Some(alias) = alias {
         up = up.alias(alias);

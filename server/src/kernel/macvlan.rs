@@ -14,6 +14,7 @@ use super::{
     inside::{configure_inside, create_inside},
     link::{delete_link_by_name, validate_link_name},
     netns::{Netns, run_in_netns},
+    sysctl::InterfaceSysctl,
     task::elapsed_us,
 };
 
@@ -50,6 +51,8 @@ pub struct MacvlanAttachment {
     /// Ownership mark on the interface itself, e.g. "netbridge:<endpoint id>".
     pub alias: String,
     pub addresses: Vec<(IpAddr, u8)>,
+    /// Client-given sysctls of the interface (see `Attachment::sysctls`).
+    pub sysctls: Vec<InterfaceSysctl>,
     pub gateways: Gateways,
 }
 
@@ -92,8 +95,15 @@ impl Kernel {
                 },
             )
             .await?;
-            match configure_inside(&inner.handle, &name, &a.addresses, a.gateways, Some(&a.alias))
-                .await
+            let configured = configure_inside(
+                &inner.handle,
+                &name,
+                &a.addresses,
+                &a.sysctls,
+                a.gateways,
+                Some(&a.alias),
+            );
+            match configured.await
             {
                 Ok(index) => {
                     debug!(container = %name, index, elapsed_us = elapsed_us(started), "macvlan attached");

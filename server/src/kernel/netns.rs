@@ -302,3 +302,157 @@ fn validate_ns_name(name: &str) -> Result<(), KernelError> {
     }
     Ok(())
 }
+
+/// A namespace's identity: the device and inode of its nsfs file. Two references (a named
+/// namespace, `/proc/<pid>/ns/net`) reach the same namespace exactly when these are equal.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NamespaceId {
+    pub dev: u64,
+    pub ino: u64,
+}
+
+impl std::fmt::Display for NamespaceId {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}:{}", self.dev, self.ino)
+    }
+}
+
+/// The inode the initial network namespace has on kernels that number initial namespaces
+/// statically. Older kernels hand out dynamic inodes from 0xF0000000 up, so no other
+/// namespace can ever carry it.
+const INITIAL_NET_INO: u64 = 0xEFFF_FFF9;
+
+/// The kernel's flag for its own threads in `/proc/<pid>/stat` (field 9).
+const PF_KTHREAD: u64 = 0x0020_0000;
+
+impl Netns {
+    /// The identity of the namespace this fd holds.
+    pub fn id(&self) -> Result<NamespaceId, KernelError> {
+        let st = nix::sys::stat::fstat(&self.file)
+            .map_err(|e| KernelError::os("stat namespace", self.describe(), e))?;
+        Ok(NamespaceId {
+            dev: st.st_dev,
+            ino: st.st_ino,
+        })
+    }
+}
+
+/// Namespaces no container may ever be: the daemon's own (the host's, under a host-network
+/// deployment) and the initial one. Found by identity, never by trusting a PID's number.
+pub fn off_limits_namespaces() -> Result<Vec<NamespaceId>, KernelError> {
+    let own = Netns::open(Path::new("/proc/self/ns/net"))?.id()?;
+    let mut ids = vec![
+        own,
+        NamespaceId {
+            dev: own.dev,
+            ino: INITIAL_NET_INO,
+        },
+    ];
+    // Kernel threads always live in the initial namespace; one visible here names it.
+    if let Some(initial) = first_process_where(is_kernel_thread, None) {
+        ids.push(initial.1);
+    }
+    ids.sort();
+    ids.dedup();
+    Ok(ids)
+}
+
+/// The namespace of process `pid` and the path that reached it, if the process exists.
+pub fn namespace_of_pid(pid: u32) -> Option<(PathBuf, NamespaceId)> {
+    let path = PathBuf::from(format!("/proc/{pid}/ns/net"));
+    let id = Netns::open(&path).and_then(|ns| ns.id()).ok()?;
+    Some((path, id))
+}
+
+/// A live process's path to namespace `id`: how a namespace first reached through a PID stays
+/// reachable after that process exits, as long as another one lives in it.
+pub fn find_process_in(id: NamespaceId) -> Option<PathBuf> {
+    first_process_where(|_| true, Some(id)).map(|(path, _)| path)
+}
+
+/// The first process (by `/proc` order) whose stat line passes `keep` and, if given, whose
+/// namespace is `want`.
+fn first_process_where(
+    keep: impl Fn(&str) -> bool,
+    want: Option<NamespaceId>,
+) -> Option<(PathBuf, NamespaceId)> {
+    let entries = fs::read_dir("/proc").ok()?;
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let Some(pid) = name.to_str().and_then(|n| n.parse::<u32>().ok()) else {
+            continue;
+        };
+        let Ok(stat) = fs::read_to_string(format!("/proc/{pid}/stat")) else {
+            continue;
+        };
+        if !keep(&stat) {
+            continue;
+        }
+        if let Some((path, id)) = namespace_of_pid(pid)
+            && want.is_none_or(|w| w == id)
+        {
+            return Some((path, id));
+        }
+    }
+    None
+}
+
+/// Whether a `/proc/<pid>/stat` line is a kernel thread's. The command name (field 2) may
+/// hold spaces and parentheses, so fields are counted after its last `)`.
+pub fn is_kernel_thread(stat: &str) -> bool {
+    let Some(rest) = stat.rfind(')').map(|i| &stat[i + 1..]) else {
+        return false;
+    };
+    // After the name: state (3), ppid, pgrp, session, tty_nr, tpgid, flags (9).
+    rest.split_whitespace()
+        .nth(6)
+        .and_then(|f| f.parse::<u64>().ok())
+        .is_some_and(|flags| flags & PF_KTHREAD != 0)
+}
+
+#[cfg(test)]
+mod identity_tests {
+    use super::*;
+
+    #[test]
+    fn kernel_threads_are_told_by_their_flags_not_their_pid() {
+        let kthreadd = "2 (kthreadd) S 0 0 0 0 -1 2129984 0 0 0 0 0 0 0 0 20 0 1 0 24";
+        assert!(is_kernel_thread(kthreadd));
+        // A user process whose name holds spaces and parentheses, flags without PF_KTHREAD.
+        let user = "4242 (evil) S 0 0 0 0 -1 2129984) S 1 4242 4242 0 -1 4194560 100 0 0";
+        assert!(!is_kernel_thread(user));
+        let init = "1 (systemd) S 0 1 1 0 -1 4194560 5000 0 0 0";
+        assert!(!is_kernel_thread(init));
+        assert!(!is_kernel_thread("garbage"));
+        assert!(!is_kernel_thread(""));
+    }
+
+    #[test]
+    fn the_own_and_the_initial_namespace_are_off_limits() {
+        let ids = off_limits_namespaces().expect("off-limits namespaces");
+        let own = Netns::open(Path::new("/proc/self/ns/net"))
+            .and_then(|ns| ns.id())
+            .expect("own namespace");
+        assert!(ids.contains(&own));
+        assert!(ids.contains(&NamespaceId {
+            dev: own.dev,
+            ino: INITIAL_NET_INO
+        }));
+        // Where a kernel thread is visible, its namespace (the initial one) is in the list.
+        if let Some((_, initial)) = first_process_where(is_kernel_thread, None) {
+            assert!(ids.contains(&initial));
+        }
+    }
+
+    #[test]
+    fn a_pid_reaches_its_namespace_by_identity() {
+        let own = Netns::open(Path::new("/proc/self/ns/net"))
+            .and_then(|ns| ns.id())
+            .expect("own namespace");
+        let (path, id) = namespace_of_pid(std::process::id()).expect("own pid");
+        assert_eq!(id, own);
+        assert!(path.ends_with("ns/net"));
+        assert!(find_process_in(own).is_some());
+        assert!(namespace_of_pid(u32::MAX).is_none());
+    }
+}

@@ -28,6 +28,66 @@ pub fn set_sysctl(key: &str, value: &str) -> Result<(), KernelError> {
         .map_err(|e| KernelError::os("write sysctl", format!("{key}={value}"), e))
 }
 
+/// A per-interface sysctl a client asked for: `/proc/sys/net/<family>/<group>/<ifname>/<knob>`,
+/// the interface being the endpoint's container end, whose name is only known once made.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct InterfaceSysctl {
+    /// `ipv4`, `ipv6` or `mpls`.
+    pub family: String,
+    /// `conf`, `neigh`, …
+    pub group: String,
+    /// The file under the interface's directory, e.g. `forwarding`.
+    pub knob: String,
+    pub value: String,
+}
+
+impl InterfaceSysctl {
+    /// Its path for the interface `ifname`, relative to /proc/sys.
+    fn key(&self, ifname: &str) -> String {
+        format!("net/{}/{}/{ifname}/{}", self.family, self.group, self.knob)
+    }
+}
+
+/// Applies client-given sysctls to `ifname` in the calling thread's namespace, as Docker does:
+/// the file must exist, and a value already in place is not rewritten (so a read-only
+/// /proc/sys with the right values is fine). The messages are Docker's.
+pub(crate) fn apply_interface_sysctls(
+    ifname: &str,
+    sysctls: &[InterfaceSysctl],
+) -> Result<(), KernelError> {
+    validate_link_name("interface name", ifname)?;
+    for s in sysctls {
+        // Each part is one path component, so the file stays under the interface's directory.
+        if [&s.family, &s.group, &s.knob]
+            .iter()
+            .any(|part| part.is_empty() || part.contains('/') || *part == "." || *part == "..")
+        {
+            return Err(KernelError::invalid(
+                "interface sysctl",
+                format!("{}.{}.IFNAME.{}", s.family, s.group, s.knob),
+            ));
+        }
+        let key = s.key(ifname);
+        let path = sysctl_path(&key)?;
+        let shown = path.display().to_string();
+        let refused = |detail: String| KernelError::InterfaceSysctl { detail };
+        if !std::fs::metadata(&path).is_ok_and(|m| m.is_file()) {
+            return Err(refused(format!("{shown} is not a sysctl file")));
+        }
+        let current = std::fs::read_to_string(&path)
+            .map_err(|e| refused(format!("unable to read '{shown}': {e}")))?;
+        if current.trim() == s.value {
+            continue;
+        }
+        OpenOptions::new()
+            .write(true)
+            .open(&path)
+            .and_then(|mut f| f.write_all(s.value.as_bytes()))
+            .map_err(|e| refused(format!("unable to write to '{shown}': {e}")))?;
+    }
+    Ok(())
+}
+
 /// Like [`set_sysctl`], but a missing IPv6 tree (IPv6 disabled at boot, or on that interface)
 /// is not an error: the knob has nothing to protect then.
 pub(crate) fn set_ipv6_sysctl(key: &str, value: &str) -> Result<(), KernelError> {
@@ -92,5 +152,48 @@ impl Ipv6Conf {
         File::from(fd)
             .write_all(b"1")
             .map_err(|e| KernelError::os("write sysctl", format!("net/ipv6/conf/{key}=1"), e))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn knob(group: &str, knob: &str) -> InterfaceSysctl {
+        InterfaceSysctl {
+            family: "ipv4".into(),
+            group: group.into(),
+            knob: knob.into(),
+            value: "1".into(),
+        }
+    }
+
+    #[test]
+    fn interface_sysctls_never_leave_the_interface_directory() {
+        for bad in [
+            knob("conf", "a/b"),
+            knob("..", "x"),
+            knob("conf", ""),
+            knob(".", "x"),
+        ] {
+            let refused = apply_interface_sysctls("eth0", std::slice::from_ref(&bad));
+            assert!(
+                matches!(refused, Err(KernelError::Invalid { .. })),
+                "{bad:?}: {refused:?}"
+            );
+        }
+        assert!(
+            apply_interface_sysctls("../x", &[]).is_err(),
+            "interface name checked"
+        );
+    }
+
+    #[test]
+    fn a_missing_knob_is_dockers_not_a_sysctl_file() {
+        let refused = apply_interface_sysctls("lo", &[knob("conf", "no_such_knob")]);
+        assert_eq!(
+            refused.map_err(|e| e.to_string()),
+            Err("/proc/sys/net/ipv4/conf/lo/no_such_knob is not a sysctl file".to_string())
+        );
     }
 }

@@ -20,7 +20,7 @@ use super::{
     inside::{configure_inside, create_inside},
     link::{delete_link_by_name, set_link, validate_link_name},
     netns::{InNetns, Netns, run_in_netns},
-    sysctl::Ipv6Conf,
+    sysctl::{InterfaceSysctl, Ipv6Conf},
     task::{elapsed_us, run_detached},
 };
 
@@ -36,7 +36,11 @@ pub struct Attachment {
     pub mac: [u8; 6],
     /// Ownership mark on the host end, e.g. "netbridge:<endpoint id>".
     pub alias: String,
+    /// The network's addresses, then any extra (link-local) ones.
     pub addresses: Vec<(IpAddr, u8)>,
+    /// Client-given sysctls of the container end, applied after its addresses, before up
+    /// (Docker's order).
+    pub sysctls: Vec<InterfaceSysctl>,
     /// A default route via it when `Some` (unless the namespace already has one).
     pub gateway_v4: Option<Ipv4Addr>,
     pub gateway_v6: Option<Ipv6Addr>,
@@ -48,7 +52,7 @@ impl Kernel {
     /// born inside `ns` (IFLA_NET_NS_FD, so nothing is moved between namespaces, which would
     /// cost an RCU wait) carrying MAC and MTU, the host end already on the bridge, sized and
     /// up; then the host end's alias, while inside: arp_notify=1, accept_dad=0, addresses,
-    /// up, default route(s). Any failure deletes the host end, which takes the peer with it.
+    /// client sysctls, up, default route(s). Any failure deletes the host end, which takes the peer with it.
     /// Runs to the end (or to the rollback) even if the caller is dropped. Returns the
     /// container-side name and its ifindex inside `ns`.
     pub async fn attach(&self, ns: &Netns, a: &Attachment) -> Result<(String, u32), KernelError> {
@@ -207,11 +211,19 @@ async fn configure_pair(
         v4: a.gateway_v4,
         v6: a.gateway_v6,
     };
-    configure_inside(&inner.handle, name, &a.addresses, gateways, None).await
+    configure_inside(
+        &inner.handle,
+        name,
+        &a.addresses,
+        &a.sysctls,
+        gateways,
+        None,
+    )
+    .await
 }
 
 impl Kernel {
-    /// A veth pair with both ends in the daemon's namespace, up, without IPv6, `name` marked
+    /// A veth pair with both ends in the daemon's namespace, up, without IPv6, both marked
     /// with `alias`: a link that has carrier yet leads nowhere. A macvlan parent for a network
     /// that must stay isolated (an empty bridge has no carrier, and its macvlans would pass
     /// nothing). Deleting either end deletes both. Returns `name`'s ifindex.
@@ -236,8 +248,11 @@ impl Kernel {
                 }
                 set_link(
                     &handle,
-                    LinkUnspec::new_with_name(&peer).up().build(),
-                    "set link up",
+                    LinkUnspec::new_with_name(&peer)
+                        .alias(alias.clone())
+                        .up()
+                        .build(),
+                    "set link alias and up",
                     &peer,
                 )
                 .await?;

@@ -1,6 +1,9 @@
 //! Bringing the daemon up and down: store, kernel, start-up repair, listeners, signals.
 
 mod listener;
+mod login;
+
+pub use login::login_url;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -49,13 +52,19 @@ fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServeEr
 
 async fn open(args: &ServeArgs) -> Result<(Store, Arc<Daemon>), ServeError> {
     let store = Store::open(&args.db).await?;
+    let pools = crate::ipam::with_ipv6_pool(args.pools(), &store.daemon_id().await?);
+    if let Some(v6) = pools.iter().find(|p| !p.base.is_ipv4()) {
+        tracing::info!(pool = %v6, "automatic IPv6 subnets come from this pool");
+    }
     let kernel = Kernel::connect()?;
     let firewall: Arc<dyn crate::kernel::Firewall> = Arc::new(crate::kernel::Nftables::new());
     let settings = Settings {
-        pools: args.pools(),
+        pools,
         default_bridge: args.default_bridge.clone(),
         netns_dir: args.netns_dir.clone(),
         netns_etc_dir: args.netns_etc_dir.clone(),
+        container_refs: args.container_refs.clone(),
+        off_limits: crate::kernel::off_limits_namespaces()?,
     };
     let daemon = Arc::new(Daemon::new(store.clone(), kernel, firewall, settings));
     Ok((store, daemon))
@@ -108,12 +117,17 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             "start-up reconcile repaired what a crash left"
         );
     }
-    let guard = Arc::new(Guard::new(
+    let mut guard = Guard::new(
         // Tokens guard TCP; --insecure-tcp without a token file leaves it open.
         tokens.clone(),
         args.cors_origins.clone(),
         args.max_requests,
+    );
+    guard.sessions = Arc::new(crate::api::session::Sessions::for_listener(
+        args.tcp,
+        tls.is_some(),
     ));
+    let guard = Arc::new(guard);
     tokio::spawn(give_back_after_work(daemon.clone()));
     let app = crate::api::app(daemon, guard);
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));

@@ -5,7 +5,7 @@
 //! is written before the driver attaches it, and removed after the driver detached it; a
 //! failure in between undoes what was done, so no interface, address or row is left behind.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::str::FromStr;
 
@@ -14,7 +14,7 @@ use super::events::network_event;
 use super::journal::Op;
 use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
-use crate::kernel::{Gateways, Netns};
+use crate::kernel::{Gateways, InterfaceSysctl};
 use crate::model::{self, Container, Endpoint, Network};
 use crate::store::StoreError;
 
@@ -28,41 +28,52 @@ pub struct ConnectRequest {
     pub mac: Option<String>,
     pub aliases: Vec<String>,
     pub gw_priority: i64,
+    /// IPAMConfig.LinkLocalIPs as sent.
+    pub link_local_ips: Vec<String>,
+    pub links: Vec<String>,
+    pub driver_opts: BTreeMap<String, String>,
 }
+
+/// Docker's endpoint driver option holding per-interface sysctls, `net.X.Y.IFNAME.Z=V,…`.
+pub const ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
+/// Docker's endpoint driver option naming the interface inside the container.
+pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
 
 impl Daemon {
     /// Attaches a container to a network. Checks run in Docker's order: container, network,
     /// endpoint settings, already connected, addresses.
     pub async fn connect(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
         let _shared = self.exclusive.read().await;
-        let (container, unsaved) = self.resolve_container(&req.container).await?;
+        self.connect_shared(network_term, req).await
+    }
+
+    /// [`Daemon::connect`] for an operation that already holds the shared lock.
+    pub(super) async fn connect_shared(
+        &self,
+        network_term: &str,
+        req: ConnectRequest,
+    ) -> Result<()> {
+        let reached = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
-        let count = self.store.endpoints_of_network(&network.id).await?.len();
+        let count = self.store.endpoint_count(&network.id).await?;
         driver::of(&network)?.check_connect(&network, count)?;
         let wanted = endpoint_settings(&network, &req)?;
 
         // The container's lock also keeps its interfaces named in turn (eth0, eth1, …).
-        let locks = self.lock_endpoint(&network.id, &container.netns_path).await;
+        let mut locks = self
+            .lock_endpoint(&network.id, reached.container.namespace)
+            .await;
         // The network may have been removed while we waited.
         let Some(network) = self.store.network(&network.id).await? else {
             return Err(Error::NotFound(format!("network {network_term} not found")));
         };
-        let container = if unsaved {
-            // Two connects of a new namespace may race to record it; the name is unique.
-            match self.store.container_by_name(&container.name).await? {
-                Some(existing) => existing,
-                None => {
-                    self.store.insert_container(&container).await?;
-                    container
-                }
-            }
-        } else {
-            container
-        };
+        // Recorded, or forgotten by a last disconnect, while we waited: read it again.
+        let container = self.record_locked(reached).await?;
         let result = self
-            .connect_locked(&network, &container, wanted, locks)
+            .connect_locked(&network, &container, wanted, &mut locks)
             .await;
         if result.is_err() {
+            // Still under the container's lock: no connect can be recording an endpoint.
             self.forget_quietly(&container.id).await;
         }
         result
@@ -73,7 +84,7 @@ impl Daemon {
         network: &Network,
         container: &Container,
         wanted: Wanted,
-        mut locks: EndpointLocks,
+        locks: &mut EndpointLocks,
     ) -> Result<()> {
         let mine = self.store.endpoints_of_container(&container.id).await?;
         if mine.iter().any(|e| e.network_id == network.id) {
@@ -83,10 +94,12 @@ impl Daemon {
             )));
         }
         let driver = driver::of(network)?;
-        let count = self.store.endpoints_of_network(&network.id).await?.len();
+        let count = self.store.endpoint_count(&network.id).await?;
         driver.check_connect(network, count)?;
-        let ns = Netns::open(std::path::Path::new(&container.netns_path))
-            .map_err(|_| Error::NotFound(format!("No such container: {}", container.name)))?;
+        let ns = self
+            .open_namespace(container)
+            .await
+            .ok_or_else(|| Error::NotFound(format!("No such container: {}", container.name)))?;
         let used = self.store.used_addresses(&network.id).await?;
         let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
@@ -104,35 +117,18 @@ impl Daemon {
         }
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
-        let mut endpoint = Endpoint {
-            id: model::new_id(),
-            network_id: network.id.clone(),
-            container_id: container.id.clone(),
-            host_ifname: String::new(),
-            ifname: String::new(),
-            mac: model::format_mac(&mac),
-            ipv4,
-            ipv6,
-            aliases: wanted.aliases,
-            gw_priority: wanted.gw_priority,
-            requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
-            requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
-            created_nanos: model::now_nanos(),
-        };
+        let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
         // The row reserves the address; a random host-side name may clash, so retry a few
         // times. The journal names the endpoint's kernel objects before they exist, so a crash
         // at any later point can be rolled back even before they carry their mark.
-        let addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
+        let mut addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
-        let gateways = if gateway_owner {
-            Gateways {
-                v4: gateway_v4(network),
-                v6: gateway_v6(network),
-            }
-        } else {
-            Gateways::default()
+        addresses.extend(link_local_addresses(&endpoint));
+        let gateways = match gateway_owner {
+            true => gateways_of(network),
+            false => Gateways::default(),
         };
         let mut attempt = 0;
         let (op, ifname) = loop {
@@ -163,9 +159,10 @@ impl Daemon {
             let attach = Attach {
                 endpoint: &endpoint,
                 ns: &ns,
-                ifname: None,
+                ifname: wanted.ifname.clone(),
                 mac,
                 addresses: addresses.clone(),
+                sysctls: wanted.sysctls.clone(),
                 gateways,
             };
             let attach = driver.attach(self.driver_env(), network, attach, ready);
@@ -200,7 +197,7 @@ impl Daemon {
             .await
         {
             let _ = self
-                .detach_endpoint(network, &endpoint, &container.netns_path)
+                .detach_endpoint(network, &endpoint, Some(container))
                 .await;
             let _ = self.store.delete_endpoint(&endpoint.id).await;
             self.store.end_op(op).await?;
@@ -254,14 +251,13 @@ impl Daemon {
         };
         let v4 = gateway_v4(network).filter(|_| owner.ipv4.is_some());
         let v6 = gateway_v6(network).filter(|_| owner.ipv6.is_some());
-        let moved = match Netns::open(std::path::Path::new(&container.netns_path)) {
-            Ok(ns) => {
-                self.kernel
-                    .set_default_route(&ns, &owner.ifname, v4, v6)
-                    .await
-            }
-            Err(e) => Err(e),
+        let Some(ns) = self.open_namespace(container).await else {
+            return;
         };
+        let moved = self
+            .kernel
+            .set_default_route(&ns, &owner.ifname, v4, v6)
+            .await;
         if let Err(e) = moved {
             tracing::warn!(container = %container.name, error = %e, "cannot move the default route");
         }
@@ -286,9 +282,9 @@ impl Daemon {
         let network = self.find_network(network_term, Lookup::Connect).await?;
         driver::of(&network)?.check_disconnect()?;
         let container = match resolved {
-            Ok((c, false)) => c,
-            Ok((c, true)) => {
-                return Err(not_connected(&c.name, &network.name));
+            Ok(reached) if reached.recorded => reached.container,
+            Ok(reached) => {
+                return Err(not_connected(&reached.container.name, &network.name));
             }
             Err(Error::NotFound(msg)) => {
                 if !force {
@@ -314,7 +310,15 @@ impl Daemon {
         network: &Network,
         container: &Container,
     ) -> Result<bool> {
-        let _locks = self.lock_endpoint(&network.id, &container.netns_path).await;
+        let _locks = self.lock_endpoint(&network.id, container.namespace).await;
+        // Forgotten and recorded again while we waited: the record as it stands now.
+        let Some(container) = self
+            .store
+            .container_by_namespace(container.namespace)
+            .await?
+        else {
+            return Ok(false);
+        };
         let endpoint = self
             .store
             .endpoints_of_container(&container.id)
@@ -323,7 +327,7 @@ impl Daemon {
             .find(|e| e.network_id == network.id);
         match endpoint {
             Some(e) => self
-                .disconnect_endpoint(network, container, &e)
+                .disconnect_endpoint(network, &container, &e)
                 .await
                 .map(|()| true),
             None => Ok(false),
@@ -346,7 +350,7 @@ impl Daemon {
         crash::point("disconnect.journaled");
         // A vanished namespace took the interface with it: nothing to delete is fine.
         if let Err(e) = self
-            .detach_endpoint(network, endpoint, &container.netns_path)
+            .detach_endpoint(network, endpoint, Some(container))
             .await
         {
             self.store.end_op(op).await?;
@@ -369,7 +373,7 @@ impl Daemon {
     }
 }
 
-fn not_connected(container: &str, network: &str) -> Error {
+pub(super) fn not_connected(container: &str, network: &str) -> Error {
     // Docker answers 500 for this client mistake; 400 with its text.
     Error::InvalidParameter(format!(
         "container {container} is not connected to network {network}"
@@ -383,6 +387,13 @@ struct Wanted {
     mac: Option<[u8; 6]>,
     aliases: Vec<String>,
     gw_priority: i64,
+    /// Unmapped, in the order given.
+    link_local: Vec<IpAddr>,
+    links: Vec<String>,
+    driver_opts: BTreeMap<String, String>,
+    sysctls: Vec<InterfaceSysctl>,
+    /// The interface name asked for through [`ENDPOINT_IFNAME`].
+    ifname: Option<String>,
 }
 
 /// Docker's endpoint-settings checks, all problems collected into one 400.
@@ -427,6 +438,23 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
             }
         },
     };
+    let mut link_local = Vec::new();
+    for text in &req.link_local_ips {
+        match IpAddr::from_str(text).map(|ip| ip.to_canonical()) {
+            Ok(ip) if !ip.is_unspecified() => link_local.push(ip),
+            _ => problems.push(format!("invalid link-local IP address: {text}")),
+        }
+    }
+    let sysctls = req
+        .driver_opts
+        .get(ENDPOINT_SYSCTLS)
+        .map(|text| parse_sysctls(text, &mut problems));
+    let ifname = req.driver_opts.get(ENDPOINT_IFNAME);
+    if let Some(name) = ifname
+        && !model::valid_ifname(name)
+    {
+        problems.push(format!("invalid interface name: {name}"));
+    }
     if !problems.is_empty() {
         problems.dedup();
         let body = if problems.len() == 1 {
@@ -442,13 +470,119 @@ fn endpoint_settings(network: &Network, req: &ConnectRequest) -> Result<Wanted> 
             "invalid endpoint settings:\n{body}"
         )));
     }
+    // Docker makes these checks later (creating, then joining the endpoint), each on its own.
+    if let Some(ip) = link_local.iter().find(|ip| !is_link_local(ip)) {
+        return Err(Error::InvalidParameter(format!(
+            "invalid link local IP address: {ip}"
+        )));
+    }
+    let sysctls = sysctls
+        .transpose()
+        .map_err(Error::InvalidParameter)?
+        .unwrap_or_default();
+    for link in &req.links {
+        check_link(link).map_err(Error::InvalidParameter)?;
+    }
     Ok(Wanted {
         ipv4,
         ipv6,
         mac,
         aliases: req.aliases.clone(),
         gw_priority: req.gw_priority,
+        link_local,
+        links: req.links.clone(),
+        driver_opts: req.driver_opts.clone(),
+        sysctls,
+        ifname: ifname.cloned(),
     })
+}
+
+/// IPv4 169.254.0.0/16 or IPv6 fe80::/10, as Go's `IsLinkLocalUnicast`.
+fn is_link_local(ip: &IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => v6.segments()[0] & 0xffc0 == 0xfe80,
+    }
+}
+
+/// The endpoint's extra link-local addresses with the prefix lengths Docker gives them (/16,
+/// /64), each once: the kernel refuses an address twice.
+pub(super) fn link_local_addresses(e: &Endpoint) -> Vec<(IpAddr, u8)> {
+    let mut seen = BTreeSet::new();
+    e.link_local_ips
+        .iter()
+        .filter(|ip| seen.insert(**ip))
+        .map(|ip| (*ip, if ip.is_ipv4() { 16 } else { 64 }))
+        .collect()
+}
+
+/// The sysctls a recorded endpoint asked for (checked when it was connected).
+pub(super) fn recorded_sysctls(e: &Endpoint) -> Vec<InterfaceSysctl> {
+    let mut problems = Vec::new();
+    e.driver_opts
+        .get(ENDPOINT_SYSCTLS)
+        .and_then(|text| parse_sysctls(text, &mut problems).ok())
+        .unwrap_or_default()
+}
+
+/// `net.X.Y.IFNAME.Z=V,…` as Docker reads it. What Docker checks before connecting (five
+/// dot-separated parts, X one of ipv4/ipv6/mpls, the IFNAME placeholder in either case) goes
+/// into `problems`; what it only finds when applying (no `=`, a name of more than five parts)
+/// is the `Err`. netbridge also wants `net` first and no `/` or empty part, which Docker would
+/// only fail on when writing the file.
+fn parse_sysctls(
+    text: &str,
+    problems: &mut Vec<String>,
+) -> std::result::Result<Vec<InterfaceSysctl>, String> {
+    let mut parsed = Vec::new();
+    let mut late = None;
+    for item in text.split(',') {
+        let parts: Vec<&str> = item.splitn(5, '.').collect();
+        let recognised = parts.len() == 5
+            && parts[0] == "net"
+            && matches!(parts[1], "ipv4" | "ipv6" | "mpls")
+            && matches!(parts[3], "IFNAME" | "ifname");
+        if !recognised {
+            problems.push(format!(
+                "unrecognised network interface sysctl '{item}'; represent 'net.X.Y.ethN.Z=V' as 'net.X.Y.IFNAME.Z=V', 'X' must be 'ipv4', 'ipv6' or 'mpls'"
+            ));
+            continue;
+        }
+        let Some((name, value)) = item.split_once('=') else {
+            late.get_or_insert(format!(
+                "expected sysctl '{item}' to have format name=value"
+            ));
+            continue;
+        };
+        let names: Vec<&str> = name.split('.').collect();
+        if names.len() != 5 || names.iter().any(|n| n.is_empty() || n.contains('/')) {
+            late.get_or_insert(format!(
+                "expected sysctl '{item}' to have format net.X.Y.IFNAME.Z"
+            ));
+            continue;
+        }
+        parsed.push(InterfaceSysctl {
+            family: names[1].to_string(),
+            group: names[2].to_string(),
+            knob: names[4].to_string(),
+            value: value.to_string(),
+        });
+    }
+    match late {
+        Some(message) => Err(message),
+        None => Ok(parsed),
+    }
+}
+
+/// Docker's `opts.ParseLink`: `name` or `name:alias`.
+fn check_link(link: &str) -> std::result::Result<(), String> {
+    if link.is_empty() {
+        return Err("empty string specified for links".to_string());
+    }
+    if link.split(':').count() > 2 {
+        return Err(format!("bad format for links: {link}"));
+    }
+    Ok(())
 }
 
 /// The static address if given and free, else the lowest free one.
@@ -491,6 +625,43 @@ fn provides_gateway(new: &Network, priority: i64, others: &[(i64, Network)]) -> 
         .iter()
         .filter(|(_, n)| !n.internal && !n.ipam.is_empty())
         .all(|(p, n)| priority > *p || (priority == *p && new.name < n.name))
+}
+
+/// A new endpoint's record: its addresses and MAC as picked, the rest as asked.
+fn new_endpoint(
+    network: &Network,
+    container: &Container,
+    wanted: &Wanted,
+    mac: [u8; 6],
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+) -> Endpoint {
+    Endpoint {
+        id: model::new_id(),
+        network_id: network.id.clone(),
+        container_id: container.id.clone(),
+        host_ifname: String::new(),
+        ifname: String::new(),
+        mac: model::format_mac(&mac),
+        ipv4,
+        ipv6,
+        aliases: wanted.aliases.clone(),
+        gw_priority: wanted.gw_priority,
+        requested_ipv4: wanted.ipv4.filter(|_| ipv4.is_some()),
+        requested_ipv6: wanted.ipv6.filter(|_| ipv6.is_some()),
+        created_nanos: model::now_nanos(),
+        link_local_ips: wanted.link_local.clone(),
+        links: wanted.links.clone(),
+        driver_opts: wanted.driver_opts.clone(),
+    }
+}
+
+/// The default routes an endpoint of `n` gives the container when it provides them.
+fn gateways_of(n: &Network) -> Gateways {
+    Gateways {
+        v4: gateway_v4(n),
+        v6: gateway_v6(n),
+    }
 }
 
 /// The network's IPv4 gateway, if it has one.

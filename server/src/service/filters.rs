@@ -13,16 +13,18 @@ use crate::model::{Network, PREDEFINED_NAMES};
 pub struct Filters(pub BTreeMap<String, BTreeSet<String>>);
 
 impl Filters {
-    /// Parses `{"key":{"value":true}}` (current) or `{"key":["value"]}` (legacy). Empty text means
-    /// no filter.
+    /// Parses `{"key":{"value":true}}` (current) or `{"key":["value"]}` (legacy). Empty text and
+    /// `null` mean no filter, and a `null` value no value, as Go decodes them for Docker.
     pub fn parse(text: &str) -> Result<Filters> {
         if text.trim().is_empty() {
             return Ok(Filters::default());
         }
         let invalid = || Error::InvalidParameter("invalid filter".to_string());
         let value: serde_json::Value = serde_json::from_str(text).map_err(|_| invalid())?;
-        let serde_json::Value::Object(map) = value else {
-            return Err(invalid());
+        let map = match value {
+            serde_json::Value::Object(map) => map,
+            serde_json::Value::Null => return Ok(Filters::default()),
+            _ => return Err(invalid()),
         };
         let mut out = BTreeMap::new();
         for (key, values) in map {
@@ -39,6 +41,7 @@ impl Filters {
                         _ => Err(invalid()),
                     })
                     .collect::<Result<_>>()?,
+                serde_json::Value::Null => BTreeSet::new(),
                 _ => return Err(invalid()),
             };
             out.insert(key, set);
@@ -306,7 +309,7 @@ mod tests {
                 .map(|(k, v)| (k.to_string(), v.to_string()))
                 .collect(),
             ipam_driver: "default".to_string(),
-            ipam_options: BTreeMap::new(),
+            ipam_options: None,
             ipam: Vec::new(),
         }
     }
@@ -324,6 +327,13 @@ mod tests {
         assert!(Filters::parse("{").is_err());
         assert!(Filters::parse(r#"{"name":"x"}"#).is_err());
         assert!(Filters::parse("[]").is_err());
+        assert_eq!(Filters::parse("null").unwrap(), Filters::default());
+        assert!(
+            Filters::parse(r#"{"name":null}"#)
+                .unwrap()
+                .get("name")
+                .is_none()
+        );
     }
 
     #[test]

@@ -9,8 +9,11 @@
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use std::path::Path;
+
 use super::containers::delete_netns;
 use super::{Daemon, Result, driver};
+use crate::kernel::Netns;
 use crate::store::JournalEntry;
 
 fn bridge_driver() -> String {
@@ -57,6 +60,24 @@ pub(super) enum Op {
         #[serde(default)]
         kind: String,
     },
+    /// Do: the sandbox, then its lifecycle record. Undo: a sandbox without its record goes
+    /// (a retry then succeeds). Subject: the container's name.
+    CreateContainer { name: String },
+    /// Do: each planned network joined (each its own connect), then recorded running. Undo: a
+    /// start not recorded as done leaves every network again.
+    StartContainer { name: String },
+    /// Do: every network left, then recorded exited with `exit_code`. Undo: the stop is
+    /// finished.
+    StopContainer {
+        name: String,
+        #[serde(default = "killed")]
+        exit_code: i64,
+    },
+}
+
+/// The exit code of a stop whose journal entry does not say (a kill's).
+fn killed() -> i64 {
+    super::lifecycle::EXIT_KILLED
 }
 
 impl Op {
@@ -69,12 +90,24 @@ impl Op {
             Op::Disconnect { .. } => "disconnect",
             Op::CreateSandbox { .. } => "create_sandbox",
             Op::RemoveSandbox { .. } => "remove_sandbox",
+            Op::CreateContainer { .. } => "create_container",
+            Op::StartContainer { .. } => "start_container",
+            Op::StopContainer { .. } => "stop_container",
         };
         let mut detail = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(fields) = &mut detail {
             fields.remove("op");
         }
         (name, detail)
+    }
+
+    /// A container's lifecycle step: settled before every other operation, since a start's
+    /// and a stop's connects and disconnects are journaled (and rolled back) on their own.
+    pub(super) fn is_lifecycle(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateContainer { .. } | Op::StartContainer { .. } | Op::StopContainer { .. }
+        )
     }
 
     /// Reads a stored entry back; `None` for one this build does not know.
@@ -95,9 +128,8 @@ impl Op {
             Op::CreateNetwork { driver, state } => {
                 if let Some(n) = d.store.network(subject).await? {
                     for e in d.store.endpoints_of_network(&n.id).await? {
-                        if let Some(c) = d.store.container(&e.container_id).await? {
-                            let _ = d.detach_endpoint(&n, &e, &c.netns_path).await;
-                        }
+                        let c = d.store.container(&e.container_id).await?;
+                        let _ = d.detach_endpoint(&n, &e, c.as_ref()).await;
                         d.store.delete_endpoint(&e.id).await?;
                     }
                     d.firewall_remove(&n).await;
@@ -122,8 +154,13 @@ impl Op {
                 netns,
             } => {
                 if let Some(drv) = driver::find(driver) {
+                    let ns = match (drv.lives_inside(), d.store.container(container).await?) {
+                        (false, _) => None,
+                        (true, Some(c)) => d.open_namespace(&c).await,
+                        (true, None) => Netns::open(Path::new(netns)).ok(),
+                    };
                     let _ = drv
-                        .detach(d.driver_env(), subject, host_ifname, netns)
+                        .detach(d.driver_env(), subject, host_ifname, ns.as_ref())
                         .await;
                 }
                 d.store.delete_endpoint(subject).await?;
@@ -152,6 +189,11 @@ impl Op {
             }
             Op::Disconnect { .. } => {
                 repairs.push(format!("interrupted disconnect of {subject} settled"));
+            }
+            Op::CreateContainer { .. } => repairs.push(d.undo_create_container(subject).await?),
+            Op::StartContainer { .. } => repairs.push(d.undo_start_container(subject).await?),
+            Op::StopContainer { exit_code, .. } => {
+                repairs.push(d.finish_stop_container(subject, *exit_code).await?)
             }
         }
         Ok(repairs)
@@ -209,6 +251,12 @@ mod tests {
             Op::RemoveSandbox {
                 name: "a".into(),
                 kind: "sandbox".into(),
+            },
+            Op::CreateContainer { name: "a".into() },
+            Op::StartContainer { name: "a".into() },
+            Op::StopContainer {
+                name: "a".into(),
+                exit_code: 143,
             },
         ];
         for op in ops {

@@ -7,6 +7,7 @@
 
 mod containers;
 pub mod crash;
+mod diagnose;
 mod driver;
 mod endpoints;
 mod error;
@@ -14,10 +15,12 @@ mod events;
 pub mod filters;
 mod firewall;
 mod journal;
+mod lifecycle;
 mod names;
 mod networks;
 mod reconcile;
 mod startup;
+mod topology;
 mod views;
 
 use std::collections::HashMap;
@@ -26,15 +29,22 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 pub use containers::ContainerView;
+pub use diagnose::{
+    DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
+};
+pub use driver::bridge_of;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
+pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES, WaitFor};
 pub use names::{NameServer, Names};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
-pub use views::Counts;
+pub use topology::Topology;
+pub use views::{Counts, DriverStatus};
 
 use crate::ipam::Pool;
-use crate::kernel::{Firewall, Kernel, LinkKinds};
+use crate::kernel::{Firewall, Kernel, LinkKinds, NamespaceId};
+use crate::model::ContainerKind;
 use crate::store::Store;
 
 /// What the daemon was started with that shapes its behaviour.
@@ -48,6 +58,10 @@ pub struct Settings {
     pub netns_dir: PathBuf,
     /// Where sandboxes' resolv.conf files are (`<dir>/<name>/resolv.conf`).
     pub netns_etc_dir: PathBuf,
+    /// The kinds of reference that may name a container (`--container-refs`).
+    pub container_refs: Vec<ContainerKind>,
+    /// Namespaces that are never a container's: the daemon's own and the initial one.
+    pub off_limits: Vec<NamespaceId>,
 }
 
 /// The daemon's state: the store, the kernel, and the locks that order operations.
@@ -66,7 +80,7 @@ pub struct Daemon {
     exclusive: tokio::sync::RwLock<()>,
     /// Orders operations on one network; different networks never wait for each other.
     network_locks: LockMap,
-    /// Orders operations on one container's namespace, keyed by its path.
+    /// Orders operations on one container, keyed by its namespace's identity.
     container_locks: LockMap,
     prune_running: AtomicBool,
     /// Counts state changes (one per event), so idle housekeeping can tell work happened.
@@ -134,15 +148,21 @@ impl Daemon {
         }
     }
 
-    /// Removes an endpoint's kernel objects through its network's driver.
+    /// Removes an endpoint's kernel objects through its network's driver. The container's
+    /// namespace is opened only for a driver whose endpoint lives inside it.
     async fn detach_endpoint(
         &self,
         n: &crate::model::Network,
         e: &crate::model::Endpoint,
-        netns_path: &str,
+        c: Option<&crate::model::Container>,
     ) -> Result<bool> {
-        driver::of(n)?
-            .detach(self.driver_env(), &e.id, &e.host_ifname, netns_path)
+        let driver = driver::of(n)?;
+        let ns = match (driver.lives_inside(), c) {
+            (true, Some(c)) => self.open_namespace(c).await,
+            _ => None,
+        };
+        driver
+            .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
             .await
     }
 
@@ -159,17 +179,24 @@ impl Daemon {
     /// The locks for work on one endpoint, always taken in this order: the network's, then the
     /// container's. Nothing waits for a network lock while holding a container lock, so no two
     /// operations can wait on each other in a cycle.
-    async fn lock_endpoint(&self, network_id: &str, netns_path: &str) -> EndpointLocks {
+    async fn lock_endpoint(&self, network_id: &str, namespace: NamespaceId) -> EndpointLocks {
         let network = self.network_lock(network_id).lock_owned().await;
-        let container = lock_in(&self.container_locks, netns_path);
         EndpointLocks {
             network: Some(network),
-            _container: container.lock_owned().await,
+            _container: self.lock_container(namespace).await,
         }
     }
 
-    fn forget_container_lock(&self, netns_path: &str) {
-        forget_lock(&self.container_locks, netns_path);
+    /// A container's lock, keyed by its namespace so that every reference to one namespace
+    /// waits on the same lock. Its row is only written or forgotten under it.
+    async fn lock_container(&self, namespace: NamespaceId) -> tokio::sync::OwnedMutexGuard<()> {
+        lock_in(&self.container_locks, &namespace.to_string())
+            .lock_owned()
+            .await
+    }
+
+    fn forget_container_lock(&self, namespace: NamespaceId) {
+        forget_lock(&self.container_locks, &namespace.to_string());
     }
 
     fn forget_network_lock(&self, id: &str) {

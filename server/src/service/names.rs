@@ -99,6 +99,7 @@ impl Daemon {
             name: name.to_string(),
             kind: crate::model::ContainerKind::Sandbox,
             netns_path: self.settings.netns_dir.join(name).display().to_string(),
+            namespace: crate::model::UNKNOWN_NAMESPACE,
             created_nanos: 0,
         };
         self.forget_resolver(&sandbox).await;

@@ -32,7 +32,8 @@ pub struct CreateNetwork {
     pub enable_ipv4: Option<bool>,
     pub enable_ipv6: Option<bool>,
     pub ipam_driver: String,
-    pub ipam_options: BTreeMap<String, String>,
+    /// `None` = not sent (shown as `null`, as Docker does).
+    pub ipam_options: Option<BTreeMap<String, String>>,
     pub ipam_config: Vec<ConfigRequest>,
     pub options: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
@@ -151,9 +152,17 @@ impl Daemon {
     /// `POST /networks/create`: Docker's checks, then the network made. Returns the new ID.
     pub async fn create_network(&self, req: CreateNetwork) -> Result<String> {
         let _shared = self.exclusive.read().await;
-        let _topology = self.topology.lock().await;
+        // Checked before waiting for the topology lock, so a bad request never waits.
         let name_taken = self.store.network_by_name(&req.name).await?.is_some();
         let checked = check_create(&req, name_taken, self.kinds())?;
+        let _topology = self.topology.lock().await;
+        // Names are unique: one taken meanwhile, by a create that held the lock, is refused.
+        if self.store.network_by_name(&req.name).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
         self.apply_create(req, checked).await
     }
 

@@ -5,14 +5,13 @@
 
 use std::collections::{HashMap, HashSet};
 use std::net::IpAddr;
-use std::path::Path;
 
 use super::containers::{create_netns, delete_netns};
 use super::driver::{self, Attach};
 use super::journal::Op;
 use super::{Daemon, Result};
-use crate::kernel::{Gateways, Netns};
-use crate::model::{self, ContainerKind, Endpoint, Network};
+use crate::kernel::Gateways;
+use crate::model::{self, ContainerKind, Endpoint, Network, UNKNOWN_NAMESPACE};
 use crate::store::JournalEntry;
 
 /// The alias prefix that marks a link as netbridge's.
@@ -24,6 +23,7 @@ impl Daemon {
     pub async fn reconcile(&self) -> Result<Vec<String>> {
         let _exclusive = self.exclusive.write().await;
         let mut repairs = Vec::new();
+        self.roll_back_lifecycle(&mut repairs).await?;
         for entry in self.store.unfinished_ops().await? {
             self.roll_back(&entry, &mut repairs).await?;
             self.store.end_op(entry.id).await?;
@@ -101,11 +101,25 @@ impl Daemon {
         // namespace down.
         let mut recreated = HashSet::new();
         for c in self.store.containers().await? {
-            if c.kind == ContainerKind::Sandbox && Netns::open(Path::new(&c.netns_path)).is_err() {
+            if let Some(ns) = self.open_namespace(&c).await {
+                if c.namespace == UNKNOWN_NAMESPACE
+                    && let Ok(id) = ns.id()
+                {
+                    // A row from before identities were stored.
+                    self.store
+                        .set_container_namespace(&c.id, &c.netns_path, id)
+                        .await?;
+                }
+                continue;
+            }
+            if c.kind == ContainerKind::Sandbox {
                 let dir = &self.settings.netns_dir;
                 let _ = delete_netns(dir, &c.name).await;
                 match create_netns(dir, &c.name).await {
-                    Ok(()) => {
+                    Ok(id) => {
+                        self.store
+                            .set_container_namespace(&c.id, &c.netns_path, id)
+                            .await?;
                         recreated.insert(c.id.clone());
                         repairs.push(format!("namespace of sandbox {} re-created", c.name));
                     }
@@ -121,14 +135,14 @@ impl Daemon {
         // the kernel tears the namespace down later) are dropped and their addresses freed.
         let mut gone = HashSet::new();
         for c in self.store.containers().await? {
-            if Netns::open(Path::new(&c.netns_path)).is_err() {
+            if self.open_namespace(&c).await.is_none() {
                 gone.insert(c.id);
             }
         }
         let mut endpoints = endpoints;
         for e in endpoints.iter().filter(|e| gone.contains(&e.container_id)) {
             if let Some(n) = networks.iter().find(|n| n.id == e.network_id) {
-                let _ = self.detach_endpoint(n, e, "").await;
+                let _ = self.detach_endpoint(n, e, None).await;
             }
             self.store.delete_endpoint(&e.id).await?;
             repairs.push(format!(
@@ -150,17 +164,21 @@ impl Daemon {
                 continue;
             };
             let driver = driver::of(n)?;
-            let intact = !e.ifname.is_empty()
-                && !recreated.contains(&e.container_id)
+            // Only a driver whose endpoint lives inside needs the namespace opened to check it.
+            let ns = match driver.lives_inside() {
+                true => self.open_namespace(&c).await,
+                false => None,
+            };
+            let intact = !recreated.contains(&e.container_id)
                 && driver
-                    .intact(env, n, e, &c.netns_path, &links)
+                    .intact(env, n, e, ns.as_ref(), &links)
                     .await
                     .unwrap_or(false);
             if intact {
                 continue;
             }
             touched.insert(e.container_id.clone());
-            self.repair_endpoint(e, n, &c.netns_path, repairs).await?;
+            self.repair_endpoint(e, n, repairs).await?;
         }
         for container_id in touched {
             if let Some(c) = self.store.container(&container_id).await? {
@@ -177,19 +195,23 @@ impl Daemon {
     }
 
     /// Re-attaches an endpoint whose kernel objects are missing or wrong, with its recorded
-    /// name, MAC and addresses, or drops it when that fails (its address is then free again).
+    /// name, MAC, addresses and sysctls, or drops it when that fails (its address is then free
+    /// again).
     async fn repair_endpoint(
         &self,
         e: &Endpoint,
         n: &Network,
-        netns_path: &str,
         repairs: &mut Vec<String>,
     ) -> Result<()> {
         let driver = driver::of(n)?;
+        let ns = match self.store.container(&e.container_id).await? {
+            Some(c) => self.open_namespace(&c).await,
+            None => None,
+        };
         let _ = driver
-            .detach(self.driver_env(), &e.id, &e.host_ifname, netns_path)
+            .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
             .await;
-        let Ok(ns) = Netns::open(Path::new(netns_path)) else {
+        let Some(ns) = ns else {
             self.store.delete_endpoint(&e.id).await?;
             repairs.push(format!(
                 "endpoint {} on network {} dropped: its namespace is gone",
@@ -198,16 +220,18 @@ impl Daemon {
             ));
             return Ok(());
         };
-        let addresses: Vec<(IpAddr, u8)> = [(e.ipv4, n.ipv4()), (e.ipv6, n.ipv6())]
+        let mut addresses: Vec<(IpAddr, u8)> = [(e.ipv4, n.ipv4()), (e.ipv6, n.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
+        addresses.extend(super::endpoints::link_local_addresses(e));
         let attach = Attach {
             endpoint: e,
             ns: &ns,
             ifname: (!e.ifname.is_empty()).then(|| e.ifname.clone()),
             mac: model::parse_mac(&e.mac).unwrap_or_else(model::random_mac),
             addresses,
+            sysctls: super::endpoints::recorded_sysctls(e),
             gateways: Gateways::default(),
         };
         let (go, ready) = tokio::sync::oneshot::channel();

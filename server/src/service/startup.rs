@@ -118,7 +118,8 @@ fn predefined(name: &str, driver: &str, now: i64) -> Network {
         options: BTreeMap::new(),
         labels: BTreeMap::new(),
         ipam_driver: "default".to_string(),
-        ipam_options: BTreeMap::new(),
+        // Docker makes its predefined networks without IPAM options: `null` on the wire.
+        ipam_options: None,
         ipam: Vec::new(),
     }
 }

@@ -12,7 +12,8 @@ use std::net::IpAddr;
 use std::sync::Arc;
 
 use crate::ipam::Cidr;
-use crate::model::{Container, Endpoint, Network};
+use crate::kernel::NamespaceId;
+use crate::model::{Container, Endpoint, Network, UNKNOWN_NAMESPACE};
 
 /// Everything in memory, under one lock.
 #[derive(Default)]
@@ -112,17 +113,25 @@ pub(super) struct Containers {
     by_id: BTreeMap<String, Arc<Container>>,
     /// Name to ID.
     by_name: HashMap<String, String>,
+    /// Namespace identity to ID.
+    by_namespace: HashMap<NamespaceId, String>,
 }
 
 impl Containers {
     pub(super) fn insert(&mut self, c: Container) {
         self.by_name.insert(c.name.clone(), c.id.clone());
+        if c.namespace != UNKNOWN_NAMESPACE {
+            self.by_namespace.insert(c.namespace, c.id.clone());
+        }
         self.by_id.insert(c.id.clone(), Arc::new(c));
     }
 
     pub(super) fn remove(&mut self, id: &str) {
         if let Some(c) = self.by_id.remove(id) {
             self.by_name.remove(&c.name);
+            if self.by_namespace.get(&c.namespace).is_some_and(|i| i == id) {
+                self.by_namespace.remove(&c.namespace);
+            }
         }
     }
 
@@ -132,6 +141,12 @@ impl Containers {
 
     pub(super) fn by_name(&self, name: &str) -> Option<Container> {
         self.by_name.get(name).and_then(|id| self.by_id(id))
+    }
+
+    pub(super) fn by_namespace(&self, namespace: NamespaceId) -> Option<Container> {
+        self.by_namespace
+            .get(&namespace)
+            .and_then(|id| self.by_id(id))
     }
 
     pub(super) fn ids_with_prefix(&self, prefix: &str, limit: usize) -> Vec<String> {
@@ -239,6 +254,11 @@ impl Endpoints {
         let mut all: Vec<Endpoint> = self.by_id.iter().map(|e| Endpoint::clone(&e.0)).collect();
         all.sort_by(|a, b| (a.created_nanos, &a.id).cmp(&(b.created_nanos, &b.id)));
         all
+    }
+
+    /// How many endpoints one network has, without copying them.
+    pub(super) fn count_of_network(&self, network_id: &str) -> usize {
+        self.by_network.get(network_id).map_or(0, Vec::len)
     }
 
     pub(super) fn counts(&self) -> HashMap<String, usize> {
@@ -464,6 +484,9 @@ mod tests {
             created_nanos: created,
             requested_ipv4: None,
             requested_ipv6: None,
+            link_local_ips: Vec::new(),
+            links: Vec::new(),
+            driver_opts: Default::default(),
         }
     }
 
@@ -522,7 +545,7 @@ mod tests {
             options: BTreeMap::new(),
             labels: BTreeMap::new(),
             ipam_driver: "default".to_string(),
-            ipam_options: BTreeMap::new(),
+            ipam_options: None,
             ipam: Vec::new(),
         }
     }
@@ -539,6 +562,7 @@ mod tests {
                 name: name.to_string(),
                 kind: ContainerKind::Sandbox,
                 netns_path: format!("/run/netns/{name}"),
+                namespace: crate::model::UNKNOWN_NAMESPACE,
                 created_nanos: 0,
             });
         }
@@ -592,9 +616,15 @@ mod tests {
                 name: name.to_string(),
                 kind: ContainerKind::Sandbox,
                 netns_path: format!("/run/netns/{name}"),
+                namespace: NamespaceId {
+                    dev: 4,
+                    ino: 100 + created as u64,
+                },
                 created_nanos: created,
             });
         }
+        let by_ns = c.by_namespace(NamespaceId { dev: 4, ino: 101 });
+        assert_eq!(by_ns.map(|x| x.name), Some("two".to_string()));
         assert_eq!(c.by_name("two").map(|x| x.id), Some("abd2".to_string()));
         assert_eq!(c.ids_with_prefix("ab", 16), ["abc1", "abd2"]);
         assert_eq!(c.ids_with_prefix("abc", 16), ["abc1"]);
@@ -602,6 +632,7 @@ mod tests {
         let order: Vec<String> = c.all().into_iter().map(|x| x.name).collect();
         assert_eq!(order, ["two", "one"]);
         c.remove("abc1");
+        assert!(c.by_namespace(NamespaceId { dev: 4, ino: 102 }).is_none());
         assert!(c.by_name("one").is_none());
         assert!(c.by_id("abc1").is_none());
     }

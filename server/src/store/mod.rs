@@ -5,6 +5,7 @@
 //! transactions so two writers never interleave.
 
 mod cache;
+mod lifecycle;
 mod rows;
 
 use std::collections::{BTreeSet, HashMap};
@@ -17,7 +18,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, S
 use sqlx::{Row, SqlitePool};
 
 use crate::ipam::Cidr;
-use crate::model::{Container, Endpoint, Network};
+use crate::kernel::NamespaceId;
+use crate::model::{Container, Endpoint, Network, UNKNOWN_NAMESPACE};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -129,6 +131,21 @@ impl Store {
 
     pub async fn close(&self) {
         self.pool.close().await;
+    }
+
+    /// This daemon's random ID: made on first use, then kept for the life of the database, so
+    /// that what is derived from it (the IPv6 ULA pool) stays the same across restarts.
+    pub async fn daemon_id(&self) -> Result<String> {
+        sqlx::query("INSERT OR IGNORE INTO daemon (singleton, id) VALUES (1, ?)")
+            .bind(crate::model::new_id())
+            .execute(&self.pool)
+            .await
+            .ctx("storing the daemon ID")?;
+        sqlx::query("SELECT id FROM daemon WHERE singleton = 1")
+            .fetch_one(&self.pool)
+            .await
+            .and_then(|row| row.try_get("id"))
+            .ctx("reading the daemon ID")
     }
 
     // ---- networks ----
@@ -250,6 +267,11 @@ impl Store {
     /// Endpoints per network ID, for `dangling` filters and prune.
     pub async fn endpoint_counts(&self) -> Result<HashMap<String, usize>> {
         Ok(self.cached().endpoints.counts())
+    }
+
+    /// How many endpoints a network has (a driver's limits), without copying them.
+    pub async fn endpoint_count(&self, network_id: &str) -> Result<usize> {
+        Ok(self.cached().endpoints.count_of_network(network_id))
     }
 
     pub async fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {
@@ -385,18 +407,50 @@ impl Store {
     // ---- containers ----
 
     pub async fn insert_container(&self, c: &Container) -> Result<()> {
+        let (dev, ino) = namespace_columns(c);
         sqlx::query(
-            "INSERT INTO containers (id, name, kind, netns_path, created_nanos) VALUES (?, ?, ?, ?, ?)",
+            "INSERT INTO containers (id, name, kind, netns_path, ns_dev, ns_ino, created_nanos)
+             VALUES (?, ?, ?, ?, ?, ?, ?)",
         )
         .bind(&c.id)
         .bind(&c.name)
         .bind(c.kind.as_str())
         .bind(&c.netns_path)
+        .bind(dev)
+        .bind(ino)
         .bind(c.created_nanos)
         .execute(&self.pool)
         .await
         .ctx("container")?;
         self.cached_mut().containers.insert(c.clone());
+        Ok(())
+    }
+
+    /// Records where a container's namespace is reached now and what it is (a re-created
+    /// sandbox namespace is a new one; a PID's path moves on when that process exits).
+    pub async fn set_container_namespace(
+        &self,
+        id: &str,
+        path: &str,
+        namespace: NamespaceId,
+    ) -> Result<()> {
+        let Some(mut c) = self.cached().containers.by_id(id) else {
+            return Ok(());
+        };
+        c.netns_path = path.to_string();
+        c.namespace = namespace;
+        let (dev, ino) = namespace_columns(&c);
+        sqlx::query("UPDATE containers SET netns_path = ?, ns_dev = ?, ns_ino = ? WHERE id = ?")
+            .bind(path)
+            .bind(dev)
+            .bind(ino)
+            .bind(id)
+            .execute(&self.pool)
+            .await
+            .ctx("updating a container")?;
+        let mut tables = self.cached_mut();
+        tables.containers.remove(id);
+        tables.containers.insert(c);
         Ok(())
     }
 
@@ -423,6 +477,14 @@ impl Store {
             .or_else(|| tables.containers.by_name(term)))
     }
 
+    /// The container that is namespace `namespace`, whatever reference recorded it.
+    pub async fn container_by_namespace(
+        &self,
+        namespace: NamespaceId,
+    ) -> Result<Option<Container>> {
+        Ok(self.cached().containers.by_namespace(namespace))
+    }
+
     pub async fn container_by_name(&self, name: &str) -> Result<Option<Container>> {
         Ok(self.cached().containers.by_name(name))
     }
@@ -439,6 +501,15 @@ impl Store {
     }
 }
 
+/// A container's identity as SQLite integers; NULL while unknown.
+fn namespace_columns(c: &Container) -> (Option<i64>, Option<i64>) {
+    if c.namespace == UNKNOWN_NAMESPACE {
+        return (None, None);
+    }
+    // nsfs device and inode numbers fit; the cast is undone on reading.
+    (Some(c.namespace.dev as i64), Some(c.namespace.ino as i64))
+}
+
 // Macros rather than consts so that a connect's first write can be one literal (concat!).
 macro_rules! insert_journal {
     () => {
@@ -449,8 +520,9 @@ macro_rules! insert_journal {
 macro_rules! insert_endpoint {
     () => {
         "INSERT INTO endpoints (id, network_id, container_id, host_ifname, ifname, mac, ipv4,
-            ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
+            ipv6, aliases, gw_priority, created_nanos, requested_ipv4, requested_ipv6,
+            link_local_ips, links, driver_opts)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)"
     };
 }
 
@@ -497,6 +569,9 @@ fn bind_endpoint<'q>(query: Query<'q>, e: &'q Endpoint) -> Query<'q> {
         .bind(e.created_nanos)
         .bind(e.requested_ipv4.map(|a| a.to_string()))
         .bind(e.requested_ipv6.map(|a| a.to_string()))
+        .bind(rows::to_json(&e.link_local_ips))
+        .bind(rows::to_json(&e.links))
+        .bind(rows::to_json(&e.driver_opts))
 }
 
 /// One unfinished operation, as recorded in the journal.

@@ -9,7 +9,8 @@ use sqlx::sqlite::SqliteRow;
 
 use super::{Context, Result, StoreError};
 use crate::ipam::{Cidr, NetworkConfig};
-use crate::model::{Container, ContainerKind, Endpoint, Network};
+use crate::kernel::NamespaceId;
+use crate::model::{Container, ContainerKind, Endpoint, Network, UNKNOWN_NAMESPACE};
 
 pub(super) fn to_json<T: serde::Serialize>(value: &T) -> String {
     serde_json::to_string(value).unwrap_or_else(|_| "null".to_string())
@@ -122,6 +123,9 @@ pub(super) fn endpoint(row: &SqliteRow) -> Result<Endpoint> {
             .as_deref()
             .map(|t| parse_ip("endpoints", t))
             .transpose()?,
+        link_local_ips: from_json("endpoints", &get::<String>(row, "link_local_ips")?)?,
+        links: from_json("endpoints", &get::<String>(row, "links")?)?,
+        driver_opts: from_json("endpoints", &get::<String>(row, "driver_opts")?)?,
     })
 }
 
@@ -135,6 +139,18 @@ pub(super) fn container(row: &SqliteRow) -> Result<Container> {
             detail: format!("unknown kind {kind}"),
         })?,
         netns_path: get(row, "netns_path")?,
+        namespace: {
+            let dev: Option<i64> = get(row, "ns_dev")?;
+            let ino: Option<i64> = get(row, "ns_ino")?;
+            match (dev, ino) {
+                // Stored as SQLite's signed integers; the cast back is lossless.
+                (Some(dev), Some(ino)) => NamespaceId {
+                    dev: dev as u64,
+                    ino: ino as u64,
+                },
+                _ => UNKNOWN_NAMESPACE,
+            }
+        },
         created_nanos: get(row, "created_nanos")?,
     })
 }

@@ -71,7 +71,7 @@ fn ns_links(path: &str) -> Result<Vec<Value>, String> {
 fn check_macvlan(
     d: &Daemon,
     n: &Value,
-    own_parents: &mut BTreeMap<String, String>,
+    own_parents: &mut BTreeMap<String, [String; 2]>,
     endpoints: &mut HashMap<String, Recorded>,
     namespaces: &mut HashMap<String, Result<Vec<Value>, String>>,
     p: &mut Vec<String>,
@@ -99,8 +99,10 @@ fn check_macvlan(
             )),
             Some(_) => {}
         }
-        // Its own parent is a marked veth whose peer sits beside it: claimed by the network.
-        own_parents.insert(id.clone(), own);
+        // Its own parent is a marked veth whose marked peer (dp-…) sits beside it: both are
+        // claimed by the network.
+        let peer = format!("dp-{}", &own[3..]);
+        own_parents.insert(id.clone(), [own, peer]);
     }
     let members = n["Containers"].as_object().cloned().unwrap_or_default();
     for (cid, e) in &members {
@@ -267,7 +269,7 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
     // Network ID → its bridge's name; endpoint ID → what recorded it.
     let mut bridges: BTreeMap<String, String> = BTreeMap::new();
     // Macvlan network ID → its isolated parent (a marked veth).
-    let mut own_parents: BTreeMap<String, String> = BTreeMap::new();
+    let mut own_parents: BTreeMap<String, [String; 2]> = BTreeMap::new();
     let mut endpoints: HashMap<String, Recorded> = HashMap::new();
     let mut namespaces: HashMap<String, Result<Vec<Value>, String>> = HashMap::new();
     let mut containers: HashMap<String, Value> = HashMap::new();
@@ -516,7 +518,10 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
                     alias(l)
                 ));
             }
-            "veth" if own_parents.get(owner).map(String::as_str) == Some(s(l, "ifname")) => {}
+            "veth"
+                if own_parents
+                    .get(owner)
+                    .is_some_and(|pair| pair.iter().any(|n| n == s(l, "ifname"))) => {}
             "veth" => match endpoints.get(owner) {
                 None => p.push(format!(
                     "veth {} marked {} belongs to no endpoint (master {:?})",
@@ -540,8 +545,9 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
         }
     }
 
-    // Every recorded container: its namespace exists, and its networks match the networks'.
-    match get_json(d, "/containers/json") {
+    // Every recorded container (stopped ones too): its namespace exists, and its networks
+    // match the networks'.
+    match get_json(d, "/containers/json?all=1") {
         Err(e) => p.push(e),
         Ok(list) => {
             for c in list.as_array().cloned().unwrap_or_default() {
@@ -569,8 +575,13 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
                     .as_object()
                     .cloned()
                     .unwrap_or_default();
+                let running = full["State"]["Running"].as_bool().unwrap_or(true);
                 for (net, e) in nets {
                     let eid = s(&e, "EndpointID");
+                    if !running && eid.is_empty() {
+                        // A stopped container's configured network: nothing to hold.
+                        continue;
+                    }
                     let ok = endpoints
                         .get(eid)
                         .is_some_and(|r| r.container == cid && r.network_name == net);

@@ -639,3 +639,42 @@ impl Drop for SandboxNames {
         }
     }
 }
+
+/// A process sleeping inside a named namespace (a container reached by PID), killed on drop.
+pub struct Sleeper(Child);
+
+impl Sleeper {
+    /// Starts `sleep` in `/run/netns/<ns>` and waits until it sits there (nsenter execs it).
+    pub fn in_netns(ns: &str) -> Sleeper {
+        let path = format!("/run/netns/{ns}");
+        let child = Command::new("nsenter")
+            .args([&format!("--net={path}"), "--", "sleep", "600"])
+            .stdin(Stdio::null())
+            .spawn()
+            .expect("spawn sleep");
+        let sleeper = Sleeper(child);
+        let inode = |p: &str| {
+            use std::os::unix::fs::MetadataExt;
+            std::fs::metadata(p).map(|m| m.ino()).ok()
+        };
+        let want = inode(&path);
+        assert!(
+            want.is_some()
+                && eventually(5, || inode(&format!("/proc/{}/ns/net", sleeper.0.id()))
+                    == want),
+            "sleep did not enter {path}"
+        );
+        sleeper
+    }
+
+    pub fn pid(&self) -> String {
+        self.0.id().to_string()
+    }
+}
+
+impl Drop for Sleeper {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::{Attach, Draft, Driver, Env, Fut, Plan, mark, read_state, state_of};
-use crate::kernel::{Attachment, BridgeSpec, Ensured, KernelError, LinkInfo, NetworkRules};
+use crate::kernel::{Attachment, BridgeSpec, Ensured, KernelError, LinkInfo, Netns, NetworkRules};
 use crate::metrics::timed;
 use crate::model::{Endpoint, Network, parse_go_bool, valid_ifname};
 use crate::service::networks::CreateNetwork;
@@ -228,6 +228,7 @@ impl Driver for Bridge {
                 mac: a.mac,
                 alias: mark(&a.endpoint.id),
                 addresses: a.addresses,
+                sysctls: a.sysctls,
                 gateway_v4: a.gateways.v4,
                 gateway_v6: a.gateways.v6,
             };
@@ -248,7 +249,7 @@ impl Driver for Bridge {
         env: Env<'a>,
         _endpoint_id: &'a str,
         host_ifname: &'a str,
-        _netns_path: &'a str,
+        _ns: Option<&'a Netns>,
     ) -> Fut<'a, bool> {
         Box::pin(async move {
             timed("netlink", "detach", env.kernel.detach(host_ifname))
@@ -262,16 +263,21 @@ impl Driver for Bridge {
         _env: Env<'a>,
         n: &'a Network,
         e: &'a Endpoint,
-        _netns_path: &'a str,
+        _ns: Option<&'a Netns>,
         links: &'a [LinkInfo],
     ) -> Fut<'a, bool> {
         Box::pin(async move {
             let state: BridgeState = state_of(n)?;
             let bridge = links.iter().find(|l| l.name == state.bridge);
             let host = links.iter().find(|l| l.name == e.host_ifname);
-            Ok(matches!((host, bridge), (Some(h), Some(b))
-                if h.kind.as_deref() == Some("veth") && h.master == Some(b.index)))
+            Ok(!e.ifname.is_empty()
+                && matches!((host, bridge), (Some(h), Some(b))
+                    if h.kind.as_deref() == Some("veth") && h.master == Some(b.index)))
         })
+    }
+
+    fn bridge(&self, n: &Network) -> Option<String> {
+        state_of::<BridgeState>(n).ok().map(|s| s.bridge)
     }
 
     fn rules(&self, n: &Network) -> Option<NetworkRules> {
@@ -296,15 +302,7 @@ fn attach_error(bridge: &str, e: KernelError) -> Error {
             "bridge {bridge} is full: the kernel allows at most 1024 ports on one bridge (exchange full)"
         ));
     }
-    match e {
-        KernelError::NotFound { .. } => {
-            Error::NotFound("the container's network namespace vanished".to_string())
-        }
-        other => Error::Kernel {
-            context: format!("cannot attach to {bridge}"),
-            source: other,
-        },
-    }
+    super::attach_error(format!("cannot attach to {bridge}"), e)
 }
 
 /// Docker's checks of the bridge options: the booleans, the MTU, the bridge's name.

@@ -5,7 +5,7 @@ use serde_json::Value;
 
 use super::null::{never, only_one};
 use super::{Attach, Draft, Driver, Env, Fut, Plan};
-use crate::kernel::LinkInfo;
+use crate::kernel::{LinkInfo, Netns};
 use crate::model::{Endpoint, Network};
 use crate::service::networks::CreateNetwork;
 use crate::service::{Error, Result};
@@ -71,7 +71,7 @@ impl Driver for Host {
         _env: Env<'a>,
         _endpoint_id: &'a str,
         _host_ifname: &'a str,
-        _netns_path: &'a str,
+        _ns: Option<&'a Netns>,
     ) -> Fut<'a, bool> {
         Box::pin(async { Ok(false) })
     }
@@ -81,7 +81,7 @@ impl Driver for Host {
         _env: Env<'a>,
         _n: &'a Network,
         _e: &'a Endpoint,
-        _netns_path: &'a str,
+        _ns: Option<&'a Netns>,
         _links: &'a [LinkInfo],
     ) -> Fut<'a, bool> {
         Box::pin(async { Ok(true) })

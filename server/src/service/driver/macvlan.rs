@@ -251,11 +251,9 @@ impl Driver for Macvlan {
                     continue;
                 }
                 if !state.own_parent {
-                    // Not ours to make: reported, and its endpoints dropped as they fail.
-                    repairs.push(format!(
-                        "parent {} of macvlan network {} is missing",
-                        state.parent, n.name
-                    ));
+                    // Not ours to make, so nothing to repair: warned, and its endpoints are
+                    // dropped as they fail to re-attach.
+                    tracing::warn!(network = %n.name, parent = %state.parent, "macvlan parent is missing");
                     continue;
                 }
                 match make_own_parent(env, &n.id, &state.parent).await {
@@ -304,6 +302,10 @@ impl Driver for Macvlan {
         })
     }
 
+    fn lives_inside(&self) -> bool {
+        true
+    }
+
     fn host_ifname(&self, endpoint_id: &str) -> String {
         // No host end: a token with ':' can never be a link's name.
         format!("macvlan:{endpoint_id}")
@@ -335,6 +337,7 @@ impl Driver for Macvlan {
                 mac: a.mac,
                 alias: mark(&a.endpoint.id),
                 addresses: a.addresses,
+                sysctls: a.sysctls,
                 gateways: a.gateways,
             };
             timed(
@@ -355,17 +358,17 @@ impl Driver for Macvlan {
         env: Env<'a>,
         endpoint_id: &'a str,
         _host_ifname: &'a str,
-        netns_path: &'a str,
+        ns: Option<&'a Netns>,
     ) -> Fut<'a, bool> {
         Box::pin(async move {
             // A vanished namespace took the macvlan with it.
-            let Ok(ns) = Netns::open(std::path::Path::new(netns_path)) else {
+            let Some(ns) = ns else {
                 return Ok(false);
             };
             timed(
                 "netlink",
                 "detach_macvlan",
-                env.kernel.delete_marked_in(&ns, &mark(endpoint_id)),
+                env.kernel.delete_marked_in(ns, &mark(endpoint_id)),
             )
             .await
             .map_err(Error::kernel(format!(
@@ -379,16 +382,16 @@ impl Driver for Macvlan {
         env: Env<'a>,
         _n: &'a Network,
         e: &'a Endpoint,
-        netns_path: &'a str,
+        ns: Option<&'a Netns>,
         _links: &'a [LinkInfo],
     ) -> Fut<'a, bool> {
         Box::pin(async move {
-            let Ok(ns) = Netns::open(std::path::Path::new(netns_path)) else {
+            let Some(ns) = ns else {
                 return Ok(false);
             };
             let inside = env
                 .kernel
-                .links_in(&ns)
+                .links_in(ns)
                 .await
                 .map_err(Error::kernel("listing a namespace's links"))?;
             let alias = mark(&e.id);

@@ -19,7 +19,9 @@ use serde_json::Value;
 
 use super::networks::CreateNetwork;
 use super::{Error, Result};
-use crate::kernel::{Gateways, Kernel, LinkInfo, LinkKinds, NetworkRules};
+use crate::kernel::{
+    Gateways, InterfaceSysctl, Kernel, KernelError, LinkInfo, LinkKinds, Netns, NetworkRules,
+};
 use crate::model::{Endpoint, Network};
 use crate::store::Store;
 
@@ -57,11 +59,14 @@ pub(super) struct Plan {
 pub(super) struct Attach<'a> {
     pub endpoint: &'a Endpoint,
     /// The container's namespace.
-    pub ns: &'a crate::kernel::Netns,
+    pub ns: &'a Netns,
     /// The interface name inside, or `None` for the lowest free eth<N>.
     pub ifname: Option<String>,
     pub mac: [u8; 6],
+    /// The network's addresses, then any extra (link-local) ones.
     pub addresses: Vec<(IpAddr, u8)>,
+    /// The client's per-interface sysctls.
+    pub sysctls: Vec<InterfaceSysctl>,
     pub gateways: Gateways,
 }
 
@@ -138,26 +143,40 @@ pub(super) trait Driver: Send + Sync {
         ready: tokio::sync::oneshot::Receiver<bool>,
     ) -> Fut<'a, String>;
 
-    /// Detaches an endpoint, given its ID, its host-side name and its namespace's path;
-    /// `Ok(false)` if it was already gone (a vanished namespace takes its links with it).
+    /// Whether an endpoint's links live only inside the container's namespace (then detach
+    /// and the reconcile check get it opened; otherwise they need not pay for that).
+    fn lives_inside(&self) -> bool {
+        false
+    }
+
+    /// Detaches an endpoint, given its ID, its host-side name and (if the driver lives
+    /// inside) the container's namespace, `None` when that is gone; `Ok(false)` if it was
+    /// already gone (a vanished namespace takes its links with it).
     fn detach<'a>(
         &'a self,
         env: Env<'a>,
         endpoint_id: &'a str,
         host_ifname: &'a str,
-        netns_path: &'a str,
+        ns: Option<&'a Netns>,
     ) -> Fut<'a, bool>;
 
     /// Reconcile: whether an endpoint's kernel objects are all there, given a dump of the
-    /// daemon's links.
+    /// daemon's links and (if the driver lives inside) the container's namespace.
     fn intact<'a>(
         &'a self,
         env: Env<'a>,
         n: &'a Network,
         e: &'a Endpoint,
-        netns_path: &'a str,
+        ns: Option<&'a Netns>,
         links: &'a [LinkInfo],
     ) -> Fut<'a, bool>;
+
+    /// The kernel bridge the network's containers share, if the driver has one (what the
+    /// firewall's isolation and ICC rules are about).
+    fn bridge(&self, n: &Network) -> Option<String> {
+        let _ = n;
+        None
+    }
 
     /// The firewall rules the network needs, if any.
     fn rules(&self, n: &Network) -> Option<NetworkRules> {
@@ -229,6 +248,24 @@ pub(super) fn of(n: &Network) -> Result<&'static dyn Driver> {
     })
 }
 
+/// Every driver netbridge knows of, with whether this kernel can serve it and, if not, the
+/// link kind it lacks.
+pub(super) fn availability(kinds: &LinkKinds) -> Vec<(&'static str, Option<&'static str>)> {
+    let mut all: Vec<(&'static str, Option<&'static str>)> = DRIVERS
+        .iter()
+        .map(|d| (d.name(), d.needs().iter().copied().find(|k| !kinds.has(k))))
+        .collect();
+    for (name, kind) in UNIMPLEMENTED {
+        all.push((name, Some(kind).filter(|k| !kinds.has(k))));
+    }
+    all
+}
+
+/// The kernel bridge of a network, if its driver has one.
+pub fn bridge_of(n: &Network) -> Option<String> {
+    of(n).ok()?.bridge(n)
+}
+
 /// Every driver, for reconcile.
 pub(super) fn all() -> impl Iterator<Item = &'static dyn Driver> {
     DRIVERS.iter().copied()
@@ -248,6 +285,27 @@ pub(super) fn read_state<T: serde::de::DeserializeOwned>(
     state: &Value,
 ) -> std::result::Result<T, serde_json::Error> {
     serde_json::from_value(state.clone())
+}
+
+/// An attach's kernel failure in the client's terms: its sysctls or interface name are its
+/// mistake (Docker's text), a vanished namespace is not found; the rest is ours.
+pub(super) fn attach_error(context: String, e: KernelError) -> Error {
+    match e {
+        KernelError::NotFound { .. } => {
+            Error::NotFound("the container's network namespace vanished".to_string())
+        }
+        KernelError::InterfaceSysctl { detail } => Error::InvalidParameter(detail),
+        KernelError::Exists {
+            what: "link in namespace",
+            name,
+        } => Error::InvalidParameter(format!(
+            "an interface named {name} already exists in the container"
+        )),
+        other => Error::Kernel {
+            context,
+            source: other,
+        },
+    }
 }
 
 /// The ownership mark on a link: `netbridge:<id>`.

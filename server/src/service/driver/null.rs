@@ -4,12 +4,15 @@
 use serde_json::Value;
 
 use super::{Attach, Draft, Driver, Env, Fut, Plan};
-use crate::kernel::LinkInfo;
+use crate::kernel::{LinkInfo, Netns};
 use crate::model::{Endpoint, Network};
 use crate::service::networks::CreateNetwork;
 use crate::service::{Error, Result};
 
 pub(in crate::service) struct Null;
+
+/// Docker's refusal of a connect to `none`.
+const NONE_ALONE: &str = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
 
 /// The refusals of a driver that only has its predefined network: create and connect.
 pub(super) fn only_one(name: &str) -> Error {
@@ -53,10 +56,7 @@ impl Driver for Null {
     }
 
     fn check_connect(&self, _n: &Network, _endpoints: usize) -> Result<()> {
-        Err(Error::InvalidParameter(
-            "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-                .to_string(),
-        ))
+        Err(Error::InvalidParameter(NONE_ALONE.to_string()))
     }
 
     fn host_ifname(&self, endpoint_id: &str) -> String {
@@ -78,7 +78,7 @@ impl Driver for Null {
         _env: Env<'a>,
         _endpoint_id: &'a str,
         _host_ifname: &'a str,
-        _netns_path: &'a str,
+        _ns: Option<&'a Netns>,
     ) -> Fut<'a, bool> {
         Box::pin(async { Ok(false) })
     }
@@ -88,7 +88,7 @@ impl Driver for Null {
         _env: Env<'a>,
         _n: &'a Network,
         _e: &'a Endpoint,
-        _netns_path: &'a str,
+        _ns: Option<&'a Netns>,
         _links: &'a [LinkInfo],
     ) -> Fut<'a, bool> {
         Box::pin(async { Ok(true) })

@@ -660,9 +660,16 @@ fn dns_and_hosts_are_where_ip_netns_exec_reads_them() {
         "busybox",
     ]);
     let cat = |file: &str| stdout(&run("ip", &["netns", "exec", &c, "cat", file]));
-    assert_eq!(
-        cat("/etc/resolv.conf"),
-        "nameserver 10.0.0.53\nsearch example.org\noptions ndots:2"
+    // On a user-defined network, as on Docker: the embedded resolver, which forwards to the
+    // container's own servers (recorded in the comment); its search list and options.
+    let resolv = cat("/etc/resolv.conf");
+    assert!(
+        resolv.contains("# ExtServers: [host(10.0.0.53)]\n"),
+        "{resolv}"
+    );
+    assert!(
+        resolv.ends_with("\nnameserver 127.0.0.11\nsearch example.org\noptions ndots:2"),
+        "{resolv}"
     );
     let hosts = cat("/etc/hosts");
     assert!(hosts.starts_with("127.0.0.1\tlocalhost\n"), "{hosts}");

@@ -25,7 +25,7 @@ pub use resolvconf::{HostResolv, RESOLVER_IP};
 
 use crate::kernel::{Netns, open_resolver_sockets};
 use crate::model::{Container, ContainerKind};
-use crate::service::{NameServer, Names};
+use crate::service::{ContainerDns, NameServer, Names};
 
 /// What the DNS server is started with.
 #[derive(Clone, Debug)]
@@ -43,6 +43,8 @@ pub(crate) struct Shared {
     names: Names,
     /// Upstream servers and search domains; replaced when the host's resolv.conf changes.
     resolv: RwLock<Arc<Resolv>>,
+    /// The upstream servers of containers that have their own (HostConfig.Dns), by ID.
+    own_upstreams: RwLock<HashMap<String, Arc<[SocketAddr]>>>,
     /// Forwarded queries in flight, over all containers: a flood waits for none, it is refused.
     forwards: Arc<tokio::sync::Semaphore>,
     /// TCP connections open, over all containers.
@@ -53,7 +55,7 @@ pub(crate) struct Shared {
 #[derive(Debug, Default)]
 pub(crate) struct Resolv {
     host: HostResolv,
-    upstreams: Vec<SocketAddr>,
+    upstreams: Arc<[SocketAddr]>,
 }
 
 impl Shared {
@@ -62,6 +64,34 @@ impl Shared {
             .read()
             .unwrap_or_else(|e| e.into_inner())
             .clone()
+    }
+
+    /// Where `container`'s resolver forwards: its own servers if it has any, else the
+    /// daemon's.
+    fn upstreams(&self, container: &str, resolv: &Resolv) -> Arc<[SocketAddr]> {
+        self.own_upstreams
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(container)
+            .cloned()
+            .unwrap_or_else(|| resolv.upstreams.clone())
+    }
+
+    fn set_own_upstreams(&self, container: &str, dns: &ContainerDns) {
+        let mut own = self
+            .own_upstreams
+            .write()
+            .unwrap_or_else(|e| e.into_inner());
+        if dns.servers.is_empty() {
+            own.remove(container);
+        } else {
+            let servers: Vec<SocketAddr> = dns
+                .servers
+                .iter()
+                .map(|ip| SocketAddr::new(*ip, 53))
+                .collect();
+            own.insert(container.to_string(), servers.into());
+        }
     }
 }
 
@@ -89,14 +119,17 @@ struct Served {
     netns: Option<(u64, u64)>,
     /// The sandbox's name, for its resolv.conf; `None` for namespaces netbridge did not make.
     sandbox: Option<String>,
-    file_internal: Option<bool>,
+    /// The container's own DNS settings.
+    dns: ContainerDns,
+    /// The form its resolv.conf was last written in (internal or not), with the settings then.
+    written: Option<(bool, ContainerDns)>,
 }
 
 impl DnsServer {
     pub fn new(settings: DnsSettings, names: Names) -> Arc<DnsServer> {
         let host = HostResolv::read(&settings.host_resolv_conf);
         let resolv = Resolv {
-            upstreams: resolvconf::upstreams(&settings.upstreams, &host),
+            upstreams: resolvconf::upstreams(&settings.upstreams, &host).into(),
             host,
         };
         if resolv.upstreams.is_empty() {
@@ -108,6 +141,7 @@ impl DnsServer {
             shared: Arc::new(Shared {
                 names,
                 resolv: RwLock::new(Arc::new(resolv)),
+                own_upstreams: RwLock::new(HashMap::new()),
                 forwards: Arc::new(tokio::sync::Semaphore::new(MAX_FORWARDS)),
                 tcp_clients: Arc::new(tokio::sync::Semaphore::new(MAX_TCP_CLIENTS)),
             }),
@@ -137,7 +171,7 @@ impl DnsServer {
     async fn reload_host_resolv_conf(&self) {
         let host = HostResolv::read(&self.settings.host_resolv_conf);
         let resolv = Resolv {
-            upstreams: resolvconf::upstreams(&self.settings.upstreams, &host),
+            upstreams: resolvconf::upstreams(&self.settings.upstreams, &host).into(),
             host,
         };
         tracing::info!(upstreams = ?resolv.upstreams, "the host's resolv.conf changed");
@@ -150,8 +184,8 @@ impl DnsServer {
         for entry in served.values_mut() {
             if let Some(name) = &entry.sandbox {
                 let internal = entry.listener.is_some();
-                if self.write_sandbox_file(name, internal) {
-                    entry.file_internal = Some(internal);
+                if self.write_sandbox_file(name, internal, &entry.dns) {
+                    entry.written = Some((internal, entry.dns.clone()));
                 }
             }
         }
@@ -192,23 +226,25 @@ impl DnsServer {
     /// Writes a sandbox's resolv.conf in the form that matches `internal`, if it is not so
     /// already. Only sandboxes: namespaces netbridge did not make are never written to.
     fn write_file(&self, container: &Container, internal: bool, entry: &mut Served) {
-        if container.kind != ContainerKind::Sandbox || entry.file_internal == Some(internal) {
+        if container.kind != ContainerKind::Sandbox
+            || entry.written.as_ref() == Some(&(internal, entry.dns.clone()))
+        {
             return;
         }
         entry.sandbox = Some(container.name.clone());
-        if self.write_sandbox_file(&container.name, internal) {
-            entry.file_internal = Some(internal);
+        if self.write_sandbox_file(&container.name, internal, &entry.dns) {
+            entry.written = Some((internal, entry.dns.clone()));
         }
     }
 
     /// `<netns etc dir>/<name>/resolv.conf`, internal or external form; whether it was written.
-    fn write_sandbox_file(&self, name: &str, internal: bool) -> bool {
+    fn write_sandbox_file(&self, name: &str, internal: bool, own: &ContainerDns) -> bool {
         let resolv = self.shared.resolv();
         let source = &self.settings.host_resolv_conf;
         let text = if internal {
-            resolvconf::render_internal(&resolv.host, &resolv.upstreams, source)
+            resolvconf::render_internal(&resolv.host, &resolv.upstreams, own, source)
         } else {
-            resolvconf::render_external(&resolv.host, &resolv.upstreams, source)
+            resolvconf::render_external(&resolv.host, &resolv.upstreams, own, source)
         };
         let dir = self.settings.netns_etc_dir.join(name);
         match write_atomically(&dir, "resolv.conf", &text) {
@@ -260,8 +296,14 @@ fn remove_file_and_dir(dir: &Path, name: &str) {
 }
 
 impl NameServer for DnsServer {
-    fn set<'a>(&'a self, container: &'a Container, serve: bool) -> BoxFuture<'a, ()> {
+    fn set<'a>(
+        &'a self,
+        container: &'a Container,
+        serve: bool,
+        dns: &'a ContainerDns,
+    ) -> BoxFuture<'a, ()> {
         Box::pin(async move {
+            self.shared.set_own_upstreams(&container.id, dns);
             let now = namespace_identity(&container.netns_path);
             let stale =
                 |e: Option<&Served>| e.is_none_or(|e| e.listener.is_none() || e.netns != now);
@@ -275,6 +317,7 @@ impl NameServer for DnsServer {
             };
             let mut served = self.served.lock().await;
             let entry = served.entry(container.id.clone()).or_default();
+            entry.dns = dns.clone();
             if open {
                 entry.netns = now.filter(|_| opened.is_some());
                 entry.listener = opened;
@@ -285,6 +328,8 @@ impl NameServer for DnsServer {
             self.write_file(container, serve, entry);
             if !serve && container.kind != ContainerKind::Sandbox {
                 served.remove(&container.id);
+                self.shared
+                    .set_own_upstreams(&container.id, &ContainerDns::default());
             }
         })
     }
@@ -292,6 +337,8 @@ impl NameServer for DnsServer {
     fn forget<'a>(&'a self, container: &'a Container) -> BoxFuture<'a, ()> {
         Box::pin(async move {
             self.served.lock().await.remove(&container.id);
+            self.shared
+                .set_own_upstreams(&container.id, &ContainerDns::default());
             if container.kind == ContainerKind::Sandbox {
                 let dir = self.settings.netns_etc_dir.join(&container.name);
                 remove_file_and_dir(&dir, "resolv.conf");
@@ -304,6 +351,11 @@ impl NameServer for DnsServer {
             self.served
                 .lock()
                 .await
+                .retain(|id, _| live.iter().any(|l| l == id));
+            self.shared
+                .own_upstreams
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
                 .retain(|id, _| live.iter().any(|l| l == id));
         })
     }

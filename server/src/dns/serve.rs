@@ -82,8 +82,9 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<s
                     continue;
                 };
                 let (socket, query) = (socket.clone(), query.to_vec());
+                let upstreams = shared.upstreams(&container, &resolv);
                 tokio::spawn(async move {
-                    let reply = forward::forward(&resolv.upstreams, &query, false)
+                    let reply = forward::forward(&upstreams, &query, false)
                         .await
                         .unwrap_or_else(|| answer::servfail(&request));
                     let _ = socket.send_to(&reply, peer).await;
@@ -148,7 +149,7 @@ async fn serve_connection(mut stream: TcpStream, shared: &Shared, container: &st
                 let Ok(_permit) = shared.forwards.try_acquire() else {
                     return;
                 };
-                forward::forward(&resolv.upstreams, &query, true)
+                forward::forward(&shared.upstreams(container, &resolv), &query, true)
                     .await
                     .unwrap_or_else(|| answer::servfail(&request))
             }

@@ -8,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::path::PathBuf;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -31,8 +30,17 @@ fn attached() -> &'static std::sync::Mutex<std::collections::HashSet<String>> {
     ATTACHED.get_or_init(Default::default)
 }
 
-/// Where `ip netns exec NAME` finds the files it puts over /etc.
-const ETC_NETNS: &str = "/etc/netns";
+/// A create body's DNS settings, for the name server, which writes the container's
+/// resolv.conf (the one place it is rendered); unparsable servers (Docker refuses them at
+/// create) are skipped.
+pub(super) fn container_dns(body: &Value) -> super::ContainerDns {
+    let names = NameConfig::of(body);
+    super::ContainerDns {
+        servers: names.dns.iter().filter_map(|d| d.parse().ok()).collect(),
+        search: names.dns_search,
+        options: names.dns_options,
+    }
+}
 
 /// The name-resolution parts of a create body: HostConfig.Dns, DnsSearch, DnsOptions,
 /// ExtraHosts and Config.Hostname.
@@ -77,25 +85,6 @@ impl NameConfig {
             && self.dns_search.is_empty()
             && self.dns_options.is_empty()
             && self.extra_hosts.is_empty()
-    }
-
-    /// `resolv.conf` as Docker writes it for these settings; `None` when none were given.
-    fn resolv_conf(&self) -> Option<String> {
-        if self.dns.is_empty() && self.dns_search.is_empty() && self.dns_options.is_empty() {
-            return None;
-        }
-        let mut out: String = self
-            .dns
-            .iter()
-            .map(|d| format!("nameserver {d}\n"))
-            .collect();
-        if !self.dns_search.is_empty() {
-            out.push_str(&format!("search {}\n", self.dns_search.join(" ")));
-        }
-        if !self.dns_options.is_empty() {
-            out.push_str(&format!("options {}\n", self.dns_options.join(" ")));
-        }
-        Some(out)
     }
 
     /// `hosts` as Docker writes it: the standard entries, ExtraHosts (`name:ip` or
@@ -211,6 +200,11 @@ impl Daemon {
         }
         crash::point("container.create.recorded");
         self.store.end_op(op).await?;
+        {
+            // Its resolv.conf, now that its DNS settings are recorded.
+            let _container = self.lock_container(container.namespace).await;
+            self.sync_resolver(&container).await;
+        }
         Ok(container)
     }
 
@@ -458,10 +452,10 @@ impl Daemon {
         Ok(())
     }
 
-    /// Writes the container's `resolv.conf` (HostConfig.Dns, DnsSearch, DnsOptions) and
-    /// `hosts` (ExtraHosts; Hostname with the container's address once started) where
-    /// `ip netns exec` reads them, when the create body asked for any of them. Best effort:
-    /// the network work stands without them.
+    /// Writes the container's `hosts` (ExtraHosts; Hostname with the container's address once
+    /// started) where `ip netns exec` reads it, when the create body asked for any name
+    /// settings. Best effort: the network work stands without it. Its `resolv.conf` is the name
+    /// server's (HostConfig.Dns, DnsSearch and DnsOptions reach it through [`container_dns`]).
     async fn write_name_files(&self, c: &Container, body: &Value, address: Option<IpAddr>) {
         let names = NameConfig::of(body);
         if names.is_empty() {
@@ -475,11 +469,9 @@ impl Daemon {
             .hostname
             .clone()
             .unwrap_or_else(|| c.id[..12].to_string());
-        let mut files = vec![("hosts", names.hosts(&hostname, address, gateway.as_deref()))];
-        if let Some(resolv) = names.resolv_conf() {
-            files.push(("resolv.conf", resolv));
-        }
-        let (dir, name) = (PathBuf::from(ETC_NETNS), c.name.clone());
+        // resolv.conf is the name server's (see `container_dns`): only hosts here.
+        let files = vec![("hosts", names.hosts(&hostname, address, gateway.as_deref()))];
+        let (dir, name) = (self.settings.netns_etc_dir.clone(), c.name.clone());
         let written =
             tokio::task::spawn_blocking(move || write_netns_etc(&dir, &name, &files)).await;
         if !matches!(written, Ok(Ok(()))) {
@@ -492,7 +484,7 @@ impl Daemon {
         if NameConfig::of(body).is_empty() {
             return;
         }
-        let (dir, name) = (PathBuf::from(ETC_NETNS), name.to_string());
+        let (dir, name) = (self.settings.netns_etc_dir.clone(), name.to_string());
         let removed = tokio::task::spawn_blocking(move || remove_netns_etc(&dir, &name)).await;
         if !matches!(removed, Ok(Ok(()))) {
             tracing::warn!(result = ?removed, "cannot remove a container's resolv.conf and hosts");
@@ -651,7 +643,7 @@ impl Daemon {
             && self.store.lifecycle(&c.id).await?.is_none()
         {
             let _ = super::containers::delete_netns(&self.settings.netns_dir, &c.name).await;
-            let (dir, name) = (PathBuf::from(ETC_NETNS), c.name.clone());
+            let (dir, name) = (self.settings.netns_etc_dir.clone(), c.name.clone());
             let _ = tokio::task::spawn_blocking(move || remove_netns_etc(&dir, &name)).await;
             self.store.delete_container(&c.id).await?;
         }
@@ -772,17 +764,23 @@ mod tests {
     use serde_json::json;
 
     #[test]
-    fn resolv_conf_and_hosts_as_docker_writes_them() {
+    fn dns_settings_and_hosts_as_docker_writes_them() {
         let names = NameConfig::of(&json!({"Hostname": "web", "HostConfig": {
             "Dns": ["10.0.0.53", "10.0.0.54"], "DnsSearch": ["a.example", "b.example"],
             "DnsOptions": ["ndots:2"],
             "ExtraHosts": ["db:10.1.2.3", "gw:host-gateway", "v6=[fd00::1]"]}}));
+        let dns = container_dns(&json!({"HostConfig": {
+            "Dns": ["10.0.0.53", "10.0.0.54", "bad"], "DnsSearch": ["a.example", "b.example"],
+            "DnsOptions": ["ndots:2"]}}));
         assert_eq!(
-            names.resolv_conf().as_deref(),
-            Some(
-                "nameserver 10.0.0.53\nnameserver 10.0.0.54\nsearch a.example b.example\noptions ndots:2\n"
-            )
+            dns.servers,
+            [
+                "10.0.0.53".parse::<IpAddr>().unwrap(),
+                "10.0.0.54".parse().unwrap()
+            ]
         );
+        assert_eq!(dns.search, ["a.example", "b.example"]);
+        assert_eq!(dns.options, ["ndots:2"]);
         let hosts = names.hosts("web", "172.17.0.2".parse().ok(), Some("172.17.0.1"));
         assert!(
             hosts.starts_with("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n")
@@ -793,8 +791,8 @@ mod tests {
         );
         assert!(NameConfig::of(&json!({"Image": "busybox"})).is_empty());
         assert_eq!(
-            NameConfig::of(&json!({"Hostname": "x"})).resolv_conf(),
-            None
+            container_dns(&json!({"Hostname": "x"})),
+            super::super::ContainerDns::default()
         );
     }
 

@@ -37,7 +37,7 @@ pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
 pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES, WaitFor};
-pub use names::{NameServer, Names};
+pub use names::{ContainerDns, NameServer, Names};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
 pub use topology::Topology;
 pub use views::{Counts, DriverStatus};

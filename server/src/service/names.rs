@@ -23,11 +23,27 @@ pub trait NameServer: Send + Sync {
     /// Serves `container` (a listener in its namespace; for a sandbox, its resolv.conf points
     /// there) when `serve`, else stops serving it (a sandbox's resolv.conf then lists the
     /// upstream servers instead).
-    fn set<'a>(&'a self, container: &'a Container, serve: bool) -> BoxFuture<'a, ()>;
+    /// `dns` is the container's own settings (empty for containers without a create body).
+    fn set<'a>(
+        &'a self,
+        container: &'a Container,
+        serve: bool,
+        dns: &'a ContainerDns,
+    ) -> BoxFuture<'a, ()>;
     /// The container is gone: stops serving it and removes what was written for it.
     fn forget<'a>(&'a self, container: &'a Container) -> BoxFuture<'a, ()>;
     /// Stops serving every container whose ID is not in `live`.
     fn retain<'a>(&'a self, live: &'a [String]) -> BoxFuture<'a, ()>;
+}
+
+/// A container's own DNS settings, from its create body (HostConfig.Dns, DnsSearch,
+/// DnsOptions): the name server renders them into its resolv.conf, and its resolver forwards
+/// to `servers` when there are any, as Docker's does.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct ContainerDns {
+    pub servers: Vec<IpAddr>,
+    pub search: Vec<String>,
+    pub options: Vec<String>,
 }
 
 /// Resolvers opened at once at start-up (each opens on a namespace thread of its own).
@@ -80,7 +96,20 @@ impl Daemon {
             return;
         };
         let serve = self.store.on_user_network(&container.id);
-        server.set(container, serve).await;
+        let dns = self.container_dns(&container.id).await;
+        server.set(container, serve, &dns).await;
+    }
+
+    /// The container's own DNS settings; none for a container without a create body.
+    async fn container_dns(&self, id: &str) -> ContainerDns {
+        match self.store.lifecycle(id).await {
+            Ok(Some(l)) => super::lifecycle::container_dns(&l.body),
+            Ok(None) => ContainerDns::default(),
+            Err(e) => {
+                tracing::warn!(container = %id, error = %e, "cannot read a container's DNS settings");
+                ContainerDns::default()
+            }
+        }
     }
 
     /// A removed container's resolver and files go with it.
@@ -118,11 +147,24 @@ impl Daemon {
                 return;
             }
         };
+        let own: std::collections::HashMap<String, ContainerDns> =
+            match self.store.lifecycles().await {
+                Ok(all) => all
+                    .into_iter()
+                    .map(|l| (l.container_id, super::lifecycle::container_dns(&l.body)))
+                    .collect(),
+                Err(e) => {
+                    tracing::warn!(error = %e, "cannot read containers' DNS settings");
+                    Default::default()
+                }
+            };
+        let none = ContainerDns::default();
         let live: Vec<String> = containers.iter().map(|c| c.id.clone()).collect();
         server.retain(&live).await;
         futures::stream::iter(&containers)
             .for_each_concurrent(RESOLVERS_AT_ONCE, |c| {
-                server.set(c, self.store.on_user_network(&c.id))
+                let dns = own.get(&c.id).unwrap_or(&none);
+                server.set(c, self.store.on_user_network(&c.id), dns)
             })
             .await;
     }

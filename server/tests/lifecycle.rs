@@ -684,6 +684,21 @@ fn dns_and_hosts_are_where_ip_netns_exec_reads_them() {
     assert_eq!(c_inspect["Config"]["Hostname"], "web", "{c_inspect}");
     d.docker_ok(&["rm", "-f", &c]);
     assert!(!std::path::Path::new("/etc/netns").join(&c).exists());
+
+    // Only on the default bridge (no embedded resolver): its own servers directly, from create
+    // on.
+    let lone = made.fresh();
+    d.docker_ok(&["create", "--name", &lone, "--dns", "10.0.0.54", "busybox"]);
+    let file = std::path::Path::new("/etc/netns")
+        .join(&lone)
+        .join("resolv.conf");
+    let read = || std::fs::read_to_string(&file).unwrap_or_default();
+    assert!(read().ends_with("\nnameserver 10.0.0.54\n"), "{}", read());
+    d.docker_ok(&["start", &lone]);
+    assert!(read().ends_with("\nnameserver 10.0.0.54\n"), "{}", read());
+    assert!(!read().contains("127.0.0.11"), "{}", read());
+    d.docker_ok(&["rm", "-f", &lone]);
+    assert!(!std::path::Path::new("/etc/netns").join(&lone).exists());
 }
 
 /// Runs a docker-py script against `d` with `NET`, `C1`, `C2` set; it must succeed.

@@ -11,6 +11,7 @@
 
 mod address;
 mod bridge;
+mod doomed;
 mod error;
 mod firewall;
 mod inside;
@@ -28,6 +29,7 @@ mod tests;
 
 pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
+pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use link::{Kernel, LinkInfo};

@@ -28,6 +28,7 @@ pub const STEPS: &[&str] = &[
     "sandbox.remove.journaled",
     "sandbox.remove.netns",
     "sandbox.remove.row",
+    "reap.started",
 ];
 
 fn armed() -> Option<&'static str> {

@@ -15,6 +15,7 @@ pub mod filters;
 mod firewall;
 mod journal;
 mod networks;
+mod reaper;
 mod reconcile;
 mod startup;
 mod views;
@@ -72,6 +73,8 @@ pub struct Daemon {
     prune_running: AtomicBool,
     /// Counts state changes (one per event), so idle housekeeping can tell work happened.
     changes: std::sync::atomic::AtomicU64,
+    /// Deletes cut-off links in the background, in batches.
+    reaper: reaper::Reaper,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -108,6 +111,7 @@ impl Daemon {
             container_locks: Mutex::new(HashMap::new()),
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
+            reaper: reaper::Reaper::default(),
         }
     }
 
@@ -148,6 +152,19 @@ impl Daemon {
         driver
             .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
             .await
+    }
+
+    /// Cuts an endpoint off through its network's driver, leaving the deletion of its links to
+    /// the reaper. The container's namespace is opened so its interface name can be freed.
+    async fn cut_off_endpoint(
+        &self,
+        n: &crate::model::Network,
+        e: &crate::model::Endpoint,
+        c: &crate::model::Container,
+    ) -> Result<bool> {
+        let driver = driver::of(n)?;
+        let ns = self.open_namespace(c).await;
+        driver.cut_off(self.driver_env(), e, ns.as_ref()).await
     }
 
     /// How many state changes there have been since start.

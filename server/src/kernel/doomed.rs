@@ -1,0 +1,152 @@
+//! Deferred deletion. Deleting a link waits for an RCU grace period (tens of milliseconds)
+//! under the kernel's RTNL lock, so deletions queue behind one another. A link that is cut off
+//! (down, off its bridge, its names free) is already gone for every user; it is put into one
+//! interface group, and the whole group is deleted later with one RTM_DELLINK carrying
+//! IFLA_GROUP (`ip link del group N`), which pays one grace period for all its links.
+//!
+//! The group is the durable record of what awaits deletion: it is set in the same request
+//! that cuts the link off, so no link is ever cut off without being recorded, and it outlives
+//! a crash of the daemon exactly as long as the links do.
+
+use rtnetlink::{
+    Handle, LinkUnspec,
+    packet_route::link::{LinkAttribute, LinkMessage},
+};
+use tracing::debug;
+
+use super::{
+    Kernel, KernelError,
+    error::netlink_errno,
+    link::{get_link, validate_link_name},
+    netns::{Netns, run_in_netns},
+    task::{elapsed_us, run_detached},
+};
+
+/// The interface group of links awaiting deletion ("nbd" in ASCII, then 0): nothing else
+/// puts links there, and no link of anyone else's is ever deleted by reaping it.
+pub const DOOMED_GROUP: u32 = 0x6e62_6400;
+
+/// The alias a doomed link carries instead of netbridge's mark: it is no longer any network's
+/// or endpoint's, so nothing takes it for a live object.
+pub const DOOMED_ALIAS: &str = "netbridge-doomed";
+
+impl Kernel {
+    /// Cuts an endpoint's veth off at once and leaves its deletion to [`Kernel::reap_doomed`]:
+    /// host end down, off its bridge and into the doomed group, in one request; then, inside
+    /// `ns` (if it is still there), the container end down and renamed so its name (`eth0`)
+    /// is free for the next connect. `Ok(false)` if the host end was already gone. Runs to the
+    /// end even if the caller is dropped.
+    pub async fn cut_off(
+        &self,
+        host_name: &str,
+        ns: Option<&Netns>,
+        container_name: &str,
+    ) -> Result<bool, KernelError> {
+        validate_link_name("link name", host_name)?;
+        let handle = self.handle.clone();
+        let host = host_name.to_owned();
+        let doomed = run_detached("cut off veth", async move { doom(&handle, &host).await });
+        if !doomed.await? {
+            return Ok(false);
+        }
+        if let Some(ns) = ns.filter(|_| !container_name.is_empty()) {
+            let inner_name = container_name.to_owned();
+            let free_name = doomed_name(host_name);
+            run_in_netns(ns, "free container end", move |inner| async move {
+                set_aside(&inner.handle, &inner_name, &free_name).await
+            })
+            .await?;
+        }
+        Ok(true)
+    }
+
+    /// Cuts a bridge off for later deletion: down, into the doomed group, renamed so a new
+    /// network may take its name at once. `Ok(false)` if there is no such link.
+    pub async fn doom_bridge(&self, name: &str) -> Result<bool, KernelError> {
+        validate_link_name("link name", name)?;
+        let handle = self.handle.clone();
+        let name = name.to_owned();
+        run_detached("doom bridge", async move {
+            let Some(msg) = get_link(&handle, &name).await? else {
+                return Ok(false);
+            };
+            let index = msg.header.index;
+            let cut = LinkUnspec::new_with_index(index)
+                .down()
+                .link_group(DOOMED_GROUP)
+                .alias(DOOMED_ALIAS)
+                .build();
+            if !set_unless_gone(&handle, cut, "doom link", &name).await? {
+                return Ok(false);
+            }
+            // Once in the group the reaper may take it at any moment: gone is renamed enough.
+            let rename = LinkUnspec::new_with_index(index)
+                .name(format!("nbd{index:x}"))
+                .build();
+            set_unless_gone(&handle, rename, "rename doomed link", &name).await?;
+            Ok(true)
+        })
+        .await
+    }
+
+    /// Deletes every doomed link in one request (one grace period for all). `Ok(false)` when
+    /// there was none.
+    pub async fn reap_doomed(&self) -> Result<bool, KernelError> {
+        let started = std::time::Instant::now();
+        let mut msg = LinkMessage::default();
+        msg.attributes.push(LinkAttribute::Group(DOOMED_GROUP));
+        match self.handle.link().del_with_message(msg).execute().await {
+            Ok(()) => {
+                debug!(elapsed_us = elapsed_us(started), "doomed links deleted");
+                Ok(true)
+            }
+            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(false),
+            Err(e) => Err(KernelError::netlink("delete doomed links", "group", e)),
+        }
+    }
+}
+
+/// One request: down, off its master, into the doomed group, the mark replaced.
+async fn doom(handle: &Handle, name: &str) -> Result<bool, KernelError> {
+    let cut = LinkUnspec::new_with_name(name)
+        .down()
+        .nocontroller()
+        .link_group(DOOMED_GROUP)
+        .alias(DOOMED_ALIAS)
+        .build();
+    set_unless_gone(handle, cut, "doom link", name).await
+}
+
+/// The container end, down (a link must be down to be renamed) and renamed by its index.
+/// Nothing to do if it is gone: the reaper may have deleted the pair already.
+async fn set_aside(handle: &Handle, name: &str, free_name: &str) -> Result<(), KernelError> {
+    let Some(msg) = get_link(handle, name).await? else {
+        return Ok(());
+    };
+    let index = msg.header.index;
+    let down = LinkUnspec::new_with_index(index).down().build();
+    if set_unless_gone(handle, down, "set container end down", name).await? {
+        let rename = LinkUnspec::new_with_index(index).name(free_name).build();
+        set_unless_gone(handle, rename, "rename container end", name).await?;
+    }
+    Ok(())
+}
+
+/// One RTM_SETLINK; `Ok(false)` if the link is gone.
+async fn set_unless_gone(
+    handle: &Handle,
+    change: LinkMessage,
+    op: &'static str,
+    name: &str,
+) -> Result<bool, KernelError> {
+    match handle.link().set(change).execute().await {
+        Ok(()) => Ok(true),
+        Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(KernelError::netlink(op, name, e)),
+    }
+}
+
+/// The container end's name while it awaits deletion: unique, as the host end's name is.
+fn doomed_name(host_name: &str) -> String {
+    format!("nbd{}", host_name.trim_start_matches("veth"))
+}

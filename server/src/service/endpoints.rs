@@ -3,8 +3,8 @@
 //!
 //! Order for crash repair: the endpoint row (which reserves its address through a unique index)
 //! is written before the driver attaches it, and removed after the driver cut it off (its links
-//! are deleted later, in batches, by the reaper); a
-//! failure in between undoes what was done, so no interface, address or row is left behind.
+//! are deleted later, in batches, by the reaper); a failure in between undoes what was done, so
+//! no interface, address or row is left behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};

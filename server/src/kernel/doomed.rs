@@ -17,7 +17,7 @@ use tracing::debug;
 use super::{
     Kernel, KernelError,
     error::netlink_errno,
-    link::{get_link, validate_link_name},
+    link::{connect_here, get_link, validate_link_name},
     netns::{Netns, run_in_netns},
     task::{elapsed_us, run_detached},
 };
@@ -46,18 +46,27 @@ impl Kernel {
         let handle = self.handle.clone();
         let host = host_name.to_owned();
         let doomed = run_detached("cut off veth", async move { doom(&handle, &host).await });
-        if !doomed.await? {
-            return Ok(false);
-        }
-        if let Some(ns) = ns.filter(|_| !container_name.is_empty()) {
-            let inner_name = container_name.to_owned();
-            let free_name = doomed_name(host_name);
-            run_in_netns(ns, "free container end", move |inner| async move {
-                set_aside(&inner.handle, &inner_name, &free_name).await
-            })
-            .await?;
-        }
-        Ok(true)
+        let Some(ns) = ns.filter(|_| !container_name.is_empty()) else {
+            return doomed.await;
+        };
+        // The namespace's thread starts and finds the container end while the host end is
+        // cut off; it changes nothing until that is done (a crash in between must leave an
+        // endpoint that reconcile sees as broken, which a host end still on its bridge with a
+        // renamed peer would not be).
+        let (go, host_done) = tokio::sync::oneshot::channel::<bool>();
+        let (inner_name, free_name) = (container_name.to_owned(), doomed_name(host_name));
+        let inside = run_in_netns(ns, "free container end", move |inner| async move {
+            set_aside(&inner.handle, &inner_name, &free_name, host_done).await
+        });
+        let host = async move {
+            let result = doomed.await;
+            let _ = go.send(matches!(result, Ok(true)));
+            result
+        };
+        let (host, inside) = tokio::join!(host, inside);
+        let cut = host?;
+        inside?;
+        Ok(cut)
     }
 
     /// Cuts a bridge off for later deletion: down, into the doomed group, renamed so a new
@@ -89,20 +98,46 @@ impl Kernel {
         .await
     }
 
-    /// Deletes every doomed link in one request (one grace period for all). `Ok(false)` when
-    /// there was none.
+    /// Deletes every doomed link in one request (one grace period for all), on the daemon's
+    /// shared socket: for start-up, when nothing else is in flight. `Ok(false)` when there
+    /// was none.
     pub async fn reap_doomed(&self) -> Result<bool, KernelError> {
-        let started = std::time::Instant::now();
-        let mut msg = LinkMessage::default();
-        msg.attributes.push(LinkAttribute::Group(DOOMED_GROUP));
-        match self.handle.link().del_with_message(msg).execute().await {
-            Ok(()) => {
-                debug!(elapsed_us = elapsed_us(started), "doomed links deleted");
-                Ok(true)
-            }
-            Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(false),
-            Err(e) => Err(KernelError::netlink("delete doomed links", "group", e)),
+        reap_group(&self.handle).await
+    }
+}
+
+/// A netlink socket of the reaper's own. The kernel handles a request in its sender's system
+/// call, and a group delete lasts a grace period: on the daemon's shared socket every other
+/// request would queue behind it. Open and use it on a thread of its own.
+pub struct DoomedLinks {
+    handle: Handle,
+}
+
+impl DoomedLinks {
+    /// Opens the socket in the calling thread's namespace, driven by the current runtime.
+    pub fn connect() -> Result<DoomedLinks, KernelError> {
+        Ok(DoomedLinks {
+            handle: connect_here("connect the reaper to netlink")?,
+        })
+    }
+
+    /// Deletes every doomed link in one request. `Ok(false)` when there was none.
+    pub async fn reap(&self) -> Result<bool, KernelError> {
+        reap_group(&self.handle).await
+    }
+}
+
+async fn reap_group(handle: &Handle) -> Result<bool, KernelError> {
+    let started = std::time::Instant::now();
+    let mut msg = LinkMessage::default();
+    msg.attributes.push(LinkAttribute::Group(DOOMED_GROUP));
+    match handle.link().del_with_message(msg).execute().await {
+        Ok(()) => {
+            debug!(elapsed_us = elapsed_us(started), "doomed links deleted");
+            Ok(true)
         }
+        Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => Ok(false),
+        Err(e) => Err(KernelError::netlink("delete doomed links", "group", e)),
     }
 }
 
@@ -117,10 +152,20 @@ async fn doom(handle: &Handle, name: &str) -> Result<bool, KernelError> {
     set_unless_gone(handle, cut, "doom link", name).await
 }
 
-/// The container end, down (a link must be down to be renamed) and renamed by its index.
-/// Nothing to do if it is gone: the reaper may have deleted the pair already.
-async fn set_aside(handle: &Handle, name: &str, free_name: &str) -> Result<(), KernelError> {
-    let Some(msg) = get_link(handle, name).await? else {
+/// The container end, down (a link must be down to be renamed) and renamed by its index, once
+/// `host_done` says its host end was cut off. Nothing to do if it is gone: the reaper may have
+/// deleted the pair already.
+async fn set_aside(
+    handle: &Handle,
+    name: &str,
+    free_name: &str,
+    host_done: tokio::sync::oneshot::Receiver<bool>,
+) -> Result<(), KernelError> {
+    let found = get_link(handle, name).await?;
+    if !host_done.await.unwrap_or(false) {
+        return Ok(());
+    }
+    let Some(msg) = found else {
         return Ok(());
     };
     let index = msg.header.index;

@@ -29,7 +29,7 @@ mod tests;
 
 pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
-pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP};
+pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use link::{Kernel, LinkInfo};

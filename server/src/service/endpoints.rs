@@ -392,7 +392,7 @@ impl Daemon {
         self.store.delete_endpoint(&endpoint.id).await?;
         crash::point("disconnect.row");
         self.store.end_op(op).await?;
-        self.reaper.wake(&self.kernel);
+        self.reaper.wake();
         self.emit_network("disconnect", network, Some(container))
             .await;
         // The default route went with the interface; the next network in line provides it.

@@ -418,7 +418,7 @@ impl Daemon {
         self.store.delete_network(&network.id).await?;
         crash::point("network.remove.row");
         self.store.end_op(op).await?;
-        self.reaper.wake(&self.kernel);
+        self.reaper.wake();
         self.emit_network("destroy", network, None).await;
         drop(guard);
         self.forget_network_lock(&network.id);

@@ -10,8 +10,11 @@
 //!   connect, 400 "not connected" on a disconnect, 404 on a removal); the walk prints which;
 //! - force-disconnect and network removal work on whatever a crash (or a vanished namespace) left;
 //! - the offline `netbridge reconcile` repairs a crashed daemon's state;
+//! - the reaper (`reap.started`): the daemon dies after a disconnect or remove answered, before
+//!   the links it cut off are deleted; after the restart none is left and nothing live is gone;
 //! - random kills: a mixed workload from 4 clients while the daemon is SIGKILLed at random
-//!   moments (`NETBRIDGE_KILLS`, default 100), checked after every restart.
+//!   moments (`NETBRIDGE_KILLS`, default 100), checked after every restart (no doomed link
+//!   left either).
 //!
 //! Every namespace is a throwaway `nbt-…` one (the harness's, or a sandbox the daemon made under
 //! that name) and is deleted even when a test fails.

@@ -1309,6 +1309,9 @@ struct Teardown {
     deleted: Duration,
 }
 
+/// The network of the teardown's containers.
+const TNET: &str = "bench-teardown";
+
 /// Clients that disconnect the teardown's containers, side by side.
 const TEARDOWN_CLIENTS: usize = 8;
 
@@ -1322,11 +1325,15 @@ impl Bench {
         for name in &names {
             self.sandbox(name);
         }
+        // A network of its own, with room for them all (the measurement network is a /24).
+        let body = json!({ "Name": TNET, "IPAM": { "Config": [{ "Subnet": "172.29.0.0/21" }] } });
+        self.client
+            .must("POST", "/networks/create", Some(&body), 201);
         self.each_in_parallel(&names, |c, name| {
             let body = json!({ "Container": name });
             c.must(
                 "POST",
-                &format!("/networks/{MNET}/connect"),
+                &format!("/networks/{TNET}/connect"),
                 Some(&body),
                 200,
             );
@@ -1343,7 +1350,7 @@ impl Bench {
             let body = json!({ "Container": name });
             c.must(
                 "POST",
-                &format!("/networks/{MNET}/disconnect"),
+                &format!("/networks/{TNET}/disconnect"),
                 Some(&body),
                 200,
             );
@@ -1353,6 +1360,8 @@ impl Bench {
         self.each_in_parallel(&names, |c, name| {
             c.must("DELETE", &format!("/containers/{name}"), None, 204);
         });
+        self.client
+            .must("DELETE", &format!("/networks/{TNET}"), None, 204);
         Teardown {
             n,
             state,

@@ -32,10 +32,11 @@ pub const DOOMED_ALIAS: &str = "netbridge-doomed";
 
 impl Kernel {
     /// Cuts an endpoint's veth off at once and leaves its deletion to [`Kernel::reap_doomed`]:
-    /// host end down, off its bridge and into the doomed group, in one request; then, inside
-    /// `ns` (if it is still there), the container end down and renamed so its name (`eth0`)
-    /// is free for the next connect. `Ok(false)` if the host end was already gone. Runs to the
-    /// end even if the caller is dropped.
+    /// host end into the doomed group, in one request; then, inside `ns` (if it is still
+    /// there), the container end down (so the host end loses its carrier and the bridge
+    /// disables the port) and renamed so its name (`eth0`) is free for the next connect.
+    /// `Ok(false)` if the host end was already gone. Runs to the end even if the caller is
+    /// dropped.
     pub async fn cut_off(
         &self,
         host_name: &str,
@@ -45,8 +46,17 @@ impl Kernel {
         validate_link_name("link name", host_name)?;
         let handle = self.handle.clone();
         let host = host_name.to_owned();
-        let doomed = run_detached("cut off veth", async move { doom(&handle, &host).await });
-        let Some(ns) = ns.filter(|_| !container_name.is_empty()) else {
+        let inside = ns.filter(|_| !container_name.is_empty());
+        // With the container end going down, the host end loses its carrier and the bridge
+        // disables the port: it is left up and enslaved, because taking it down or off the
+        // bridge waits for a grace period (the reaper's group delete pays that for all).
+        // Without a container end to take down, the host end itself goes down.
+        let down = inside.is_none();
+        let doomed = run_detached(
+            "cut off veth",
+            async move { doom(&handle, &host, down).await },
+        );
+        let Some(ns) = inside else {
             return doomed.await;
         };
         // The namespace's thread starts and finds the container end while the host end is
@@ -141,14 +151,15 @@ async fn reap_group(handle: &Handle) -> Result<bool, KernelError> {
     }
 }
 
-/// One request: down, off its master, into the doomed group, the mark replaced.
-async fn doom(handle: &Handle, name: &str) -> Result<bool, KernelError> {
-    let cut = LinkUnspec::new_with_name(name)
-        .down()
-        .nocontroller()
+/// One request: into the doomed group, the mark replaced, and down if `down`.
+async fn doom(handle: &Handle, name: &str, down: bool) -> Result<bool, KernelError> {
+    let mut cut = LinkUnspec::new_with_name(name)
         .link_group(DOOMED_GROUP)
-        .alias(DOOMED_ALIAS)
-        .build();
+        .alias(DOOMED_ALIAS);
+    if down {
+        cut = cut.down();
+    }
+    let cut = cut.build();
     set_unless_gone(handle, cut, "doom link", name).await
 }
 

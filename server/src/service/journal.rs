@@ -50,8 +50,8 @@ pub(super) enum Op {
         #[serde(default)]
         netns: String,
     },
-    /// Do: the driver's cut-off (its links down, out of the bridge, into the doomed group
-    /// that the reaper and start-up delete), then the row. Undo: nothing; the row stands and
+    /// Do: the driver's cut-off (its links into the doomed group that the reaper and
+    /// start-up delete, the container end down and renamed), then the row. Undo: nothing; the row stands and
     /// is re-attached, or it is gone and the work was done.
     Disconnect { host_ifname: String },
     /// Do: row, then namespace. Undo: row and namespace.

@@ -10,7 +10,7 @@ mod common;
 
 use attach::*;
 use common::consistency::{assert_consistent, log_tail};
-use common::{Daemon, Value, eventually, json};
+use common::{Daemon, Netns, Value, eventually, json};
 
 /// What a cut-off link carries instead of netbridge's mark.
 const DOOMED_ALIAS: &str = "netbridge-doomed";
@@ -175,4 +175,31 @@ fn forced_removal_and_concurrent_disconnects_are_reaped() {
     let r = d.delete("/networks/tear");
     assert_eq!(r.status, 204, "remove: {}", r.body);
     all_reaped(&d, "after the network's removal");
+}
+
+#[test]
+fn a_stopped_daemon_leaves_no_doomed_link() {
+    let mut d = Daemon::start();
+    create_net(&d, "tear", "10.77.5.0/24", json!({}));
+    let namespaces: Vec<Netns> = (0..5).map(|_| Netns::new("nbt")).collect();
+    for ns in &namespaces {
+        connect_ok(&d, "tear", &ns.name);
+    }
+    for ns in &namespaces {
+        disconnect_ok(&d, "tear", &ns.name);
+    }
+    assert_eq!(d.stop(), Some(0), "clean stop");
+    assert_eq!(
+        doomed(&d),
+        Vec::<String>::new(),
+        "doomed links left at stop"
+    );
+    for ns in &namespaces {
+        assert_eq!(
+            non_loopback(&ns.name),
+            Vec::<Value>::new(),
+            "{} keeps a link",
+            ns.name
+        );
+    }
 }

@@ -67,3 +67,14 @@ fn reap_forever(wake: Arc<Notify>) {
         }
     });
 }
+
+impl super::Daemon {
+    /// At shutdown: deletes what disconnects and removals cut off and the reaper has not
+    /// deleted yet, so a stopped daemon leaves no doomed link behind (a crash leaves them to
+    /// the next start-up).
+    pub async fn finish_teardowns(&self) {
+        if let Err(e) = self.kernel.reap_doomed().await {
+            tracing::warn!(error = %e, "cannot delete doomed links at shutdown");
+        }
+    }
+}

@@ -44,10 +44,12 @@ def experiment(client):
     assert client.ping() is True
     print("== server:", client.version()["Platform"]["Name"], client.api.api_version)
 
-    # A sandbox is a container made by POST /containers/create?name=…; the image is ignored.
+    # A container made by POST /containers/create?name=… (the image is recorded, never run);
+    # as on Docker, it joins networks once started.
     print(f"== two sandboxes: {A}, {B}")
     for name in (A, B):
         print(client.api.create_container(image="none", name=name))
+        client.api.start(name)
 
     print(f"== network {NET} with subnet {SUBNET}")
     ipam = IPAMConfig(pool_configs=[IPAMPool(subnet=SUBNET)])

@@ -33,6 +33,7 @@ from netbridge_client.api.network import (
 )
 from netbridge_client.api.system import system_ping
 from netbridge_client.models import (
+    ContainerCreateRequest,
     IPAMConfig,
     EndpointIPAMConfig,
     EndpointSettingsRequest,
@@ -61,7 +62,8 @@ def experiment(c):
 
     print(f"== two sandboxes: {A}, {B}")
     for name in (A, B):
-        print("  ", ok(container_create.sync_detailed(client=c, name=name), f"create {name}").id)
+        print("  ", ok(container_create.sync_detailed(client=c, name=name, body=ContainerCreateRequest()),
+                    f"create {name}").id)
 
     print(f"== network {NET} with subnet {SUBNET}")
     body = NetworkCreateRequest(name=NET, ipam=IpamRequest(config=[IPAMConfig(subnet=SUBNET)]))

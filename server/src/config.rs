@@ -34,6 +34,17 @@ pub enum Command {
     Reconcile(ServeArgs),
     /// Print the OpenAPI document generated from the code (openapi/netbridge.json is a copy).
     Openapi,
+    /// Print a one-time URL that logs a browser in to the dashboard (/ui/) and the docs on the
+    /// daemon's TCP listener. Asks the running daemon over its Unix socket; the code in the URL
+    /// dies at first use or after two minutes.
+    LoginUrl(LoginUrlArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct LoginUrlArgs {
+    /// The running daemon's Unix socket.
+    #[arg(long, env = "NETBRIDGE_SOCKET", default_value = "/run/netbridge.sock")]
+    pub socket: PathBuf,
 }
 
 #[derive(Args, Debug, Clone)]

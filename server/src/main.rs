@@ -19,6 +19,22 @@ fn main() -> ExitCode {
                 ExitCode::FAILURE
             }
         },
+        Command::LoginUrl(args) => {
+            let runtime = match runtime() {
+                Ok(rt) => rt,
+                Err(code) => return code,
+            };
+            match runtime.block_on(netbridge::serve::login_url(&args.socket)) {
+                Ok(url) => {
+                    println!("{url}");
+                    ExitCode::SUCCESS
+                }
+                Err(e) => {
+                    eprintln!("netbridge: {e}");
+                    ExitCode::FAILURE
+                }
+            }
+        }
         Command::Reconcile(args) => {
             init_logs(&args.log_level, args.log_format);
             let runtime = match runtime() {

@@ -141,6 +141,77 @@ pub struct Endpoint {
     pub driver_opts: BTreeMap<String, String>,
 }
 
+/// Where a container made with Docker's create body stands: Docker's `State.Status` for the
+/// three states netbridge has (it runs no processes, so nothing pauses, restarts or dies).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum RunState {
+    /// Made, never started: no interfaces yet.
+    Created,
+    /// Started: its endpoints are attached.
+    Running,
+    /// Stopped or killed: endpoints released, configuration kept.
+    Exited,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Created => "created",
+            RunState::Running => "running",
+            RunState::Exited => "exited",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<RunState> {
+        match s {
+            "created" => Some(RunState::Created),
+            "running" => Some(RunState::Running),
+            "exited" => Some(RunState::Exited),
+            _ => None,
+        }
+    }
+}
+
+/// One network a container joins each time it starts, with the endpoint settings it asked
+/// for (Docker's `NetworkingConfig.EndpointsConfig` entry). Static addresses stay across
+/// stop and start; dynamic ones are handed out again at each start.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct PlannedEndpoint {
+    /// The network as the client named it; looked up again at each start.
+    pub network: String,
+    #[serde(default)]
+    pub ipv4: Option<String>,
+    #[serde(default)]
+    pub ipv6: Option<String>,
+    #[serde(default)]
+    pub mac: Option<String>,
+    #[serde(default)]
+    pub aliases: Vec<String>,
+    #[serde(default)]
+    pub gw_priority: i64,
+    #[serde(default)]
+    pub link_local_ips: Vec<String>,
+    #[serde(default)]
+    pub links: Vec<String>,
+    #[serde(default)]
+    pub driver_opts: BTreeMap<String, String>,
+}
+
+/// A container made with Docker's create body: what was asked for, and where it stands.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Lifecycle {
+    pub container_id: String,
+    /// The create body as sent, echoed by inspect.
+    pub body: serde_json::Value,
+    /// `bridge`, `none`, `host` or a network's name, as Docker reports `HostConfig.NetworkMode`.
+    pub network_mode: String,
+    pub networks: Vec<PlannedEndpoint>,
+    pub state: RunState,
+    pub started_nanos: Option<i64>,
+    pub finished_nanos: Option<i64>,
+    pub exit_code: i64,
+}
+
 /// Go's `strconv.ParseBool`, which Docker uses for every boolean option and query parameter.
 pub fn parse_go_bool(s: &str) -> Option<bool> {
     match s {

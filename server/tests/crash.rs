@@ -7,7 +7,8 @@
 //!   must agree, reconcile must be idempotent, the interrupted operation must be wholly done or
 //!   wholly undone, and repeating the client's request must succeed (2xx) — or, where the
 //!   operation was wholly done, get the API's "already so" answer (409 on a create, 403 on a
-//!   connect, 400 "not connected" on a disconnect, 404 on a removal); the walk prints which;
+//!   connect, 400 "not connected" on a disconnect, 404 on a removal, 304 on a container start
+//!   or stop); the walk prints which;
 //! - force-disconnect and network removal work on whatever a crash (or a vanished namespace) left;
 //! - the offline `netbridge reconcile` repairs a crashed daemon's state;
 //! - the reaper (`reap.started`): the daemon dies after a disconnect or remove answered, before
@@ -35,10 +36,11 @@ use common::{
 const CRASH_ENV: &str = "NETBRIDGE_CRASH_AT";
 const CRASH_RS: &str = include_str!("../src/service/crash.rs");
 /// The service files that hold the `crash::point` calls.
-const SERVICE_SOURCES: [&str; 4] = [
+const SERVICE_SOURCES: [&str; 5] = [
     include_str!("../src/service/networks.rs"),
     include_str!("../src/service/endpoints.rs"),
     include_str!("../src/service/containers.rs"),
+    include_str!("../src/service/lifecycle.rs"),
     include_str!("../src/service/reaper.rs"),
 ];
 
@@ -112,6 +114,12 @@ enum Scenario {
     /// A sandbox connected to (or disconnected from) a macvlan network on `mvp0`.
     MacvlanConnect,
     MacvlanDisconnect,
+    /// `POST /containers/create` with Docker's body (NetworkMode: the test network).
+    ContainerCreate,
+    /// `POST /containers/{id}/start` of such a container: it joins the test network.
+    ContainerStart,
+    /// `POST /containers/{id}/stop` of such a container, started.
+    ContainerStop,
     /// The background deletion of what a disconnect (`true`) or a network removal (`false`)
     /// cut off: the request is answered, then the daemon dies before the links are deleted.
     Reap(bool),
@@ -142,6 +150,9 @@ fn scenario_of(step: &str) -> Vec<Scenario> {
             Scenario::SandboxRemove(false),
             Scenario::SandboxRemove(true),
         ],
+        "container.create" => vec![Scenario::ContainerCreate],
+        "container.start" => vec![Scenario::ContainerStart],
+        "container.stop" => vec![Scenario::ContainerStop],
         "reap" => vec![Scenario::Reap(true), Scenario::Reap(false)],
         _ => panic!("crash point {step} has no scenario in tests/crash.rs: add one"),
     }
@@ -727,6 +738,9 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
             assert_consistent(&d, &format!("{after}, remove repeated"));
             outcome
         }
+        Scenario::ContainerCreate => container_create(&mut d, &names, step, &after),
+        Scenario::ContainerStart => container_start(&mut d, &names, step, &after),
+        Scenario::ContainerStop => container_stop(&mut d, &names, step, &after),
     };
     names.remove_all(&d);
     assert_consistent(&d, &format!("{after}, cleaned up"));
@@ -911,6 +925,150 @@ fn macvlan_walk(
             outcome
         }
     }
+}
+
+/// Docker's create body for a container on the test network.
+fn container_body() -> Value {
+    json!({"Image": "busybox", "Cmd": ["sleep", "1"], "HostConfig": {"NetworkMode": NET}})
+}
+
+/// `State.Status` of a container, `None` when there is none.
+fn run_state(d: &Daemon, name: &str) -> Option<String> {
+    let r = d.get(&format!("/containers/{name}/json"));
+    match r.status {
+        200 => r.json()["State"]["Status"].as_str().map(str::to_string),
+        404 => None,
+        other => panic!("inspect {name} answered {other}: {}", r.body),
+    }
+}
+
+/// A started container on the test network reaches the gateway from 10.99.0.2.
+fn prove_started(d: &Daemon, name: &str, after: &str) {
+    let e = member(d, NET, name).expect("a member once started");
+    assert_eq!(e["IPv4Address"], "10.99.0.2/24", "{after}: {e}");
+    assert!(
+        eventually(10, || run(
+            "ip",
+            &["netns", "exec", name, "ping", "-c1", "-W1", GATEWAY]
+        )
+        .status
+        .success()),
+        "{after}: {name} cannot reach the gateway"
+    );
+}
+
+/// [`Scenario::ContainerCreate`]: the container is wholly made (created, nothing attached)
+/// or wholly undone (name free, no namespace).
+fn container_create(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let name = names.fresh();
+    let path = format!("/containers/create?name={name}");
+    crash_and_check(d, step, after, "POST", &path, Some(&container_body()));
+    let outcome = match run_state(d, &name).as_deref() {
+        Some("created") => Outcome::Done,
+        None => {
+            assert!(
+                !netns_exists(&name),
+                "{after}: undone, yet /run/netns/{name} exists"
+            );
+            Outcome::Undone
+        }
+        Some(other) => panic!("{after}: {name} is {other}"),
+    };
+    if outcome == Outcome::Done {
+        assert_eq!(
+            interfaces(&name),
+            Vec::<String>::new(),
+            "{after}: nothing before start"
+        );
+    }
+    let again = d.post(&path, &container_body());
+    match outcome {
+        Outcome::Done => expect(
+            &again,
+            409,
+            &format!("{after}: create again (already done)"),
+        ),
+        _ => expect(&again, 201, &format!("{after}: create again")),
+    }
+    assert_consistent(d, &format!("{after}, create repeated"));
+    expect(
+        &d.post(&format!("/containers/{name}/start"), &json!({})),
+        204,
+        "start",
+    );
+    prove_started(d, &name, after);
+    outcome
+}
+
+/// [`Scenario::ContainerStart`]: started with its endpoint, or still not started with none.
+fn container_start(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let name = names.fresh();
+    let made = d.post(
+        &format!("/containers/create?name={name}"),
+        &container_body(),
+    );
+    expect(&made, 201, "create");
+    let path = format!("/containers/{name}/start");
+    crash_and_check(d, step, after, "POST", &path, None);
+    let outcome = match run_state(d, &name).as_deref() {
+        Some("running") => Outcome::Done,
+        Some("created") => {
+            assert!(
+                member(d, NET, &name).is_none(),
+                "{after}: undone, yet a member"
+            );
+            assert_eq!(interfaces(&name), Vec::<String>::new(), "{after}: undone");
+            Outcome::Undone
+        }
+        other => panic!("{after}: {name} is {other:?}"),
+    };
+    let again = d.post(&path, &json!({}));
+    match outcome {
+        Outcome::Done => expect(&again, 304, &format!("{after}: start again (already done)")),
+        _ => expect(&again, 204, &format!("{after}: start again")),
+    }
+    assert_consistent(d, &format!("{after}, start repeated"));
+    prove_started(d, &name, after);
+    outcome
+}
+
+/// [`Scenario::ContainerStop`]: a stop cut short is finished at start-up (its endpoints are
+/// let go, and it is exited); starting it again takes the freed address.
+fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
+    create_net(d);
+    let name = names.fresh();
+    let made = d.post(
+        &format!("/containers/create?name={name}"),
+        &container_body(),
+    );
+    expect(&made, 201, "create");
+    expect(
+        &d.post(&format!("/containers/{name}/start"), &json!({})),
+        204,
+        "start",
+    );
+    let path = format!("/containers/{name}/stop");
+    crash_and_check(d, step, after, "POST", &path, None);
+    assert_eq!(run_state(d, &name).as_deref(), Some("exited"), "{after}");
+    assert!(
+        member(d, NET, &name).is_none(),
+        "{after}: stopped, yet a member"
+    );
+    assert_eq!(interfaces(&name), Vec::<String>::new(), "{after}: stopped");
+    expect(
+        &d.post(&path, &json!({})),
+        304,
+        &format!("{after}: stop again (already done)"),
+    );
+    expect(
+        &d.post(&format!("/containers/{name}/start"), &json!({})),
+        204,
+        "start again",
+    );
+    prove_started(d, &name, after);
+    Outcome::Done
 }
 
 /// One run of the walk: its step, its scenario, its outcome or why it failed.

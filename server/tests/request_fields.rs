@@ -150,6 +150,60 @@ const FIELDS: &[(&str, How)] = &[
         "POST /networks/prune query filters",
         Test("prune_with_filters_removes_matching_networks_and_their_bridges"),
     ),
+    // POST /containers/create with Docker's body, and the lifecycle routes (lifecycle.rs).
+    (
+        "POST /containers/create body Image",
+        Test("the_article_verbatim_with_the_docker_cli"),
+    ),
+    (
+        "POST /containers/create body Cmd",
+        Test("the_article_verbatim_with_the_docker_cli"),
+    ),
+    (
+        "POST /containers/create body Entrypoint",
+        Test("network_modes_and_endpoints_config"),
+    ),
+    (
+        "POST /containers/create body Hostname",
+        Test("dns_and_hosts_are_where_ip_netns_exec_reads_them"),
+    ),
+    (
+        "POST /containers/create body MacAddress",
+        Test("network_modes_and_endpoints_config"),
+    ),
+    (
+        "POST /containers/create body HostConfig.NetworkMode",
+        Test("network_modes_and_endpoints_config"),
+    ),
+    (
+        "POST /containers/create body NetworkingConfig.EndpointsConfig",
+        Test("network_modes_and_endpoints_config"),
+    ),
+    (
+        "POST /containers/prune query filters",
+        Test("docker_errors_and_routes_that_need_processes"),
+    ),
+    (
+        "POST /containers/{id}/wait query condition",
+        Test("stop_releases_endpoints_and_start_joins_again"),
+    ),
+    // netbridge's own diagnose route (dashboard.rs).
+    (
+        "POST /netbridge/diagnose body Source",
+        Test("diagnose_explains_then_probes_from_inside_the_source"),
+    ),
+    (
+        "POST /netbridge/diagnose body Target",
+        Test("diagnose_explains_then_probes_from_inside_the_source"),
+    ),
+    (
+        "POST /netbridge/diagnose body Count",
+        Test("diagnose_refuses_what_it_cannot_do"),
+    ),
+    (
+        "POST /netbridge/diagnose body TimeoutMs",
+        Test("diagnose_refuses_what_it_cannot_do"),
+    ),
 ];
 
 /// Values of honoured fields that netbridge refuses where Docker would act on them, with the

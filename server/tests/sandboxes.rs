@@ -8,7 +8,7 @@ mod attach;
 mod common;
 
 use attach::*;
-use common::{Daemon, Netns, Value, consistency, json, run};
+use common::{Daemon, Netns, Value, json};
 
 /// `GET /containers/{term}/json`, which must succeed.
 fn inspect_container(d: &Daemon, term: &str) -> Value {
@@ -280,65 +280,4 @@ fn docker_inspect_and_rm_on_a_sandbox() {
     let v: Value = serde_json::from_str(&out).expect("inspect JSON");
     assert_eq!(v[0]["Containers"], json!({}), "{out}");
     d.docker_ok(&["network", "rm", "mynet"]);
-}
-
-/// `HostConfig.NetworkMode: none`: the sandbox is on the `none` network with nothing but `lo`,
-/// may join no other network (Docker's refusal), and is removed without force; host and none
-/// refuse connects as Docker does.
-#[test]
-fn a_sandbox_in_network_mode_none_keeps_only_lo() {
-    let d = Daemon::start();
-    let r = d.post(
-        "/containers/create?name=nbt-none-box",
-        &json!({"HostConfig": {"NetworkMode": "none"}}),
-    );
-    assert_eq!(r.status, 201, "{}", r.body);
-    let _gone = common::Netns {
-        name: "nbt-none-box".to_string(),
-    };
-    let links = run("ip", &["-n", "nbt-none-box", "-o", "link", "show"]);
-    let text = String::from_utf8_lossy(&links.stdout).to_string();
-    assert_eq!(text.lines().count(), 1, "only lo: {text}");
-    let c = d.get("/containers/nbt-none-box/json").json();
-    assert_eq!(c["HostConfig"]["NetworkMode"], "none", "{c}");
-    assert!(c["NetworkSettings"]["Networks"]["none"].is_object(), "{c}");
-    let none = d.get("/networks/none").json();
-    assert_eq!(
-        none["Containers"].as_object().map_or(0, |m| m.len()),
-        1,
-        "{none}"
-    );
-    consistency::assert_consistent(&d, "a sandbox in network mode none");
-
-    d.create_network(&json!({"Name": "other", "IPAM": {"Config": [{"Subnet": "10.55.0.0/24"}]}}));
-    let r = d.post(
-        "/networks/other/connect",
-        &json!({"Container": "nbt-none-box"}),
-    );
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert_eq!(
-        r.message(),
-        "container cannot be connected to multiple networks with one of the networks in private (none) mode"
-    );
-    let links = run("ip", &["-n", "nbt-none-box", "-o", "link", "show"]);
-    assert_eq!(String::from_utf8_lossy(&links.stdout).lines().count(), 1);
-
-    // host and none refuse connects, as Docker does.
-    let plain = Netns::new("nbt");
-    let r = d.post("/networks/host/connect", &json!({"Container": plain.name}));
-    assert_eq!(r.status, 400, "{}", r.body);
-    assert_eq!(
-        r.message(),
-        "cannot connect container to host network - container must be created in host network mode"
-    );
-    let r = d.post("/networks/none/connect", &json!({"Container": plain.name}));
-    assert_eq!(r.status, 400, "{}", r.body);
-
-    // A restart and a reconcile leave it as it is.
-    let mut d = d;
-    d.restart();
-    consistency::assert_consistent(&d, "after a restart");
-    let r = d.delete("/containers/nbt-none-box");
-    assert_eq!(r.status, 204, "removed without force: {}", r.body);
-    assert_eq!(d.get("/networks/none").json()["Containers"], json!({}));
 }

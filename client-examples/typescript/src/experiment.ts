@@ -49,7 +49,8 @@ async function experiment(): Promise<void> {
 
   console.log(`== two sandboxes: ${A}, ${B}`);
   for (const name of [A, B]) {
-    const r = await client.POST("/containers/create", { params: { query: { name } } });
+    // An empty configuration: a bare sandbox, joined to networks as soon as it is connected.
+    const r = await client.POST("/containers/create", { params: { query: { name } }, body: {} });
     console.log("  ", ok(`create ${name}`, r).Id);
   }
 

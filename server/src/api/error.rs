@@ -38,6 +38,7 @@ impl From<service::Error> for ApiError {
             E::InvalidParameter(_) => StatusCode::BAD_REQUEST,
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
+            E::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
             E::System(_) | E::Store(_) | E::Kernel { .. } => {
                 tracing::error!(error = %e, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -14,6 +14,7 @@ use tokio::sync::Semaphore;
 use tracing::Instrument;
 
 use super::error::ApiError;
+use super::session::{self, Sessions};
 use super::tokens::Tokens;
 
 /// Largest request body accepted (413 beyond).
@@ -36,6 +37,8 @@ pub struct Guard {
     pub cors_origins: Vec<String>,
     /// Requests served at once.
     pub in_flight: Semaphore,
+    /// Browser sessions (the dashboard and the docs over TCP).
+    pub sessions: Arc<Sessions>,
 }
 
 impl Guard {
@@ -44,6 +47,7 @@ impl Guard {
             tokens,
             cors_origins,
             in_flight: Semaphore::new(max_in_flight.max(1)),
+            sessions: Arc::new(Sessions::default()),
         }
     }
 }
@@ -70,6 +74,7 @@ pub async fn guard(State(g): State<Arc<Guard>>, req: Request, next: Next) -> Res
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
         let (mut response, who) = admit(&g, req, next, peer.as_ref(), origin.as_deref()).await;
+        super::ui::secure(&path, &mut response);
         if let Ok(v) = HeaderValue::from_str(&id) {
             response.headers_mut().insert("x-request-id", v);
         }
@@ -116,7 +121,7 @@ async fn admit(
     // CORS: a browser page from an origin not on the list is refused outright, so not even a
     // "simple" cross-site POST can change anything.
     if let Some(origin) = origin {
-        if !g.cors_origins.iter().any(|a| a == origin) {
+        if !g.cors_origins.iter().any(|a| a == origin) && !same_origin(&req, peer, origin) {
             return (
                 ApiError::new(
                     StatusCode::FORBIDDEN,
@@ -130,30 +135,14 @@ async fn admit(
             return (preflight(), who);
         }
     }
-    // Authentication: every TCP request carries a token (the Unix socket's permissions are
-    // its authentication).
-    if let (Some(Peer::Tcp { .. }), Some(tokens)) = (peer, &g.tokens) {
-        let presented = req
-            .headers()
-            .get(header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .map(str::trim);
-        match presented.and_then(|t| tokens.check(t.as_bytes())) {
-            Some(id) => who = format!("{who} {id}"),
-            None => {
-                let why = if presented.is_some() {
-                    "invalid bearer token"
-                } else {
-                    "authentication required: send Authorization: Bearer <token>"
-                };
-                let mut r = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
-                r.headers_mut().insert(
-                    header::WWW_AUTHENTICATE,
-                    HeaderValue::from_static("Bearer realm=\"netbridge\""),
-                );
-                return (r, format!("{who} (refused)"));
-            }
+    // Authentication: every TCP request carries a token or a browser session (the Unix
+    // socket's permissions are its authentication); the login page does its own.
+    if let (Some(Peer::Tcp { .. }), Some(tokens)) = (peer, &g.tokens)
+        && !session::is_login_path(req.uri().path())
+    {
+        match authenticate(g, tokens, &req) {
+            Ok(id) => who = format!("{who} {id}"),
+            Err(refusal) => return (*refusal, format!("{who} (refused)")),
         }
     }
     // Limits.
@@ -183,6 +172,70 @@ async fn admit(
         );
     };
     (next.run(req).await, who)
+}
+
+/// Who a TCP request is: a bearer token, or a browser session (which must also carry the CSRF
+/// header to change anything). A browser without either is sent to the login page.
+fn authenticate(g: &Guard, tokens: &Tokens, req: &Request) -> Result<String, Box<Response>> {
+    let headers = req.headers();
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    if let Some(t) = presented {
+        return tokens
+            .check(t.as_bytes())
+            .ok_or_else(|| Box::new(unauthorized("invalid bearer token")));
+    }
+    if let Some(id) = session::session_of(headers).filter(|id| g.sessions.is_live(id)) {
+        let safe = matches!(*req.method(), Method::GET | Method::HEAD);
+        if !safe && !headers.contains_key(session::CSRF_HEADER) {
+            return Err(Box::new(
+                ApiError::new(
+                    StatusCode::FORBIDDEN,
+                    format!(
+                        "a browser session must send the {} header to change anything",
+                        session::CSRF_HEADER
+                    ),
+                )
+                .into_response(),
+            ));
+        }
+        return Ok(format!("session:{}", &id[..8.min(id.len())]));
+    }
+    let path = req.uri().path();
+    if req.method() == Method::GET && super::ui::is_browser_path(path) {
+        return Err(Box::new(
+            (StatusCode::SEE_OTHER, [(header::LOCATION, "/ui/login")]).into_response(),
+        ));
+    }
+    Err(Box::new(unauthorized(
+        "authentication required: send Authorization: Bearer <token>",
+    )))
+}
+
+fn unauthorized(why: &'static str) -> Response {
+    let mut r = ApiError::new(StatusCode::UNAUTHORIZED, why).into_response();
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        HeaderValue::from_static("Bearer realm=\"netbridge\""),
+    );
+    r
+}
+
+/// A page of this very listener calling it (the dashboard's own fetches carry `Origin` on
+/// POST): its origin is the scheme and the `Host` the request came to. Not cross-site, so not
+/// subject to `--cors-origin`.
+fn same_origin(req: &Request, peer: Option<&Peer>, origin: &str) -> bool {
+    let Some(Peer::Tcp { tls, .. }) = peer else {
+        return false;
+    };
+    let scheme = if *tls { "https" } else { "http" };
+    req.headers()
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|host| origin == format!("{scheme}://{host}"))
 }
 
 fn preflight() -> Response {
@@ -232,6 +285,10 @@ pub fn route_label(path: &str) -> &'static str {
         ["", "containers", _, "json"] => "/containers/{id}/json",
         ["", "containers", _] => "/containers/{id}",
         ["", "netbridge", "reconcile"] => "/netbridge/reconcile",
+        ["", "netbridge", "topology"] => "/netbridge/topology",
+        ["", "netbridge", "diagnose"] => "/netbridge/diagnose",
+        ["", "netbridge", "login-code"] => "/netbridge/login-code",
+        ["", "ui", ..] => "/ui",
         ["", "openapi.json"] => "/openapi.json",
         ["", "docs", ..] => "/docs",
         _ => "other",

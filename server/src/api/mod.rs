@@ -9,15 +9,18 @@
 
 mod admin;
 mod containers;
+mod dashboard;
 pub mod error;
 mod events;
 mod extract;
 pub mod guard;
 mod networks;
 mod paths;
+pub mod session;
 mod swarm;
 mod system;
 pub mod tokens;
+mod ui;
 pub mod version;
 pub mod wire;
 
@@ -63,10 +66,23 @@ fn routes() -> OpenApiRouter<Arc<Daemon>> {
         .routes(routes!(containers::list))
         .routes(routes!(containers::inspect))
         .routes(routes!(containers::remove))
+        .routes(routes!(containers::start))
+        .routes(routes!(containers::stop))
+        .routes(routes!(containers::kill))
+        .routes(routes!(containers::restart))
+        .routes(routes!(containers::wait))
+        .routes(routes!(containers::prune))
+        .routes(routes!(containers::exec))
+        .routes(routes!(containers::attach))
+        .routes(routes!(containers::logs))
+        .routes(routes!(containers::image_create))
         .routes(routes!(admin::reconcile))
         .routes(routes!(admin::metrics))
         .routes(routes!(admin::drivers))
         .routes(routes!(events::events))
+        .routes(routes!(dashboard::topology))
+        .routes(routes!(dashboard::diagnose))
+        .routes(routes!(session::login_code))
 }
 
 /// The OpenAPI document generated from the code (`openapi/netbridge.json` is a copy of it).
@@ -138,12 +154,15 @@ pub fn app(daemon: Arc<Daemon>, guard: Arc<guard::Guard>) -> Router {
         .merge(docs)
         .merge(swarm::router())
         .route_layer(axum::middleware::from_fn(version::refuse_unsupported))
+        .layer(axum::Extension(guard.sessions.clone()))
         .fallback(|| async { ApiError::not_found_page() })
         .method_not_allowed_fallback(|| async { ApiError::not_found_page() })
         .with_state(daemon);
     // The prefix must be stripped before routing, so negotiation wraps the routed app as a
     // fallback service rather than as a route layer.
     Router::new()
+        .merge(session::router(guard.clone()))
+        .merge(ui::router())
         .fallback_service(router)
         .layer(axum::middleware::from_fn(version::negotiate))
         .layer(axum::middleware::from_fn_with_state(guard, guard::guard))

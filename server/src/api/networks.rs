@@ -171,7 +171,7 @@ pub async fn connect(
         links: cfg.links.unwrap_or_default(),
         driver_opts: cfg.driver_opts.unwrap_or_default(),
     };
-    super::detached(async move { d.connect(&id, request).await }).await?;
+    super::detached(async move { d.connect_container(&id, request).await }).await?;
     Ok(StatusCode::OK)
 }
 
@@ -191,6 +191,6 @@ pub async fn disconnect(
 ) -> Result<StatusCode, ApiError> {
     let container = req.container.unwrap_or_default();
     let force = req.force.unwrap_or(false);
-    super::detached(async move { d.disconnect(&id, &container, force).await }).await?;
+    super::detached(async move { d.disconnect_container(&id, &container, force).await }).await?;
     Ok(StatusCode::OK)
 }

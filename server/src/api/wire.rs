@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
-use crate::model::{self, Container, ContainerKind, Endpoint, Network};
+use crate::model::{self, Container, ContainerKind, Endpoint, Network, PlannedEndpoint, RunState};
 use crate::service::{ContainerView, NetworkView, SubnetStatus};
 
 /// `{"message": …}`: every error body.
@@ -606,7 +606,37 @@ fn endpoint_settings(e: &Endpoint, n: &Network) -> EndpointSettings {
     }
 }
 
+/// A network a stopped container joins at start: its configuration, nothing operational.
+fn planned_settings(id: &str, p: &PlannedEndpoint) -> EndpointSettings {
+    let requested = p.ipv4.is_some() || p.ipv6.is_some() || !p.link_local_ips.is_empty();
+    EndpointSettings {
+        ipam_config: requested.then(|| EndpointIpamConfig {
+            ipv4_address: p.ipv4.clone(),
+            ipv6_address: p.ipv6.clone(),
+            link_local_ips: (!p.link_local_ips.is_empty()).then(|| p.link_local_ips.clone()),
+        }),
+        links: (!p.links.is_empty()).then(|| p.links.clone()),
+        mac_address: p.mac.clone().unwrap_or_default(),
+        aliases: (!p.aliases.is_empty()).then(|| p.aliases.clone()),
+        driver_opts: (!p.driver_opts.is_empty()).then(|| p.driver_opts.clone()),
+        gw_priority: p.gw_priority,
+        network_id: id.to_string(),
+        endpoint_id: String::new(),
+        gateway: String::new(),
+        ip_address: String::new(),
+        ip_prefix_len: 0,
+        ipv6_gateway: String::new(),
+        global_ipv6_address: String::new(),
+        global_ipv6_prefix_len: 0,
+        dns_names: Vec::new(),
+    }
+}
+
 fn networks_of(view: &ContainerView) -> BTreeMap<String, EndpointSettings> {
+    let planned = view
+        .planned
+        .iter()
+        .map(|(name, id, p)| (name.clone(), planned_settings(id, p)));
     view.endpoints
         .iter()
         .map(|(e, n)| {
@@ -614,39 +644,93 @@ fn networks_of(view: &ContainerView) -> BTreeMap<String, EndpointSettings> {
             s.dns_names = view.dns_names(e);
             (n.name.clone(), s)
         })
+        .chain(planned)
         .collect()
 }
 
 fn network_mode(view: &ContainerView) -> String {
+    if let Some(l) = &view.lifecycle {
+        return l.network_mode.clone();
+    }
     view.endpoints
         .first()
         .map(|(_, n)| n.name.clone())
         .unwrap_or_else(|| "none".to_string())
 }
 
+/// Go's zero time, which Docker prints for a time that never was.
+const ZERO_TIME: &str = "0001-01-01T00:00:00Z";
+
+fn state_of(view: &ContainerView) -> ContainerState {
+    let c = &view.container;
+    let created = model::format_nanos(c.created_nanos);
+    let mut state = ContainerState {
+        status: "running".to_string(),
+        running: true,
+        paused: false,
+        restarting: false,
+        oom_killed: false,
+        dead: false,
+        pid: pid_of(c),
+        exit_code: 0,
+        error: String::new(),
+        started_at: created,
+        finished_at: ZERO_TIME.to_string(),
+    };
+    if let Some(l) = &view.lifecycle {
+        let time = |t: Option<i64>| t.map_or_else(|| ZERO_TIME.to_string(), model::format_nanos);
+        state.status = l.state.as_str().to_string();
+        state.running = l.state == RunState::Running;
+        state.exit_code = l.exit_code;
+        state.started_at = time(l.started_nanos);
+        state.finished_at = time(l.finished_nanos);
+    }
+    state
+}
+
+/// `Config.Cmd` or `Config.Entrypoint` as sent: an array, a single string, or nothing.
+fn words(v: Option<&serde_json::Value>) -> Vec<String> {
+    match v {
+        Some(serde_json::Value::Array(items)) => items
+            .iter()
+            .filter_map(|i| i.as_str().map(str::to_string))
+            .collect(),
+        Some(serde_json::Value::String(s)) => vec![s.clone()],
+        _ => Vec::new(),
+    }
+}
+
+/// The command a container was created with: entrypoint then arguments.
+fn command_of(view: &ContainerView) -> Vec<String> {
+    let Some(l) = &view.lifecycle else {
+        return Vec::new();
+    };
+    let mut all = words(l.body.get("Entrypoint"));
+    all.extend(words(l.body.get("Cmd")));
+    all
+}
+
+fn image_of(view: &ContainerView) -> String {
+    view.lifecycle
+        .as_ref()
+        .and_then(|l| l.body.get("Image"))
+        .and_then(|i| i.as_str())
+        .unwrap_or_default()
+        .to_string()
+}
+
 impl From<&ContainerView> for ContainerInspect {
     fn from(view: &ContainerView) -> ContainerInspect {
         let c = &view.container;
         let created = model::format_nanos(c.created_nanos);
+        let command = command_of(view);
         ContainerInspect {
             id: c.id.clone(),
-            created: created.clone(),
-            path: String::new(),
-            args: Vec::new(),
-            state: ContainerState {
-                status: "running".to_string(),
-                running: true,
-                paused: false,
-                restarting: false,
-                oom_killed: false,
-                dead: false,
-                pid: pid_of(c),
-                exit_code: 0,
-                error: String::new(),
-                started_at: created,
-                finished_at: "0001-01-01T00:00:00Z".to_string(),
-            },
-            image: String::new(),
+            created,
+            path: command.first().cloned().unwrap_or_default(),
+            args: command.iter().skip(1).cloned().collect(),
+            state: state_of(view),
+            image: image_of(view),
             name: format!("/{}", c.name),
             restart_count: 0,
             driver: "netns".to_string(),
@@ -656,7 +740,7 @@ impl From<&ContainerView> for ContainerInspect {
             },
             config: ContainerConfig {
                 hostname: String::new(),
-                image: String::new(),
+                image: image_of(view),
                 labels: BTreeMap::new(),
             },
             network_settings: ContainerNetworkSettings {
@@ -671,17 +755,23 @@ impl From<&ContainerView> for ContainerInspect {
 impl From<&ContainerView> for ContainerSummary {
     fn from(view: &ContainerView) -> ContainerSummary {
         let c = &view.container;
+        let state = state_of(view);
+        let status = match view.lifecycle.as_ref().map(|l| l.state) {
+            None | Some(RunState::Running) => "Up".to_string(),
+            Some(RunState::Created) => "Created".to_string(),
+            Some(RunState::Exited) => format!("Exited ({})", state.exit_code),
+        };
         ContainerSummary {
             id: c.id.clone(),
             names: vec![format!("/{}", c.name)],
-            image: String::new(),
+            image: image_of(view),
             image_id: String::new(),
-            command: String::new(),
+            command: command_of(view).join(" "),
             created: c.created_nanos.div_euclid(1_000_000_000),
             ports: Vec::new(),
             labels: BTreeMap::new(),
-            state: "running".to_string(),
-            status: "Up".to_string(),
+            state: state.status,
+            status,
             host_config: HostConfig {
                 network_mode: network_mode(view),
             },
@@ -705,4 +795,65 @@ fn pid_of(c: &Container) -> i64 {
             .unwrap_or(0),
         _ => 0,
     }
+}
+
+// ---- container create (Docker's body) ----
+
+/// `POST /containers/create`: Docker's ContainerCreateRequest. The whole body is recorded and
+/// echoed by inspect; netbridge runs nothing, so only the network parts take effect.
+#[derive(Deserialize, ToSchema, Default)]
+#[schema(example = json!({"Image": "busybox", "Cmd": ["/bin/sh", "-c", "while true;do sleep 3600;done"],
+    "HostConfig": {"NetworkMode": "mynet"},
+    "NetworkingConfig": {"EndpointsConfig": {"mynet": {"IPAMConfig": {"IPv4Address": "172.30.0.20"}}}}}))]
+pub struct ContainerCreateRequest {
+    #[serde(rename = "Hostname")]
+    pub hostname: Option<String>,
+    /// Recorded and echoed; no image is pulled or run.
+    #[serde(rename = "Image")]
+    pub image: Option<String>,
+    /// Recorded and echoed (a string or an array of strings).
+    #[serde(rename = "Cmd")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub cmd: Option<serde_json::Value>,
+    #[serde(rename = "Entrypoint")]
+    #[schema(value_type = Option<Vec<String>>)]
+    pub entrypoint: Option<serde_json::Value>,
+    /// Before API 1.44, the MAC address of the container's first network.
+    #[serde(rename = "MacAddress")]
+    pub mac_address: Option<String>,
+    #[serde(rename = "HostConfig")]
+    pub host_config: Option<CreateHostConfig>,
+    #[serde(rename = "NetworkingConfig")]
+    pub networking_config: Option<NetworkingConfig>,
+}
+
+/// The parts of Docker's HostConfig netbridge honours; the rest is recorded and echoed.
+#[derive(Deserialize, ToSchema, Default)]
+#[schema(as = HostConfigCreate)]
+pub struct CreateHostConfig {
+    /// `default`/`bridge` (the predefined bridge network), a network's name or ID, `none` (only
+    /// `lo`) or `host` (no interface is made). `container:<name|id>` is refused with 501.
+    #[serde(rename = "NetworkMode")]
+    pub network_mode: Option<String>,
+}
+
+#[derive(Deserialize, ToSchema, Default)]
+pub struct NetworkingConfig {
+    /// The networks to join at start, keyed by network name or ID; several from API 1.44.
+    #[serde(rename = "EndpointsConfig")]
+    pub endpoints_config: Option<BTreeMap<String, EndpointSettingsRequest>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContainerWaitResponse {
+    #[serde(rename = "StatusCode")]
+    pub status_code: i64,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct ContainerPruneResponse {
+    #[serde(rename = "ContainersDeleted")]
+    pub containers_deleted: Option<Vec<String>>,
+    #[serde(rename = "SpaceReclaimed")]
+    pub space_reclaimed: u64,
 }

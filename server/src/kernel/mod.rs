@@ -15,11 +15,13 @@ mod doomed;
 mod error;
 mod firewall;
 mod inside;
+mod kinds;
 mod link;
 mod macvlan;
 mod netns;
+mod netns_etc;
 mod prefixes;
-mod probe;
+pub mod probe;
 mod sysctl;
 mod task;
 mod veth;
@@ -32,11 +34,12 @@ pub use bridge::{BridgeSpec, Ensured};
 pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
+pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};
 pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };
-pub use probe::{LinkKinds, PROBED as PROBED_KINDS};
+pub use netns_etc::{ETC_FILES, remove_netns_etc, write_netns_etc};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

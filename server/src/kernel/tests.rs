@@ -1176,3 +1176,97 @@ fn timings() {
         );
     });
 }
+
+#[test]
+fn probe_finds_the_kinds_this_kernel_has() {
+    let kinds = super::LinkKinds::probe().expect("probe");
+    // Everything netbridge itself needs to run its tests is there.
+    for kind in ["bridge", "veth"] {
+        assert!(kinds.has(kind), "{kind}: {kinds:?}");
+    }
+    // A kind the kernel has no driver for is told apart from one that needs a parent.
+    assert!(!kinds.has("no-such-kind"));
+}
+
+#[test]
+fn macvlan_attach_is_born_inside_marked_and_deleted_by_its_mark() {
+    in_throwaway_netns(|| async {
+        let kernel = Kernel::connect().expect("connect");
+        let parent = kernel
+            .create_isolated_pair("dm-test", "dp-test", "netbridge:net")
+            .await
+            .expect("isolated parent");
+        let links = kernel.links().await.expect("links");
+        for name in ["dm-test", "dp-test"] {
+            let l = links.iter().find(|l| l.name == name).expect("pair end");
+            assert_eq!(l.kind.as_deref(), Some("veth"));
+            assert_eq!(
+                l.alias.as_deref(),
+                Some("netbridge:net"),
+                "{name} is marked"
+            );
+            assert!(is_up(&link(&kernel.handle, name).await), "{name} is up");
+        }
+        let container = throwaway_container();
+        let a = super::MacvlanAttachment {
+            parent_index: parent,
+            mode: super::MacvlanMode::Bridge,
+            container_name: None,
+            mtu: None,
+            mac: [0x02, 0x42, 0x0a, 0x33, 0x00, 0x02],
+            alias: "netbridge:endpoint".to_string(),
+            addresses: vec![(v4("10.51.0.2"), 24)],
+            sysctls: Vec::new(),
+            gateways: super::Gateways {
+                v4: Some("10.51.0.1".parse().expect("gateway")),
+                v6: None,
+            },
+        };
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let _ = go.send(true);
+        let (name, index) = kernel
+            .attach_macvlan(&container, &a, ready)
+            .await
+            .expect("attach macvlan");
+        assert_eq!(name, "eth0");
+        // Nothing of it in the daemon's namespace.
+        let here = kernel.links().await.expect("links");
+        assert!(here.iter().all(|l| l.name != "eth0"), "{here:?}");
+        let inside = kernel.links_in(&container).await.expect("links inside");
+        let eth0 = inside.iter().find(|l| l.name == "eth0").expect("eth0");
+        assert_eq!(eth0.kind.as_deref(), Some("macvlan"));
+        assert_eq!(eth0.alias.as_deref(), Some("netbridge:endpoint"));
+        let (raw, addresses, routes) = run_in_netns(&container, "inspect", |inner| async move {
+            let eth0 = link(&inner.handle, "eth0").await;
+            let addresses = addresses_of(&inner.handle, eth0.header.index).await;
+            let routes = default_routes(&inner.handle).await;
+            Ok((eth0, addresses, routes))
+        })
+        .await
+        .expect("inspect namespace");
+        assert!(is_up(&raw));
+        assert_eq!(mac_of(&raw), Some(a.mac.to_vec()));
+        assert!(addresses.contains(&(v4("10.51.0.2"), 24)), "{addresses:?}");
+        assert!(routes.contains(&(v4("10.51.0.1"), index)), "{routes:?}");
+
+        assert!(
+            kernel
+                .delete_marked_in(&container, "netbridge:endpoint")
+                .await
+                .expect("delete by mark")
+        );
+        assert!(
+            !kernel
+                .delete_marked_in(&container, "netbridge:endpoint")
+                .await
+                .expect("already gone")
+        );
+        let inside = kernel.links_in(&container).await.expect("links inside");
+        assert_eq!(inside.len(), 1, "only lo is left: {inside:?}");
+        assert!(kernel.delete_link("dm-test").await.expect("delete parent"));
+        assert!(
+            kernel.link("dp-test").await.expect("look up").is_none(),
+            "both ends go"
+        );
+    });
+}

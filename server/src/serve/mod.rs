@@ -1,6 +1,9 @@
 //! Bringing the daemon up and down: store, kernel, start-up repair, listeners, signals.
 
 mod listener;
+mod login;
+
+pub use login::login_url;
 
 use std::path::Path;
 use std::sync::Arc;
@@ -109,12 +112,17 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
             "start-up reconcile repaired what a crash left"
         );
     }
-    let guard = Arc::new(Guard::new(
+    let mut guard = Guard::new(
         // Tokens guard TCP; --insecure-tcp without a token file leaves it open.
         tokens.clone(),
         args.cors_origins.clone(),
         args.max_requests,
+    );
+    guard.sessions = Arc::new(crate::api::session::Sessions::for_listener(
+        args.tcp,
+        tls.is_some(),
     ));
+    let guard = Arc::new(guard);
     tokio::spawn(give_back_after_work(daemon.clone()));
     let at_stop = daemon.clone();
     let app = crate::api::app(daemon, guard);

@@ -7,7 +7,10 @@ use std::path::{Path, PathBuf};
 use super::journal::Op;
 use super::{Daemon, Error, Result, crash};
 use crate::kernel::{KernelError, NamespaceId, Netns, find_process_in};
-use crate::model::{self, Container, ContainerKind, Endpoint, Network, UNKNOWN_NAMESPACE};
+use crate::model::{
+    self, Container, ContainerKind, Endpoint, Lifecycle, Network, PlannedEndpoint, RunState,
+    UNKNOWN_NAMESPACE,
+};
 
 /// Makes the named namespace `name` under the netns directory (mount work: a blocking thread)
 /// and returns its identity.
@@ -37,6 +40,11 @@ pub(super) async fn delete_netns(dir: &Path, name: &str) -> std::result::Result<
 pub struct ContainerView {
     pub container: Container,
     pub endpoints: Vec<(Endpoint, Network)>,
+    /// For a container made with Docker's create body: what it asked for, where it stands.
+    pub lifecycle: Option<Lifecycle>,
+    /// While such a container is not running: the networks it joins at start, by the
+    /// network's name and ID (empty while there is no such network), as Docker shows them.
+    pub planned: Vec<(String, String, PlannedEndpoint)>,
 }
 
 fn no_such(term: &str) -> Error {
@@ -152,7 +160,7 @@ impl Daemon {
         }))
     }
 
-    fn allows(&self, kind: ContainerKind) -> bool {
+    pub(super) fn allows(&self, kind: ContainerKind) -> bool {
         self.settings.container_refs.contains(&kind)
     }
 
@@ -235,36 +243,6 @@ impl Daemon {
         Some(ns)
     }
 
-    /// `POST /containers/create` with the body's `HostConfig.NetworkMode`: `none` puts the
-    /// sandbox on the `none` network, where it keeps nothing but `lo` and may join no other;
-    /// any other mode is ignored, as before (a sandbox is always a namespace of its own). A
-    /// failure to join removes the sandbox again.
-    pub async fn create_sandbox_in_mode(
-        &self,
-        name: Option<&str>,
-        network_mode: Option<&str>,
-    ) -> Result<Container> {
-        let container = self.create_sandbox(name).await?;
-        if network_mode != Some("none") {
-            return Ok(container);
-        }
-        let joined = async {
-            let _shared = self.exclusive.read().await;
-            let none =
-                self.store.network_by_name("none").await?.ok_or_else(|| {
-                    Error::System("the predefined none network is missing".into())
-                })?;
-            self.join_network_mode(&none, &container).await
-        };
-        if let Err(e) = joined.await {
-            if let Err(undo) = self.remove_container(&container.id, true).await {
-                tracing::error!(container = %container.id, error = %undo, "cannot roll back a sandbox");
-            }
-            return Err(e);
-        }
-        Ok(container)
-    }
-
     /// `POST /containers/create?name=NAME`: a new named namespace with `lo` up.
     pub async fn create_sandbox(&self, name: Option<&str>) -> Result<Container> {
         if !self.allows(ContainerKind::Sandbox) {
@@ -273,6 +251,11 @@ impl Daemon {
             ));
         }
         let _shared = self.exclusive.read().await;
+        self.create_sandbox_shared(name).await
+    }
+
+    /// [`Daemon::create_sandbox`] for an operation that already holds the shared lock.
+    pub(super) async fn create_sandbox_shared(&self, name: Option<&str>) -> Result<Container> {
         let name = match name.filter(|n| !n.is_empty()) {
             Some(n) => {
                 let n = n.strip_prefix('/').unwrap_or(n);
@@ -380,9 +363,22 @@ impl Daemon {
                 endpoints.push((e, n));
             }
         }
+        let lifecycle = self.store.lifecycle(&container.id).await?;
+        let mut planned = Vec::new();
+        if let Some(l) = lifecycle.as_ref().filter(|l| l.state != RunState::Running) {
+            for p in &l.networks {
+                let (name, id) = match self.find_network(&p.network, super::Lookup::Connect).await {
+                    Ok(n) => (n.name, n.id),
+                    Err(_) => (p.network.clone(), String::new()),
+                };
+                planned.push((name, id, p.clone()));
+            }
+        }
         Ok(ContainerView {
             container,
             endpoints,
+            lifecycle,
+            planned,
         })
     }
 
@@ -408,12 +404,11 @@ impl Daemon {
         let mut rounds = 0;
         let _lock = loop {
             let endpoints = self.store.endpoints_of_container(&c.id).await?;
-            // Its network mode (`none`) is no connection to refuse the removal over.
-            let connected = self.connections(&endpoints).await?;
-            if connected > 0 && (!force || rounds == 3) {
+            if !endpoints.is_empty() && (!force || rounds == 3) {
                 return Err(Error::Conflict(format!(
-                    "cannot remove container \"/{}\": it is connected to {connected} network(s): disconnect it first or force remove",
+                    "cannot remove container \"/{}\": it is connected to {} network(s): disconnect it first or force remove",
                     c.name,
+                    endpoints.len()
                 )));
             }
             for e in &endpoints {
@@ -439,7 +434,7 @@ impl Daemon {
 
     /// Namespace first, row last: a crash in between leaves the row, and start-up makes the
     /// (empty) namespace again, so removing it again works.
-    async fn remove_container_locked(&self, c: &Container) -> Result<()> {
+    pub(super) async fn remove_container_locked(&self, c: &Container) -> Result<()> {
         let journaled = Op::RemoveSandbox {
             name: c.name.clone(),
             kind: c.kind.as_str().to_string(),

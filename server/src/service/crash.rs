@@ -28,6 +28,14 @@ pub const STEPS: &[&str] = &[
     "sandbox.remove.journaled",
     "sandbox.remove.netns",
     "sandbox.remove.row",
+    "container.create.journaled",
+    "container.create.sandbox",
+    "container.create.recorded",
+    "container.start.journaled",
+    "container.start.attached",
+    "container.start.running",
+    "container.stop.journaled",
+    "container.stop.released",
     "reap.started",
 ];
 

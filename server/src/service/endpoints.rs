@@ -45,9 +45,18 @@ impl Daemon {
     /// endpoint settings, already connected, addresses.
     pub async fn connect(&self, network_term: &str, req: ConnectRequest) -> Result<()> {
         let _shared = self.exclusive.read().await;
+        self.connect_shared(network_term, req).await
+    }
+
+    /// [`Daemon::connect`] for an operation that already holds the shared lock.
+    pub(super) async fn connect_shared(
+        &self,
+        network_term: &str,
+        req: ConnectRequest,
+    ) -> Result<()> {
         let reached = self.resolve_container(&req.container).await?;
         let network = self.find_network(network_term, Lookup::Connect).await?;
-        let count = self.store.endpoints_of_network(&network.id).await?.len();
+        let count = self.store.endpoint_count(&network.id).await?;
         driver::of(&network)?.check_connect(&network, count)?;
         let wanted = endpoint_settings(&network, &req)?;
 
@@ -62,7 +71,7 @@ impl Daemon {
         // Recorded, or forgotten by a last disconnect, while we waited: read it again.
         let container = self.record_locked(reached).await?;
         let result = self
-            .connect_locked(&network, &container, wanted, &mut locks, false)
+            .connect_locked(&network, &container, wanted, &mut locks)
             .await;
         if result.is_err() {
             // Still under the container's lock: no connect can be recording an endpoint.
@@ -71,15 +80,12 @@ impl Daemon {
         result
     }
 
-    /// The connect under its locks. `mode`: the container joins the network of its network
-    /// mode at creation (`none`), which no client request may do.
     async fn connect_locked(
         &self,
         network: &Network,
         container: &Container,
         wanted: Wanted,
         locks: &mut EndpointLocks,
-        mode: bool,
     ) -> Result<()> {
         let mine = self.store.endpoints_of_container(&container.id).await?;
         if mine.iter().any(|e| e.network_id == network.id) {
@@ -89,11 +95,8 @@ impl Daemon {
             )));
         }
         let driver = driver::of(network)?;
-        if !mode {
-            let count = self.store.endpoints_of_network(&network.id).await?.len();
-            driver.check_connect(network, count)?;
-            self.check_company(&mine).await?;
-        }
+        let count = self.store.endpoint_count(&network.id).await?;
+        driver.check_connect(network, count)?;
         let ns = self
             .open_namespace(container)
             .await
@@ -116,10 +119,6 @@ impl Daemon {
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
         let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
-        if mode {
-            // A network mode's endpoint has no interface, so no MAC (Docker shows "").
-            endpoint.mac = String::new();
-        }
         // The row reserves the address; a random host-side name may clash, so retry a few
         // times. The journal names the endpoint's kernel objects before they exist, so a crash
         // at any later point can be rolled back even before they carry their mark.
@@ -214,39 +213,6 @@ impl Daemon {
         tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
             ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
         Ok(())
-    }
-
-    /// A container on a network that excludes others (`none`) is refused any further one.
-    async fn check_company(&self, mine: &[Endpoint]) -> Result<()> {
-        for e in mine {
-            if let Some(n) = self.store.network(&e.network_id).await?
-                && let Some(refusal) = driver::of(&n)?.excludes_others()
-            {
-                return Err(Error::InvalidParameter(refusal.to_string()));
-            }
-        }
-        Ok(())
-    }
-
-    /// How many of a container's endpoints are connections, not its network mode.
-    pub(super) async fn connections(&self, endpoints: &[Endpoint]) -> Result<usize> {
-        let mut n = 0;
-        for e in endpoints {
-            if let Some(net) = self.store.network(&e.network_id).await?
-                && driver::of(&net)?.excludes_others().is_none()
-            {
-                n += 1;
-            }
-        }
-        Ok(n)
-    }
-
-    /// Puts a new sandbox on the network of its network mode (`none`): journaled like any
-    /// connect, so a crash leaves it wholly on or wholly off.
-    pub(super) async fn join_network_mode(&self, network: &Network, c: &Container) -> Result<()> {
-        let mut locks = self.lock_endpoint(&network.id, c.namespace).await;
-        self.connect_locked(network, c, Wanted::default(), &mut locks, true)
-            .await
     }
 
     /// [`Daemon::forget_unused_namespace`] where a failure must not fail the operation.
@@ -405,7 +371,7 @@ impl Daemon {
     }
 }
 
-fn not_connected(container: &str, network: &str) -> Error {
+pub(super) fn not_connected(container: &str, network: &str) -> Error {
     // Docker answers 500 for this client mistake; 400 with its text.
     Error::InvalidParameter(format!(
         "container {container} is not connected to network {network}"
@@ -413,7 +379,6 @@ fn not_connected(container: &str, network: &str) -> Error {
 }
 
 /// A connect request's settings, parsed and checked against the network.
-#[derive(Default)]
 struct Wanted {
     ipv4: Option<IpAddr>,
     ipv6: Option<IpAddr>,

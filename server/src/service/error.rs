@@ -18,6 +18,9 @@ pub enum Error {
     /// 403: the request is well-formed but not allowed in this state.
     #[error("{0}")]
     Forbidden(String),
+    /// 501: a route that needs processes or images, which netbridge does not have.
+    #[error("{0}")]
+    NotImplemented(String),
     /// 500 with a message Docker also answers with (Docker's "untyped" errors).
     #[error("{0}")]
     System(String),

@@ -62,6 +62,24 @@ pub(super) enum Op {
         #[serde(default)]
         kind: String,
     },
+    /// Do: the sandbox, then its lifecycle record. Undo: a sandbox without its record goes
+    /// (a retry then succeeds). Subject: the container's name.
+    CreateContainer { name: String },
+    /// Do: each planned network joined (each its own connect), then recorded running. Undo: a
+    /// start not recorded as done leaves every network again.
+    StartContainer { name: String },
+    /// Do: every network left, then recorded exited with `exit_code`. Undo: the stop is
+    /// finished.
+    StopContainer {
+        name: String,
+        #[serde(default = "killed")]
+        exit_code: i64,
+    },
+}
+
+/// The exit code of a stop whose journal entry does not say (a kill's).
+fn killed() -> i64 {
+    super::lifecycle::EXIT_KILLED
 }
 
 impl Op {
@@ -74,12 +92,24 @@ impl Op {
             Op::Disconnect { .. } => "disconnect",
             Op::CreateSandbox { .. } => "create_sandbox",
             Op::RemoveSandbox { .. } => "remove_sandbox",
+            Op::CreateContainer { .. } => "create_container",
+            Op::StartContainer { .. } => "start_container",
+            Op::StopContainer { .. } => "stop_container",
         };
         let mut detail = serde_json::to_value(self).unwrap_or(Value::Null);
         if let Value::Object(fields) = &mut detail {
             fields.remove("op");
         }
         (name, detail)
+    }
+
+    /// A container's lifecycle step: settled before every other operation, since a start's
+    /// and a stop's connects and disconnects are journaled (and rolled back) on their own.
+    pub(super) fn is_lifecycle(&self) -> bool {
+        matches!(
+            self,
+            Op::CreateContainer { .. } | Op::StartContainer { .. } | Op::StopContainer { .. }
+        )
     }
 
     /// Reads a stored entry back; `None` for one this build does not know.
@@ -161,6 +191,11 @@ impl Op {
             Op::Disconnect { .. } => {
                 repairs.push(format!("interrupted disconnect of {subject} settled"));
             }
+            Op::CreateContainer { .. } => repairs.push(d.undo_create_container(subject).await?),
+            Op::StartContainer { .. } => repairs.push(d.undo_start_container(subject).await?),
+            Op::StopContainer { exit_code, .. } => {
+                repairs.push(d.finish_stop_container(subject, *exit_code).await?)
+            }
         }
         Ok(repairs)
     }
@@ -217,6 +252,12 @@ mod tests {
             Op::RemoveSandbox {
                 name: "a".into(),
                 kind: "sandbox".into(),
+            },
+            Op::CreateContainer { name: "a".into() },
+            Op::StartContainer { name: "a".into() },
+            Op::StopContainer {
+                name: "a".into(),
+                exit_code: 143,
             },
         ];
         for op in ops {

@@ -7,6 +7,7 @@
 
 mod containers;
 pub mod crash;
+mod diagnose;
 mod driver;
 mod endpoints;
 mod error;
@@ -14,10 +15,12 @@ mod events;
 pub mod filters;
 mod firewall;
 mod journal;
+mod lifecycle;
 mod networks;
 mod reaper;
 mod reconcile;
 mod startup;
+mod topology;
 mod views;
 
 use std::collections::HashMap;
@@ -26,10 +29,16 @@ use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
 pub use containers::ContainerView;
+pub use diagnose::{
+    DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
+};
+pub use driver::bridge_of;
 pub use endpoints::ConnectRequest;
 pub use error::{Error, Result};
 pub use events::{EventFilter, parse_time};
+pub use lifecycle::{CreateContainer, Halt, NO_PROCESSES, WaitFor};
 pub use networks::{CreateNetwork, Lookup, NetworkView, SubnetStatus};
+pub use topology::Topology;
 pub use views::{Counts, DriverStatus};
 
 use crate::ipam::Pool;

@@ -152,9 +152,17 @@ impl Daemon {
     /// `POST /networks/create`: Docker's checks, then the network made. Returns the new ID.
     pub async fn create_network(&self, req: CreateNetwork) -> Result<String> {
         let _shared = self.exclusive.read().await;
-        let _topology = self.topology.lock().await;
+        // Checked before waiting for the topology lock, so a bad request never waits.
         let name_taken = self.store.network_by_name(&req.name).await?.is_some();
         let checked = check_create(&req, name_taken, self.kinds())?;
+        let _topology = self.topology.lock().await;
+        // Names are unique: one taken meanwhile, by a create that held the lock, is refused.
+        if self.store.network_by_name(&req.name).await?.is_some() {
+            return Err(Error::Conflict(format!(
+                "network with name {} already exists",
+                req.name
+            )));
+        }
         self.apply_create(req, checked).await
     }
 

@@ -23,6 +23,7 @@ impl Daemon {
     pub async fn reconcile(&self) -> Result<Vec<String>> {
         let _exclusive = self.exclusive.write().await;
         let mut repairs = Vec::new();
+        self.roll_back_lifecycle(&mut repairs).await?;
         for entry in self.store.unfinished_ops().await? {
             self.roll_back(&entry, &mut repairs).await?;
             self.store.end_op(entry.id).await?;

@@ -255,6 +255,11 @@ impl Endpoints {
         all
     }
 
+    /// How many endpoints one network has, without copying them.
+    pub(super) fn count_of_network(&self, network_id: &str) -> usize {
+        self.by_network.get(network_id).map_or(0, Vec::len)
+    }
+
     pub(super) fn counts(&self) -> HashMap<String, usize> {
         self.by_network
             .iter()

@@ -5,6 +5,7 @@
 //! transactions so two writers never interleave.
 
 mod cache;
+mod lifecycle;
 mod rows;
 
 use std::collections::{BTreeSet, HashMap};
@@ -264,6 +265,11 @@ impl Store {
     /// Endpoints per network ID, for `dangling` filters and prune.
     pub async fn endpoint_counts(&self) -> Result<HashMap<String, usize>> {
         Ok(self.cached().endpoints.counts())
+    }
+
+    /// How many endpoints a network has (a driver's limits), without copying them.
+    pub async fn endpoint_count(&self, network_id: &str) -> Result<usize> {
+        Ok(self.cached().endpoints.count_of_network(network_id))
     }
 
     pub async fn endpoints_of_network(&self, network_id: &str) -> Result<Vec<Endpoint>> {

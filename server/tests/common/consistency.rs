@@ -292,22 +292,6 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
             seen.endpoints += n["Containers"].as_object().map_or(0, |m| m.len());
             continue;
         }
-        if s(&n, "Driver") == "null" {
-            // A sandbox made with NetworkMode none: recorded, and nothing but lo inside.
-            for (cid, e) in n["Containers"].as_object().cloned().unwrap_or_default() {
-                seen.endpoints += 1;
-                let eid = s(&e, "EndpointID").to_string();
-                endpoints.insert(
-                    eid,
-                    Recorded {
-                        network: id.clone(),
-                        network_name: name.clone(),
-                        container: cid,
-                    },
-                );
-            }
-            continue;
-        }
         if s(&n, "Driver") != "bridge" {
             continue;
         }
@@ -564,8 +548,9 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
         }
     }
 
-    // Every recorded container: its namespace exists, and its networks match the networks'.
-    match get_json(d, "/containers/json") {
+    // Every recorded container (stopped ones too): its namespace exists, and its networks
+    // match the networks'.
+    match get_json(d, "/containers/json?all=1") {
         Err(e) => p.push(e),
         Ok(list) => {
             for c in list.as_array().cloned().unwrap_or_default() {
@@ -593,8 +578,13 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
                     .as_object()
                     .cloned()
                     .unwrap_or_default();
+                let running = full["State"]["Running"].as_bool().unwrap_or(true);
                 for (net, e) in nets {
                     let eid = s(&e, "EndpointID");
+                    if !running && eid.is_empty() {
+                        // A stopped container's configured network: nothing to hold.
+                        continue;
+                    }
                     let ok = endpoints
                         .get(eid)
                         .is_some_and(|r| r.container == cid && r.network_name == net);

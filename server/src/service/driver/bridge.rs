@@ -312,6 +312,10 @@ impl Driver for Bridge {
         })
     }
 
+    fn bridge(&self, n: &Network) -> Option<String> {
+        state_of::<BridgeState>(n).ok().map(|s| s.bridge)
+    }
+
     fn rules(&self, n: &Network) -> Option<NetworkRules> {
         let state: BridgeState = state_of(n).ok()?;
         Some(NetworkRules {

@@ -124,12 +124,6 @@ pub(super) trait Driver: Send + Sync {
         Box::pin(async { Ok(None) })
     }
 
-    /// A container on a network of this driver may be on no other: the refusal's text (the
-    /// `none` network is a container's whole network mode, not one connection among others).
-    fn excludes_others(&self) -> Option<&'static str> {
-        None
-    }
-
     /// Docker's refusal of a disconnect from a network of this driver.
     fn check_disconnect(&self) -> Result<()> {
         Ok(())
@@ -195,6 +189,13 @@ pub(super) trait Driver: Send + Sync {
         ns: Option<&'a Netns>,
         links: &'a [LinkInfo],
     ) -> Fut<'a, bool>;
+
+    /// The kernel bridge the network's containers share, if the driver has one (what the
+    /// firewall's isolation and ICC rules are about).
+    fn bridge(&self, n: &Network) -> Option<String> {
+        let _ = n;
+        None
+    }
 
     /// The firewall rules the network needs, if any.
     fn rules(&self, n: &Network) -> Option<NetworkRules> {
@@ -277,6 +278,11 @@ pub(super) fn availability(kinds: &LinkKinds) -> Vec<(&'static str, Option<&'sta
         all.push((name, Some(kind).filter(|k| !kinds.has(k))));
     }
     all
+}
+
+/// The kernel bridge of a network, if its driver has one.
+pub fn bridge_of(n: &Network) -> Option<String> {
+    of(n).ok()?.bridge(n)
 }
 
 /// Every driver, for reconcile.

@@ -1,6 +1,5 @@
-//! The null driver: the predefined `none` network, a namespace with nothing but `lo`. No
-//! network can be created with it and no container connected to it; a sandbox created with
-//! `NetworkMode: none` is on it from the start, and then on no other network.
+//! The null driver: the predefined `none` network, a namespace with nothing but `lo`. Nothing
+//! can be created with it or connected to it.
 
 use serde_json::Value;
 
@@ -12,7 +11,7 @@ use crate::service::{Error, Result};
 
 pub(in crate::service) struct Null;
 
-/// Docker's refusal of a second network beside `none`, either way round.
+/// Docker's refusal of a connect to `none`.
 const NONE_ALONE: &str = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
 
 /// The refusals of a driver that only has its predefined network: create and connect.
@@ -60,10 +59,6 @@ impl Driver for Null {
         Err(Error::InvalidParameter(NONE_ALONE.to_string()))
     }
 
-    fn excludes_others(&self) -> Option<&'static str> {
-        Some(NONE_ALONE)
-    }
-
     fn host_ifname(&self, endpoint_id: &str) -> String {
         format!("null:{endpoint_id}")
     }
@@ -75,8 +70,7 @@ impl Driver for Null {
         _a: Attach<'a>,
         _ready: tokio::sync::oneshot::Receiver<bool>,
     ) -> Fut<'a, String> {
-        // The namespace keeps nothing but `lo`: there is no interface to make or name.
-        Box::pin(async { Ok(String::new()) })
+        never("attach")
     }
 
     fn detach<'a>(

@@ -13,7 +13,8 @@
 //! the end, on panic (a drop guard) and on SIGINT/SIGTERM/SIGHUP. Needs root.
 //!
 //! Environment:
-//! - `NETBRIDGE_BENCH_QUICK=1`: small counts and few repetitions (CI; well under 2 minutes).
+//! - `NETBRIDGE_BENCH_QUICK=1`: small counts and few repetitions (CI; well under 2 minutes);
+//!   the teardown is of 100 containers instead of 1,000.
 //! - `NETBRIDGE_BENCH_LOG_LEVEL`: the daemon's `--log-level` (default `info`, its default).
 //! - `NETBRIDGE_BENCH_KEEP_LOG=PATH`: copy the daemon's log there before cleaning up.
 //! - `NETBRIDGE_BENCH_PERF=PATH`: run `perf record -a -g` into PATH while the API is measured
@@ -35,8 +36,8 @@ use std::{
 };
 
 use netbridge::kernel::{
-    Attachment, BridgeSpec, Firewall, Gateways, Kernel, MacvlanAttachment, MacvlanMode, Netns,
-    NetworkRules, Nftables,
+    Attachment, BridgeSpec, DOOMED_ALIAS, Firewall, Gateways, Kernel, MacvlanAttachment,
+    MacvlanMode, Netns, NetworkRules, Nftables,
 };
 use nix::{
     sched::{CloneFlags, setns},
@@ -72,6 +73,8 @@ struct Config {
     floor_reps: usize,
     /// Parallel clients that build the background state.
     builders: usize,
+    /// Containers connected, then all disconnected, in the teardown measurement.
+    teardown: usize,
     /// Pause after the background grew, before measuring: new interfaces keep the kernel busy
     /// for seconds (IPv6 DAD and router solicitations on the host ends, under the RTNL lock).
     settle: Duration,
@@ -94,6 +97,7 @@ impl Config {
                 startups: 1,
                 floor_reps: 4,
                 builders: 2,
+                teardown: 100,
                 settle: Duration::from_millis(500),
             }
         } else {
@@ -110,6 +114,7 @@ impl Config {
                 startups: 3,
                 floor_reps: 40,
                 builders: 4,
+                teardown: 1000,
                 settle: Duration::from_secs(10),
             }
         }
@@ -860,6 +865,136 @@ fn dumps_in(ns: &str, reps: usize) -> (Samples, Samples, Samples) {
     }
 }
 
+/// The teardown floors for `n` veth pairs, in-process in the floor's namespaces: each is
+/// attached first (not timed), then all are torn down and deleted in one kernel batch.
+#[derive(Clone, Copy)]
+struct BatchFloor {
+    n: usize,
+    /// `n` full cut-offs (host end down, off the bridge, into the doomed group; container end
+    /// down and renamed inside its namespace), then one group delete: what a teardown of `n`
+    /// endpoints must make the kernel do, at the least.
+    full: Duration,
+    /// `n` host ends into the group, then one group delete: the kernel's batch alone.
+    kernel: Duration,
+    /// The group delete alone (of the `full` run): one grace period for all `n`.
+    reap: Duration,
+}
+
+/// Measures [`BatchFloor`] for `n` links with the floor's host namespace and a container one.
+fn measure_batch_floor(host: &str, container: &str, n: usize, round: usize) -> BatchFloor {
+    let host_ns = Netns::open(&Path::new(NETNS_DIR).join(host)).expect("open the floor namespace");
+    let container_ns =
+        Netns::open(&Path::new(NETNS_DIR).join(container)).expect("open the floor container");
+    let alias = format!("nbt-bench-floor:{}", "f".repeat(58));
+    let worker = thread::spawn(move || {
+        setns(host_ns.as_fd(), CloneFlags::CLONE_NEWNET).expect("enter the floor namespace");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let kernel = Kernel::connect().expect("netlink");
+            let bridge = format!("nbt{round}t");
+            let index = kernel
+                .create_bridge(&BridgeSpec {
+                    name: bridge.clone(),
+                    mtu: None,
+                    alias: alias.clone(),
+                    addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 97, 0, 1)), 16)],
+                })
+                .await
+                .expect("teardown floor bridge");
+            let attach_all = |tag: char| {
+                let (kernel, alias, ns) = (&kernel, &alias, &container_ns);
+                async move {
+                    let mut made = Vec::new();
+                    for r in 0..n {
+                        let host_name = format!("veth{round}{tag}{r:05x}");
+                        let (hi, lo) = (
+                            u8::try_from(r / 250).unwrap_or(0),
+                            u8::try_from(2 + r % 250).unwrap_or(2),
+                        );
+                        let a = Attachment {
+                            host_name: host_name.clone(),
+                            container_name: None,
+                            bridge_index: index,
+                            mtu: None,
+                            mac: [0x02, 0x42, 0x0a, 0x61, hi, lo],
+                            alias: alias.clone(),
+                            addresses: vec![(IpAddr::V4(Ipv4Addr::new(10, 97, hi, lo)), 16)],
+                            gateway_v4: None,
+                            gateway_v6: None,
+                            sysctls: Vec::new(),
+                        };
+                        let (inner, _) = kernel.attach(ns, &a).await.expect("attach");
+                        made.push((host_name, inner));
+                    }
+                    made
+                }
+            };
+            let made = attach_all('f').await;
+            let t = Instant::now();
+            for (host_name, inner) in &made {
+                kernel
+                    .cut_off(host_name, Some(&container_ns), inner)
+                    .await
+                    .expect("cut off");
+            }
+            let r = Instant::now();
+            kernel.reap_doomed().await.expect("reap");
+            let (full, reap) = (t.elapsed(), r.elapsed());
+            let made = attach_all('k').await;
+            let t = Instant::now();
+            for (host_name, _) in &made {
+                kernel.cut_off(host_name, None, "").await.expect("cut off");
+            }
+            kernel.reap_doomed().await.expect("reap");
+            let batch = t.elapsed();
+            kernel.delete_link(&bridge).await.expect("delete bridge");
+            BatchFloor {
+                n,
+                full,
+                kernel: batch,
+                reap,
+            }
+        })
+    });
+    match worker.join() {
+        Ok(f) => f,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
+/// Waits, in-process in the daemon's namespace `ns`, until no link there awaits deletion;
+/// returns when that was first seen (polled every 2 ms).
+fn wait_until_reaped(ns: &str) -> Instant {
+    let ns = Netns::open(&Path::new(NETNS_DIR).join(ns)).expect("open the daemon's namespace");
+    let worker = thread::spawn(move || {
+        setns(ns.as_fd(), CloneFlags::CLONE_NEWNET).expect("enter the daemon's namespace");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("runtime");
+        runtime.block_on(async move {
+            let kernel = Kernel::connect().expect("netlink");
+            loop {
+                let links = kernel.links().await.expect("link dump");
+                if !links
+                    .iter()
+                    .any(|l| l.alias.as_deref() == Some(DOOMED_ALIAS))
+                {
+                    return Instant::now();
+                }
+                tokio::time::sleep(Duration::from_millis(2)).await;
+            }
+        })
+    });
+    match worker.join() {
+        Ok(t) => t,
+        Err(panic) => std::panic::resume_unwind(panic),
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // The measurements over the API
 
@@ -1164,6 +1299,95 @@ impl Bench {
     }
 }
 
+/// One teardown: `n` containers disconnected by [`TEARDOWN_CLIENTS`] clients at once.
+struct Teardown {
+    n: usize,
+    state: String,
+    /// First request sent to last answer.
+    answered: Duration,
+    /// First request sent to the last link deleted.
+    deleted: Duration,
+}
+
+/// The network of the teardown's containers.
+const TNET: &str = "bench-teardown";
+
+/// Clients that disconnect the teardown's containers, side by side.
+const TEARDOWN_CLIENTS: usize = 8;
+
+impl Bench {
+    /// Connects `n` new sandboxes to the measurement network, then disconnects them all, from
+    /// [`TEARDOWN_CLIENTS`] clients, and waits until every link is deleted. The sandboxes are
+    /// removed afterwards, unmeasured.
+    fn teardown(&mut self, n: usize) -> Teardown {
+        self.progress(&format!("teardown of {n} containers: making them"));
+        let names: Vec<String> = (0..n).map(|i| format!("{}-t{i}", self.prefix)).collect();
+        for name in &names {
+            self.sandbox(name);
+        }
+        // A network of its own, with room for them all (the measurement network is a /24).
+        let body = json!({ "Name": TNET, "IPAM": { "Config": [{ "Subnet": "172.29.0.0/21" }] } });
+        self.client
+            .must("POST", "/networks/create", Some(&body), 201);
+        self.each_in_parallel(&names, |c, name| {
+            let body = json!({ "Container": name });
+            c.must(
+                "POST",
+                &format!("/networks/{TNET}/connect"),
+                Some(&body),
+                200,
+            );
+        });
+        thread::sleep(self.cfg.settle);
+        let state = format!(
+            "{} endpoints, {} networks",
+            self.endpoints + n,
+            self.networks
+        );
+        self.progress(&format!("teardown of {n} containers ({state})"));
+        let started = Instant::now();
+        self.each_in_parallel(&names, |c, name| {
+            let body = json!({ "Container": name });
+            c.must(
+                "POST",
+                &format!("/networks/{TNET}/disconnect"),
+                Some(&body),
+                200,
+            );
+        });
+        let answered = started.elapsed();
+        let deleted = wait_until_reaped(&self.prefix) - started;
+        self.each_in_parallel(&names, |c, name| {
+            c.must("DELETE", &format!("/containers/{name}"), None, 204);
+        });
+        self.client
+            .must("DELETE", &format!("/networks/{TNET}"), None, 204);
+        Teardown {
+            n,
+            state,
+            answered,
+            deleted,
+        }
+    }
+
+    /// Runs `work` on every name, [`TEARDOWN_CLIENTS`] clients side by side, each with its own
+    /// share and connection.
+    fn each_in_parallel(&self, names: &[String], work: impl Fn(&mut Client, &str) + Sync) {
+        let per = names.len().div_ceil(TEARDOWN_CLIENTS).max(1);
+        thread::scope(|scope| {
+            for share in names.chunks(per) {
+                let (socket, work) = (&self.socket, &work);
+                scope.spawn(move || {
+                    let mut client = Client::new(socket);
+                    for name in share {
+                        work(&mut client, name);
+                    }
+                });
+            }
+        });
+    }
+}
+
 /// Each sandbox's request on its own connection, released together; returns the wall time
 /// (first sent to last answered) and each request's latency.
 fn concurrently(socket: &Path, sandboxes: &[String], verb: &str) -> (Duration, Samples) {
@@ -1392,6 +1616,17 @@ fn main() {
     let w = b.waves();
     waves.push((b.networks, b.endpoints, w));
 
+    // Teardown: many containers at once, then the batched floors it is compared with.
+    let teardown = b.teardown(b.cfg.teardown);
+    b.progress("teardown floors (in-process batches)");
+    let batch_container = format!("{prefix}-ft");
+    make_namespace(&batch_container);
+    let batches: Vec<BatchFloor> = [20, 100, b.cfg.teardown]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| measure_batch_floor(&floor_host, &batch_container, n, i))
+        .collect();
+
     // The loaded state: memory, then start-up with it stored.
     b.grow_networks(b.cfg.load_networks);
     b.grow_endpoints(b.cfg.load_endpoints);
@@ -1466,6 +1701,8 @@ fn main() {
         load: (load_networks, load_endpoints),
         first_start,
         startup: &startup,
+        teardown: &teardown,
+        batches: &batches,
     });
     println!(
         "\n{} mode, {elapsed:.0} s, {}; load average {load_before} before, {load_after} after; \
@@ -1496,6 +1733,9 @@ struct Report<'a> {
     load: (usize, usize),
     first_start: Duration,
     startup: &'a Samples,
+    teardown: &'a Teardown,
+    /// The batched teardown floors, for 20, 100 and the teardown's count of links.
+    batches: &'a [BatchFloor],
 }
 
 fn report(r: &Report<'_>) {
@@ -1693,6 +1933,8 @@ fn report(r: &Report<'_>) {
         }
     }
 
+    report_teardown(r);
+
     let (nets, eps) = r.load;
     println!("\n### Memory and start-up\n");
     println!("| figure | state | value | target | met |");
@@ -1737,5 +1979,97 @@ fn report(r: &Report<'_>) {
         ms(r.startup.median()),
         r.startup.len(),
         ms(r.startup.sorted().last().copied().unwrap_or(f64::NAN))
+    );
+}
+
+/// The teardown table (issue 14): each figure against the synchronous floor (one link deleted
+/// at a time, each waiting for its grace period) and the batched floor (all cut off, then
+/// deleted in one kernel batch).
+fn report_teardown(r: &Report<'_>) {
+    let f = r.floor;
+    let detach = f.detach.median();
+    let batch = |n: usize| r.batches.iter().find(|b| b.n == n);
+    let ms_of = |d: Duration| d.as_secs_f64() * 1e3;
+    println!(
+        "\n### Teardown (disconnect and remove answer once cut off; links deleted in batches)\n"
+    );
+    println!(
+        "| batched floor, n links | n × cut-off + 1 group delete ms | of which the group delete ms | n host ends into the group + 1 group delete ms | synchronous floor (n × veth delete) ms |"
+    );
+    println!("|---:|---:|---:|---:|---:|");
+    for b in r.batches {
+        println!(
+            "| {} | {} | {} | {} | {} |",
+            b.n,
+            ms(ms_of(b.full)),
+            ms(ms_of(b.reap)),
+            ms(ms_of(b.kernel)),
+            ms(b.n as f64 * detach)
+        );
+    }
+    println!();
+    println!("| operation | state | median ms | p95 ms | synchronous floor ms | target | met |");
+    println!("|---|---|---:|---:|---:|---|---|");
+    for (nets, eps, ops) in r.ep_ops {
+        let s = &ops.disconnect;
+        println!(
+            "| disconnect | {eps} endpoints, {nets} networks | {} | {} | {} (veth delete) | ≤ 2 ms | {} |",
+            ms(s.median()),
+            ms(s.p95()),
+            ms(ops.floor_here.detach.median()),
+            verdict(s.median() <= 2.0)
+        );
+    }
+    for (level, ops) in r.net_ops {
+        let s = &ops.remove;
+        println!(
+            "| network remove | {level} networks | {} | {} | {} (bridge delete + fw) | ≤ 3 ms | {} |",
+            ms(s.median()),
+            ms(s.p95()),
+            ms(ops.floor_here.bridge_delete.median() + f.fw_remove.median()),
+            verdict(s.median() <= 3.0)
+        );
+    }
+    println!();
+    println!(
+        "| concurrent disconnects | state | wall ms (median) | disconnects/s | synchronous floor ms (n × delete) | batched floor ms | target | met |"
+    );
+    println!("|---:|---|---:|---:|---:|---:|---|---|");
+    for (nets, eps, ws) in r.waves {
+        for w in ws {
+            let wall = w.disconnect_wall.median();
+            let rate = w.n as f64 / (wall / 1e3);
+            let (target, met) = if w.n >= 100 {
+                ("≥ 1,000/s", verdict(rate >= 1000.0))
+            } else {
+                ("—", "")
+            };
+            println!(
+                "| {} | {eps} endpoints, {nets} networks | {} | {rate:.0} | {} | {} | {target} | {met} |",
+                w.n,
+                ms(wall),
+                ms(w.n as f64 * detach),
+                batch(w.n).map_or("—".to_string(), |b| ms(ms_of(b.full))),
+            );
+        }
+    }
+    let t = r.teardown;
+    let floor = batch(t.n).map_or(f64::NAN, |b| ms_of(b.full));
+    let deleted = ms_of(t.deleted);
+    println!();
+    println!(
+        "| teardown | state | all answered ms | all links deleted ms | synchronous floor ms | batched floor ms | ratio | target | met |"
+    );
+    println!("|---|---|---:|---:|---:|---:|---:|---|---|");
+    println!(
+        "| {} containers disconnected by {TEARDOWN_CLIENTS} clients | {} | {} | {} | {} | {} | {:.2}× | ≤ 1.3× batched floor | {} |",
+        t.n,
+        t.state,
+        ms(ms_of(t.answered)),
+        ms(deleted),
+        ms(t.n as f64 * detach),
+        ms(floor),
+        deleted / floor,
+        verdict(deleted <= 1.3 * floor)
     );
 }

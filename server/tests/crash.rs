@@ -11,8 +11,11 @@
 //!   or stop); the walk prints which;
 //! - force-disconnect and network removal work on whatever a crash (or a vanished namespace) left;
 //! - the offline `netbridge reconcile` repairs a crashed daemon's state;
+//! - the reaper (`reap.started`): the daemon dies after a disconnect or remove answered, before
+//!   the links it cut off are deleted; after the restart none is left and nothing live is gone;
 //! - random kills: a mixed workload from 4 clients while the daemon is SIGKILLed at random
-//!   moments (`NETBRIDGE_KILLS`, default 100), checked after every restart.
+//!   moments (`NETBRIDGE_KILLS`, default 100), checked after every restart (no doomed link
+//!   left either).
 //!
 //! Every namespace is a throwaway `nbt-…` one (the harness's, or a sandbox the daemon made under
 //! that name) and is deleted even when a test fails.
@@ -33,11 +36,12 @@ use common::{
 const CRASH_ENV: &str = "NETBRIDGE_CRASH_AT";
 const CRASH_RS: &str = include_str!("../src/service/crash.rs");
 /// The service files that hold the `crash::point` calls.
-const SERVICE_SOURCES: [&str; 4] = [
+const SERVICE_SOURCES: [&str; 5] = [
     include_str!("../src/service/networks.rs"),
     include_str!("../src/service/endpoints.rs"),
     include_str!("../src/service/containers.rs"),
     include_str!("../src/service/lifecycle.rs"),
+    include_str!("../src/service/reaper.rs"),
 ];
 
 /// abort() ends the process with SIGABRT.
@@ -116,6 +120,9 @@ enum Scenario {
     ContainerStart,
     /// `POST /containers/{id}/stop` of such a container, started.
     ContainerStop,
+    /// The background deletion of what a disconnect (`true`) or a network removal (`false`)
+    /// cut off: the request is answered, then the daemon dies before the links are deleted.
+    Reap(bool),
 }
 
 fn scenario_of(step: &str) -> Vec<Scenario> {
@@ -146,6 +153,7 @@ fn scenario_of(step: &str) -> Vec<Scenario> {
         "container.create" => vec![Scenario::ContainerCreate],
         "container.start" => vec![Scenario::ContainerStart],
         "container.stop" => vec![Scenario::ContainerStop],
+        "reap" => vec![Scenario::Reap(true), Scenario::Reap(false)],
         _ => panic!("crash point {step} has no scenario in tests/crash.rs: add one"),
     }
 }
@@ -233,6 +241,134 @@ fn no_unmarked_links(d: &Daemon, context: &str) {
             log_tail(d, 60)
         );
     }
+}
+
+/// Links in the daemon's namespace still awaiting deletion (cut off by a disconnect or remove).
+fn doomed_links(d: &Daemon) -> Vec<String> {
+    let out = run("ip", &["-j", "-n", &d.ns.name, "link", "show"]);
+    let v: Value = serde_json::from_slice(&out.stdout).expect("ip -j");
+    v.as_array()
+        .cloned()
+        .unwrap_or_default()
+        .iter()
+        .filter(|l| l["ifalias"] == "netbridge-doomed")
+        .filter_map(|l| l["ifname"].as_str().map(str::to_string))
+        .collect()
+}
+
+/// Sends a request that is answered (or cut off by the abort) and makes the daemon abort in
+/// the background, at `step`; checks it did and restarts it without the switch, then makes
+/// the walk's checks and that nothing awaits deletion any more.
+fn crash_behind(
+    d: &mut Daemon,
+    step: &str,
+    after: &str,
+    method: &str,
+    path: &str,
+    body: Option<&Value>,
+) {
+    let text = body.map(Value::to_string);
+    let r = d.try_request(
+        method,
+        path,
+        text.as_ref().map(|_| "application/json"),
+        text.as_deref(),
+    );
+    if let Ok(r) = &r {
+        assert!(
+            [0, 200, 204].contains(&r.status),
+            "{step}: {method} {path} answered {}: {}",
+            r.status,
+            r.body
+        );
+    }
+    let status = d
+        .wait_exit(30)
+        .unwrap_or_else(|| panic!("{step}: the daemon did not abort\n{}", log_tail(d, 40)));
+    assert_eq!(
+        status.signal(),
+        Some(SIGABRT),
+        "{step}: ended with {status}"
+    );
+    d.restart_with_env(&[]);
+    assert_consistent(d, after);
+    no_unmarked_links(d, after);
+    assert_eq!(
+        doomed_links(d),
+        Vec::<String>::new(),
+        "{after}: doomed links left"
+    );
+}
+
+/// A crash in the reaper: what was cut off is deleted at start-up, and nothing live is: a
+/// second container stays connected and working, a network re-created at once works.
+fn reap_walk(
+    d: &mut Daemon,
+    names: &SandboxNames,
+    step: &str,
+    after: &str,
+    by_disconnect: bool,
+) -> Outcome {
+    create_net(d);
+    let (gone, stays) = (names.fresh(), names.fresh());
+    create_sandbox(d, &gone);
+    create_sandbox(d, &stays);
+    if by_disconnect {
+        expect(&connect(d, NET, &gone), 200, "connect");
+        expect(&connect(d, NET, &stays), 200, "connect");
+        let body = json!({"Container": gone});
+        crash_behind(
+            d,
+            step,
+            after,
+            "POST",
+            &format!("/networks/{NET}/disconnect"),
+            Some(&body),
+        );
+        assert!(
+            member(d, NET, &gone).is_none(),
+            "{after}: the disconnect was answered, yet undone"
+        );
+        assert_eq!(
+            interfaces(&gone),
+            Vec::<String>::new(),
+            "{after}: {gone} has interfaces"
+        );
+        assert!(
+            member(d, NET, &stays).is_some(),
+            "{after}: {stays} lost its endpoint"
+        );
+        assert_eq!(
+            interfaces(&stays),
+            vec!["eth0".to_string()],
+            "{after}: {stays}'s eth0"
+        );
+        assert!(
+            eventually(10, || run(
+                "ip",
+                &["netns", "exec", &stays, "ping", "-c1", "-W1", GATEWAY]
+            )
+            .status
+            .success()),
+            "{after}: {stays} cannot reach the gateway"
+        );
+        expect(
+            &disconnect(d, NET, &stays, false),
+            200,
+            "disconnect the other",
+        );
+        prove_usable(d, &gone, &gone);
+    } else {
+        crash_behind(d, step, after, "DELETE", &format!("/networks/{NET}"), None);
+        expect(
+            &d.get(&format!("/networks/{NET}")),
+            404,
+            &format!("{after}: inspect"),
+        );
+        create_net(d);
+        prove_usable(d, &stays, &stays);
+    }
+    Outcome::Done
 }
 
 /// Connects `container` to `net`, pings the gateway from its namespace, disconnects: the
@@ -467,6 +603,7 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
         | Scenario::MacvlanRemove(_)
         | Scenario::MacvlanConnect
         | Scenario::MacvlanDisconnect => macvlan_walk(&mut d, step, scenario, &after, &names),
+        Scenario::Reap(disconnect) => reap_walk(&mut d, &names, step, &after, disconnect),
         Scenario::Disconnect => {
             create_net(&d);
             let name = names.fresh();
@@ -1519,6 +1656,7 @@ fn random_kills() {
     let started = Instant::now();
     let mut survived = 0;
     let mut endpoints_seen = 0;
+    let mut doomed_at_kills = 0;
     let client_seeds: Vec<u64> = (0..4).map(|_| rng.next()).collect();
     // The clients only need the socket: a second handle on the same daemon.
     let socket = d.socket.clone();
@@ -1543,8 +1681,16 @@ fn random_kills() {
             d.kill();
             // Clients' requests in flight fail; then they wait at the gate.
             let _closed = gate.write().unwrap_or_else(|p| p.into_inner());
+            // Links cut off but not yet deleted when the kill came: start-up deletes them all.
+            doomed_at_kills += doomed_links(&d).len();
             d.restart();
-            let seen = assert_consistent(&d, &format!("after kill {k} of {kills} (seed {seed})"));
+            let context = format!("after kill {k} of {kills} (seed {seed})");
+            let seen = assert_consistent(&d, &context);
+            assert_eq!(
+                doomed_links(&d),
+                Vec::<String>::new(),
+                "{context}: doomed links left"
+            );
             endpoints_seen += seen.endpoints;
             survived = k;
         }
@@ -1559,7 +1705,7 @@ fn random_kills() {
     assert_consistent(&d, "after clean-up");
     let server_errors = tally.server_errors.lock().unwrap().clone();
     println!(
-        "random kills: {survived} kills survived in {:.1}s; requests: {} ok, {} 4xx, {} cut by kills, {} 5xx; {} endpoints checked",
+        "random kills: {survived} kills survived in {:.1}s; requests: {} ok, {} 4xx, {} cut by kills, {} 5xx; {} endpoints checked; {doomed_at_kills} doomed links found at kills, all deleted at restart",
         started.elapsed().as_secs_f64(),
         tally.ok.load(Ordering::Relaxed),
         tally.client_errors.load(Ordering::Relaxed),

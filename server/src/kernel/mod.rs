@@ -11,6 +11,7 @@
 
 mod address;
 mod bridge;
+mod doomed;
 mod error;
 mod firewall;
 mod inside;
@@ -31,6 +32,7 @@ mod tests;
 
 pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
+pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
 pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};

@@ -926,6 +926,99 @@ fn detach_removes_both_ends() {
 }
 
 #[test]
+fn cut_off_frees_the_names_and_one_reap_deletes_every_doomed_link() {
+    in_throwaway_netns(|| async {
+        let kernel = Kernel::connect().expect("connect");
+        let bridge = kernel
+            .create_bridge(&bridge_spec("nb-cut", vec![(v4("10.55.0.1"), 24)]))
+            .await
+            .expect("create bridge");
+        let container = throwaway_container();
+        // Not ours: in no group, it must survive every reap.
+        kernel
+            .create_isolated_pair("nb-keep0", "nb-keep1", "someone-else")
+            .await
+            .expect("bystander pair");
+        for (i, host) in ["veth0000030", "veth0000031"].iter().enumerate() {
+            let address = format!("10.55.0.{}", i + 2);
+            let (name, _) = kernel
+                .attach(&container, &attachment(host, bridge, &address, None))
+                .await
+                .expect("attach");
+            assert_eq!(name, "eth0", "the name is free again at once");
+            assert!(
+                kernel
+                    .cut_off(host, Some(&container), &name)
+                    .await
+                    .expect("cut off")
+            );
+            let cut = link(&kernel.handle, host).await;
+            assert!(
+                !cut.header.flags.contains(LinkFlags::LowerUp),
+                "host end without carrier"
+            );
+            assert!(
+                cut.attributes
+                    .iter()
+                    .any(|a| matches!(a, LinkAttribute::Group(g) if *g == super::DOOMED_GROUP)),
+                "host end in the doomed group"
+            );
+        }
+        let inside = kernel
+            .links_in(&container)
+            .await
+            .expect("links in namespace");
+        let names: Vec<&str> = inside.iter().map(|l| l.name.as_str()).collect();
+        assert_eq!(names.len(), 3, "lo and two renamed ends: {names:?}");
+        assert!(
+            names.iter().all(|n| *n == "lo" || n.starts_with("nbd")),
+            "{names:?}"
+        );
+        assert!(kernel.doom_bridge("nb-cut").await.expect("doom bridge"));
+        assert_eq!(
+            kernel.link_index("nb-cut").await.expect("index"),
+            None,
+            "name free"
+        );
+
+        assert!(kernel.reap_doomed().await.expect("reap"));
+        for gone in ["veth0000030", "veth0000031"] {
+            assert_eq!(kernel.link_index(gone).await.expect("index"), None);
+        }
+        let left: Vec<String> = kernel
+            .links()
+            .await
+            .expect("links")
+            .into_iter()
+            .map(|l| l.name)
+            .collect();
+        assert!(
+            left.iter().all(|n| !n.starts_with("nbd")),
+            "doomed left: {left:?}"
+        );
+        assert!(
+            left.iter().any(|n| n == "nb-keep0"),
+            "a bystander was deleted: {left:?}"
+        );
+        let inside = kernel
+            .links_in(&container)
+            .await
+            .expect("links in namespace");
+        assert_eq!(
+            inside.iter().map(|l| l.name.as_str()).collect::<Vec<_>>(),
+            vec!["lo"]
+        );
+        assert!(!kernel.reap_doomed().await.expect("reap nothing"));
+        assert!(
+            !kernel
+                .cut_off("veth0000030", Some(&container), "eth0")
+                .await
+                .expect("gone")
+        );
+    });
+}
+
+#[test]
 fn two_namespaces_on_one_bridge_exchange_udp() {
     in_throwaway_netns(|| async {
         let kernel = Kernel::connect().expect("connect");

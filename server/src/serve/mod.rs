@@ -129,6 +129,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     ));
     let guard = Arc::new(guard);
     tokio::spawn(give_back_after_work(daemon.clone()));
+    let at_stop = daemon.clone();
     let app = crate::api::app(daemon, guard);
     let header_timeout = Duration::from_secs(args.header_timeout.max(1));
 
@@ -166,6 +167,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
     tracing::info!("shutting down");
     let _ = stop_tx.send(true);
     while servers.join_next().await.is_some() {}
+    at_stop.finish_teardowns().await;
     if let Err(e) = std::fs::remove_file(&args.socket) {
         tracing::warn!(socket = %args.socket.display(), error = %e, "cannot remove the socket");
     }

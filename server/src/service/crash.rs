@@ -36,6 +36,7 @@ pub const STEPS: &[&str] = &[
     "container.start.running",
     "container.stop.journaled",
     "container.stop.released",
+    "reap.started",
 ];
 
 fn armed() -> Option<&'static str> {

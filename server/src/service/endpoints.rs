@@ -2,8 +2,9 @@
 //! the network's driver (a veth pair to a bridge, a macvlan of a parent, …).
 //!
 //! Order for crash repair: the endpoint row (which reserves its address through a unique index)
-//! is written before the driver attaches it, and removed after the driver detached it; a
-//! failure in between undoes what was done, so no interface, address or row is left behind.
+//! is written before the driver attaches it, and removed after the driver cut it off (its links
+//! are deleted later, in batches, by the reaper); a failure in between undoes what was done, so
+//! no interface, address or row is left behind.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -334,7 +335,7 @@ impl Daemon {
         }
     }
 
-    /// Removes one endpoint: veth first, then the row (which frees its address).
+    /// Removes one endpoint: cut off first, then the row (which frees its address).
     async fn disconnect_endpoint(
         &self,
         network: &Network,
@@ -348,11 +349,9 @@ impl Daemon {
         };
         let op = self.journal(&endpoint.id, &journaled).await?;
         crash::point("disconnect.journaled");
-        // A vanished namespace took the interface with it: nothing to delete is fine.
-        if let Err(e) = self
-            .detach_endpoint(network, endpoint, Some(container))
-            .await
-        {
+        // A vanished namespace took the interface with it: nothing to cut off is fine. The
+        // links are deleted later, in a batch, by the reaper.
+        if let Err(e) = self.cut_off_endpoint(network, endpoint, container).await {
             self.store.end_op(op).await?;
             return Err(e);
         }
@@ -360,6 +359,7 @@ impl Daemon {
         self.store.delete_endpoint(&endpoint.id).await?;
         crash::point("disconnect.row");
         self.store.end_op(op).await?;
+        self.reaper.wake();
         self.emit_network("disconnect", network, Some(container))
             .await;
         // The default route went with the interface; the next network in line provides it.

@@ -32,8 +32,9 @@ pub(super) enum Op {
         #[serde(flatten)]
         state: Map<String, Value>,
     },
-    /// Do: firewall and kernel objects, then the row. Undo: nothing; the row still stands, or
-    /// the work was done, and the kernel sync puts back what a row needs.
+    /// Do: firewall and the driver's cut-off of its kernel objects (a bridge goes down, is
+    /// renamed and joins the doomed group), then the row. Undo: nothing; the row still
+    /// stands, or the work was done, and the kernel sync puts back what a row needs.
     RemoveNetwork {
         #[serde(default = "bridge_driver")]
         driver: String,
@@ -49,8 +50,9 @@ pub(super) enum Op {
         #[serde(default)]
         netns: String,
     },
-    /// Do: the driver's detach, then the row. Undo: nothing; the row stands and is
-    /// re-attached, or it is gone and the work was done.
+    /// Do: the driver's cut-off (its links into the doomed group that the reaper and
+    /// start-up delete, the container end down and renamed), then the row. Undo: nothing; the row stands and
+    /// is re-attached, or it is gone and the work was done.
     Disconnect { host_ifname: String },
     /// Do: row, then namespace. Undo: row and namespace.
     CreateSandbox { name: String, path: String },

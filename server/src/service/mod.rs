@@ -18,6 +18,7 @@ mod journal;
 mod lifecycle;
 mod names;
 mod networks;
+mod reaper;
 mod reconcile;
 mod startup;
 mod topology;
@@ -87,6 +88,8 @@ pub struct Daemon {
     changes: std::sync::atomic::AtomicU64,
     /// The embedded DNS server, when the daemon serves (not for an offline reconcile).
     name_server: std::sync::OnceLock<Arc<dyn NameServer>>,
+    /// Deletes cut-off links in the background, in batches.
+    reaper: reaper::Reaper,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -124,6 +127,7 @@ impl Daemon {
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
+            reaper: reaper::Reaper::default(),
         }
     }
 
@@ -164,6 +168,19 @@ impl Daemon {
         driver
             .detach(self.driver_env(), &e.id, &e.host_ifname, ns.as_ref())
             .await
+    }
+
+    /// Cuts an endpoint off through its network's driver, leaving the deletion of its links to
+    /// the reaper. The container's namespace is opened so its interface name can be freed.
+    async fn cut_off_endpoint(
+        &self,
+        n: &crate::model::Network,
+        e: &crate::model::Endpoint,
+        c: &crate::model::Container,
+    ) -> Result<bool> {
+        let driver = driver::of(n)?;
+        let ns = self.open_namespace(c).await;
+        driver.cut_off(self.driver_env(), e, ns.as_ref()).await
     }
 
     /// How many state changes there have been since start.

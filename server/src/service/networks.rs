@@ -411,7 +411,7 @@ impl Daemon {
         crash::point("network.remove.journaled");
         // Both wait on the kernel (an nf_tables commit, an RCU grace period), not the CPU:
         // side by side they cost one wait instead of two.
-        let remove = driver.remove(self.driver_env(), &network.id, &network.driver_state);
+        let remove = driver.doom(self.driver_env(), &network.id, &network.driver_state);
         let ((), removed) = tokio::join!(self.firewall_remove(network), remove);
         crash::point("network.remove.firewall");
         if let Err(e) = removed {
@@ -426,6 +426,7 @@ impl Daemon {
         self.store.delete_network(&network.id).await?;
         crash::point("network.remove.row");
         self.store.end_op(op).await?;
+        self.reaper.wake();
         self.emit_network("destroy", network, None).await;
         drop(guard);
         self.forget_network_lock(&network.id);

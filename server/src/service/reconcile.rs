@@ -28,6 +28,14 @@ impl Daemon {
             self.roll_back(&entry, &mut repairs).await?;
             self.store.end_op(entry.id).await?;
         }
+        // Links cut off before a crash (or not yet reaped) go first, so the check below sees
+        // only live links: an endpoint whose row stands but whose veth was cut off is
+        // re-attached.
+        match self.kernel.reap_doomed().await {
+            Ok(true) => tracing::info!("doomed links deleted"),
+            Ok(false) => {}
+            Err(e) => repairs.push(format!("doomed links could not be deleted: {e}")),
+        }
         self.sync_kernel(&mut repairs).await?;
         if let Err(e) = self.firewall_apply_all().await {
             tracing::error!(error = %e, "cannot apply the firewall rules");

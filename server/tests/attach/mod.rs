@@ -258,11 +258,15 @@ pub fn links(ns: &str) -> Vec<Value> {
         .unwrap_or_default()
 }
 
-/// The ports of a bridge in the daemon's namespace (`ip link show master <br>`).
+/// The ports of a bridge in the daemon's namespace (`ip link show master <br>`), but for
+/// those a disconnect cut off: disabled, without carrier, awaiting deletion by the reaper.
 pub fn ports(d: &Daemon, bridge: &str) -> Vec<Value> {
     ip_json(&["-j", "-n", &d.ns.name, "link", "show", "master", bridge])
         .and_then(|v| v.as_array().cloned())
         .unwrap_or_default()
+        .into_iter()
+        .filter(|l| l["ifalias"] != "netbridge-doomed")
+        .collect()
 }
 
 pub fn port_names(d: &Daemon, bridge: &str) -> Vec<String> {

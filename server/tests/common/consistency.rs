@@ -20,6 +20,8 @@ use super::{Daemon, Value, run};
 
 /// The mark netbridge puts on its links (`ip link` alias).
 pub const MARK: &str = "netbridge:";
+/// The alias of a link cut off and awaiting deletion.
+pub const DOOMED_ALIAS: &str = "netbridge-doomed";
 
 /// What a passing check saw.
 #[derive(Clone, Copy, Debug, Default)]
@@ -480,10 +482,11 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
             }
         }
 
-        // Every port of the bridge is a recorded endpoint's host end.
+        // Every port of the bridge is a recorded endpoint's host end, but for ports cut off by
+        // a disconnect (no carrier, awaiting deletion in the doomed group).
         let ports: Vec<&Value> = host_links
             .iter()
-            .filter(|l| s(l, "master") == bridge)
+            .filter(|l| s(l, "master") == bridge && alias(l) != DOOMED_ALIAS)
             .collect();
         for port in &ports {
             let owner = alias(port).strip_prefix(MARK).unwrap_or_default();

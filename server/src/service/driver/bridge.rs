@@ -161,6 +161,28 @@ impl Driver for Bridge {
         })
     }
 
+    fn doom<'a>(&'a self, env: Env<'a>, _id: &'a str, state: &'a Value) -> Fut<'a, Option<String>> {
+        Box::pin(async move {
+            let Ok(state) = read_state::<BridgeState>(state) else {
+                return Ok(None);
+            };
+            if state.adopted || state.bridge.is_empty() {
+                return Ok(None);
+            }
+            let doomed = timed(
+                "netlink",
+                "doom_bridge",
+                env.kernel.doom_bridge(&state.bridge),
+            )
+            .await
+            .map_err(Error::kernel(format!(
+                "failed to cut off bridge {}",
+                state.bridge
+            )))?;
+            Ok(doomed.then(|| format!("bridge {}", state.bridge)))
+        })
+    }
+
     fn ensure<'a>(&'a self, env: Env<'a>, networks: &'a [&'a Network]) -> Fut<'a, Vec<String>> {
         Box::pin(async move {
             // Every bridge checked against one dump of links and addresses.
@@ -255,6 +277,20 @@ impl Driver for Bridge {
             timed("netlink", "detach", env.kernel.detach(host_ifname))
                 .await
                 .map_err(Error::kernel(format!("cannot delete {host_ifname}")))
+        })
+    }
+
+    fn cut_off<'a>(
+        &'a self,
+        env: Env<'a>,
+        e: &'a Endpoint,
+        ns: Option<&'a Netns>,
+    ) -> Fut<'a, bool> {
+        Box::pin(async move {
+            let cut = env.kernel.cut_off(&e.host_ifname, ns, &e.ifname);
+            timed("netlink", "cut_off", cut)
+                .await
+                .map_err(Error::kernel(format!("cannot cut off {}", e.host_ifname)))
         })
     }
 

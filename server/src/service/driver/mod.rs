@@ -160,6 +160,25 @@ pub(super) trait Driver: Send + Sync {
         ns: Option<&'a Netns>,
     ) -> Fut<'a, bool>;
 
+    /// Cuts an endpoint off for a disconnect: once this returns it carries nothing and its
+    /// name inside is free; what is left may be deleted later by the reaper (see
+    /// `kernel::doomed`). `Ok(false)` if it was already gone. Drivers without deferred
+    /// deletion detach at once.
+    fn cut_off<'a>(
+        &'a self,
+        env: Env<'a>,
+        e: &'a Endpoint,
+        ns: Option<&'a Netns>,
+    ) -> Fut<'a, bool> {
+        self.detach(env, &e.id, &e.host_ifname, ns)
+    }
+
+    /// Cuts a removed network's kernel objects off, leaving their deletion to the reaper;
+    /// drivers without deferred deletion remove them at once (see [`Driver::remove`]).
+    fn doom<'a>(&'a self, env: Env<'a>, id: &'a str, state: &'a Value) -> Fut<'a, Option<String>> {
+        self.remove(env, id, state)
+    }
+
     /// Reconcile: whether an endpoint's kernel objects are all there, given a dump of the
     /// daemon's links and (if the driver lives inside) the container's namespace.
     fn intact<'a>(

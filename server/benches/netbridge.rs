@@ -37,7 +37,7 @@ use std::{
 
 use netbridge::kernel::{
     Attachment, BridgeSpec, DOOMED_ALIAS, Firewall, Gateways, Kernel, MacvlanAttachment,
-    MacvlanMode, Netns, NetworkRules, Nftables,
+    MacvlanMode, Netns, NetworkRules, Nftables, remove_netns_etc,
 };
 use nix::{
     sched::{CloneFlags, setns},
@@ -47,6 +47,8 @@ use nix::{
 use serde_json::{Value, json};
 
 const NETNS_DIR: &str = "/run/netns";
+/// Where the daemon writes its sandboxes' resolv.conf (its default `--netns-etc-dir`).
+const NETNS_ETC_DIR: &str = "/etc/netns";
 
 // ---------------------------------------------------------------------------------------------
 // Configuration
@@ -158,6 +160,10 @@ fn clean_up() {
     for name in namespaces.iter().rev() {
         if let Err(e) = Netns::delete_named(Path::new(NETNS_DIR), name) {
             eprintln!("bench: cannot delete namespace {name}: {e}");
+        }
+        // Sandboxes are deleted here, not through the API, so their files are too.
+        if let Err(e) = remove_netns_etc(Path::new(NETNS_ETC_DIR), name) {
+            eprintln!("bench: cannot remove {NETNS_ETC_DIR}/{name}: {e}");
         }
     }
     for dir in dirs {

@@ -425,6 +425,13 @@ pub async fn prune(
     }))
 }
 
+/// Reads a refused request's body before answering: an answer sent while the client is still
+/// writing makes its write fail (a broken pipe) instead of showing the refusal.
+async fn drain(request: axum::extract::Request) {
+    let limit = usize::try_from(super::guard::BODY_LIMIT).unwrap_or(usize::MAX);
+    let _ = axum::body::to_bytes(request.into_body(), limit).await;
+}
+
 fn no_processes(what: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_IMPLEMENTED,
@@ -436,7 +443,8 @@ fn no_processes(what: &str) -> ApiError {
 #[utoipa::path(post, path = "/containers/{id}/exec", tag = "Container", operation_id = "ContainerExec",
     params(("id" = String, Path, description = "Container ID or name")),
     responses((status = 501, description = "netbridge runs no processes: use `ip netns exec`", body = ErrorResponse)))]
-pub async fn exec(Path(_id): Path<String>) -> ApiError {
+pub async fn exec(Path(_id): Path<String>, request: axum::extract::Request) -> ApiError {
+    drain(request).await;
     no_processes("exec")
 }
 
@@ -481,6 +489,7 @@ pub async fn logs(Path(_id): Path<String>) -> ApiError {
 /// 501: netbridge keeps no images; the image a container names is only recorded.
 #[utoipa::path(post, path = "/images/create", tag = "Container", operation_id = "ImageCreate",
     responses((status = 501, description = "netbridge keeps no images", body = ErrorResponse)))]
-pub async fn image_create() -> ApiError {
+pub async fn image_create(request: axum::extract::Request) -> ApiError {
+    drain(request).await;
     no_processes("pulling an image")
 }

@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Attach, Draft, Driver, Env, Fut, Plan, mark, read_state, state_of};
+use super::{Attach, Draft, Driver, Env, Fut, Plan, mark, network_link, read_state, state_of};
 use crate::kernel::{Attachment, BridgeSpec, Ensured, KernelError, LinkInfo, Netns, NetworkRules};
 use crate::metrics::timed;
 use crate::model::{Endpoint, Network, parse_go_bool, valid_ifname};
@@ -234,14 +234,7 @@ impl Driver for Bridge {
         Box::pin(async move {
             let state: BridgeState = state_of(n)?;
             let bridge = &state.bridge;
-            let bridge_index = env
-                .kernel
-                .link_index(bridge)
-                .await
-                .map_err(Error::kernel(format!("cannot look up bridge {bridge}")))?
-                .ok_or_else(|| {
-                    Error::System(format!("bridge {bridge} of network {} is missing", n.name))
-                })?;
+            let bridge_index = network_link(env, n, "bridge", bridge).await?;
             let attachment = Attachment {
                 host_name: a.endpoint.host_ifname.clone(),
                 container_name: a.ifname,

@@ -13,7 +13,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::{Attach, Draft, Driver, Env, Fut, Plan, kind_feature, mark, read_state, state_of};
+use super::{
+    Attach, Draft, Driver, Env, Fut, Plan, kind_feature, mark, network_link, read_state, state_of,
+};
 use crate::kernel::{LinkInfo, MacvlanAttachment, MacvlanMode, Netns};
 use crate::metrics::timed;
 use crate::model::{Endpoint, Network, valid_ifname};
@@ -321,14 +323,7 @@ impl Driver for Macvlan {
         Box::pin(async move {
             let state: MacvlanState = state_of(n)?;
             let parent = &state.parent;
-            let parent_index = env
-                .kernel
-                .link_index(parent)
-                .await
-                .map_err(Error::kernel(format!("cannot look up parent {parent}")))?
-                .ok_or_else(|| {
-                    Error::System(format!("parent {parent} of network {} is missing", n.name))
-                })?;
+            let parent_index = network_link(env, n, "parent", parent).await?;
             let attachment = MacvlanAttachment {
                 parent_index,
                 mode: mode_of(&state.mode).unwrap_or(MacvlanMode::Bridge),

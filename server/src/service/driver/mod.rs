@@ -7,9 +7,8 @@
 //! netlink) one in `kernel/`.
 
 mod bridge;
-mod host;
 mod macvlan;
-mod null;
+mod predefined;
 
 use std::future::Future;
 use std::net::IpAddr;
@@ -204,8 +203,23 @@ pub(super) trait Driver: Send + Sync {
     }
 }
 
+/// The index of link `name`, which network `n` needs as its `role` (its bridge, its parent):
+/// a missing one is the daemon's fault, not the client's.
+async fn network_link(env: Env<'_>, n: &Network, role: &str, name: &str) -> Result<u32> {
+    env.kernel
+        .link_index(name)
+        .await
+        .map_err(Error::kernel(format!("cannot look up {role} {name}")))?
+        .ok_or_else(|| Error::System(format!("{role} {name} of network {} is missing", n.name)))
+}
+
 /// Every driver netbridge has.
-static DRIVERS: [&dyn Driver; 4] = [&bridge::Bridge, &macvlan::Macvlan, &null::Null, &host::Host];
+static DRIVERS: [&dyn Driver; 4] = [
+    &bridge::Bridge,
+    &macvlan::Macvlan,
+    &predefined::NULL,
+    &predefined::HOST,
+];
 
 /// Docker's drivers that netbridge has no file for, with the link kind each would need: a
 /// request for one names what is missing instead of answering `plugin not found`.

@@ -1,5 +1,6 @@
-//! The null driver: the predefined `none` network, a namespace with nothing but `lo`. Nothing
-//! can be created with it or connected to it.
+//! The drivers of the predefined `host` and `none` networks: the daemon's own namespace, and a
+//! namespace with nothing but `lo`. They own no kernel objects; nothing can be created with
+//! them or connected to them.
 
 use serde_json::Value;
 
@@ -9,19 +10,30 @@ use crate::model::{Endpoint, Network};
 use crate::service::networks::CreateNetwork;
 use crate::service::{Error, Result};
 
-pub(in crate::service) struct Null;
-
-/// Docker's refusal of a connect to `none`.
-const NONE_ALONE: &str = "container cannot be connected to multiple networks with one of the networks in private (none) mode";
-
-/// The refusals of a driver that only has its predefined network: create and connect.
-pub(super) fn only_one(name: &str) -> Error {
-    Error::Forbidden(format!(
-        "only one instance of \"{name}\" network is allowed"
-    ))
+/// One predefined network's driver, told apart by Docker's refusals.
+pub(in crate::service) struct Predefined {
+    name: &'static str,
+    /// Docker's refusal of a connect.
+    connect: &'static str,
+    /// Docker's refusal of a disconnect, where it has one.
+    disconnect: Option<&'static str>,
 }
 
-pub(super) fn never<'a, T: Send + 'a>(what: &'static str) -> Fut<'a, T> {
+pub(in crate::service) static HOST: Predefined = Predefined {
+    name: "host",
+    connect: "cannot connect container to host network - container must be created in host network mode",
+    disconnect: Some(
+        "cannot disconnect container from host network - container was created in host network mode",
+    ),
+};
+
+pub(in crate::service) static NULL: Predefined = Predefined {
+    name: "null",
+    connect: "container cannot be connected to multiple networks with one of the networks in private (none) mode",
+    disconnect: None,
+};
+
+fn never<'a, T: Send + 'a>(what: &'static str) -> Fut<'a, T> {
     Box::pin(async move {
         Err(Error::System(format!(
             "{what}: nothing to do for this driver"
@@ -29,13 +41,16 @@ pub(super) fn never<'a, T: Send + 'a>(what: &'static str) -> Fut<'a, T> {
     })
 }
 
-impl Driver for Null {
+impl Driver for Predefined {
     fn name(&self) -> &'static str {
-        "null"
+        self.name
     }
 
     fn check(&self, _req: &CreateNetwork) -> Result<Value> {
-        Err(only_one(self.name()))
+        Err(Error::Forbidden(format!(
+            "only one instance of \"{}\" network is allowed",
+            self.name
+        )))
     }
 
     fn plan<'a>(&'a self, _env: Env<'a>, _draft: Draft<'a>) -> Fut<'a, Plan> {
@@ -56,11 +71,19 @@ impl Driver for Null {
     }
 
     fn check_connect(&self, _n: &Network, _endpoints: usize) -> Result<()> {
-        Err(Error::InvalidParameter(NONE_ALONE.to_string()))
+        Err(Error::InvalidParameter(self.connect.to_string()))
+    }
+
+    fn check_disconnect(&self) -> Result<()> {
+        match self.disconnect {
+            Some(refusal) => Err(Error::InvalidParameter(refusal.to_string())),
+            None => Ok(()),
+        }
     }
 
     fn host_ifname(&self, endpoint_id: &str) -> String {
-        format!("null:{endpoint_id}")
+        // No host end: a token with ':' can never be a link's name.
+        format!("{}:{endpoint_id}", self.name)
     }
 
     fn attach<'a>(

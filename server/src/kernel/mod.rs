@@ -26,6 +26,7 @@ mod resolver;
 mod sysctl;
 mod task;
 mod veth;
+mod vxlan;
 
 #[cfg(test)]
 mod tests;
@@ -45,3 +46,4 @@ pub use netns_etc::{ETC_FILES, remove_netns_etc, write_netns_etc};
 pub use resolver::{ResolverSockets, open_resolver_sockets};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;
+pub use vxlan::{RemotePeer, VXLAN_OVERHEAD, VXLAN_PORT, VxlanSpec};

@@ -5,6 +5,7 @@
 //! bridge is made (a row without a bridge gets it back at start-up) and its bridge is removed
 //! before its row (a network never disappears from the store while its bridge lives on).
 
+mod cluster;
 mod containers;
 pub mod crash;
 mod diagnose;
@@ -29,6 +30,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+pub use cluster::{Cluster, ClusterEndpoint, Etcd, EtcdConfig, TlsFiles};
 pub use containers::ContainerView;
 pub use diagnose::{
     DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
@@ -90,6 +92,8 @@ pub struct Daemon {
     name_server: std::sync::OnceLock<Arc<dyn NameServer>>,
     /// Deletes cut-off links in the background, in batches.
     reaper: reaper::Reaper,
+    /// The cluster of hosts sharing global networks (`--cluster-store`), if any.
+    cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -128,6 +132,7 @@ impl Daemon {
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
             reaper: reaper::Reaper::default(),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 

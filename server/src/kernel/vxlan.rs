@@ -1,0 +1,168 @@
+//! VXLAN links for networks that span hosts: one per network, enslaved to the network's
+//! bridge, learning off. Remote endpoints are static entries: an FDB entry (their MAC behind
+//! their host's underlay address) and a neighbour entry that the link's ARP proxy answers
+//! from, so a container's first ARP request never leaves the host.
+
+use std::net::{IpAddr, Ipv4Addr};
+
+use futures::TryStreamExt;
+use rtnetlink::{
+    LinkUnspec, LinkVxlan,
+    packet_route::{
+        AddressFamily,
+        address::AddressAttribute,
+        neighbour::{NeighbourAddress, NeighbourAttribute, NeighbourFlags, NeighbourMessage},
+    },
+};
+
+use super::{
+    Kernel, KernelError,
+    error::netlink_errno,
+    link::{create_link, get_link, index_of, link_mtu, set_link, validate_link_name},
+};
+
+/// VXLAN's cost on the underlay: outer Ethernet, IPv4, UDP and VXLAN headers.
+pub const VXLAN_OVERHEAD: u32 = 50;
+/// IANA's VXLAN port.
+pub const VXLAN_PORT: u16 = 4789;
+
+/// What a network's VXLAN link must look like.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct VxlanSpec {
+    pub name: String,
+    pub vni: u32,
+    /// The host's underlay (advertise) address.
+    pub local: Ipv4Addr,
+    pub mtu: u32,
+    /// The bridge it is a port of.
+    pub bridge: String,
+    /// The ownership mark (IFLA_IFALIAS).
+    pub alias: String,
+}
+
+/// One endpoint on another host, as the data path needs it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RemotePeer {
+    pub mac: [u8; 6],
+    pub ip: Ipv4Addr,
+    /// Its host's underlay address.
+    pub host: Ipv4Addr,
+}
+
+impl Kernel {
+    /// Makes the VXLAN link if it is missing (a port of its bridge, up); returns whether it
+    /// was made. An existing one is left as it is, apart from being brought up.
+    pub async fn ensure_vxlan(&self, spec: &VxlanSpec) -> Result<bool, KernelError> {
+        validate_link_name("vxlan name", &spec.name)?;
+        let h = &self.handle;
+        let bridge = index_of(h, &spec.bridge).await?;
+        let made = match get_link(h, &spec.name).await? {
+            Some(_) => false,
+            None => {
+                let msg = LinkVxlan::new(&spec.name, spec.vni)
+                    .local(spec.local)
+                    .port(VXLAN_PORT)
+                    .learning(false)
+                    .proxy(true)
+                    .mtu(spec.mtu)
+                    .controller(bridge)
+                    .build();
+                create_link(h, msg, "create vxlan", &spec.name).await?;
+                true
+            }
+        };
+        let mut up = LinkUnspec::new_with_name(&spec.name)
+            .controller(bridge)
+            .up()
+            .build();
+        up.attributes
+            .push(rtnetlink::packet_route::link::LinkAttribute::IfAlias(
+                spec.alias.clone(),
+            ));
+        set_link(h, up, "bring vxlan up", &spec.name).await?;
+        Ok(made)
+    }
+
+    /// The MTU of the link holding `addr` (the underlay), or `None` if no link holds it.
+    pub async fn mtu_of_address(&self, addr: Ipv4Addr) -> Result<Option<u32>, KernelError> {
+        let h = &self.handle;
+        let found: Vec<_> = h
+            .address()
+            .get()
+            .execute()
+            .try_collect()
+            .await
+            .map_err(|e| KernelError::netlink("dump addresses", "all", e))?;
+        let index = found.iter().find_map(|m| {
+            m.attributes
+                .iter()
+                .any(|a| matches!(a, AddressAttribute::Local(IpAddr::V4(v)) | AddressAttribute::Address(IpAddr::V4(v)) if *v == addr))
+                .then_some(m.header.index)
+        });
+        let Some(index) = index else {
+            return Ok(None);
+        };
+        let mut links = h.link().get().match_index(index).execute();
+        let msg = links
+            .try_next()
+            .await
+            .map_err(|e| KernelError::netlink("look up link", index.to_string(), e))?;
+        Ok(msg.as_ref().and_then(link_mtu))
+    }
+
+    /// Programs one remote endpoint on a VXLAN link: FDB entry, then neighbour entry.
+    pub async fn add_peer(&self, vxlan: &str, peer: RemotePeer) -> Result<(), KernelError> {
+        let h = &self.handle;
+        let index = index_of(h, vxlan).await?;
+        h.neighbours()
+            .add_bridge(index, &peer.mac)
+            .flags(NeighbourFlags::Own)
+            .destination(IpAddr::V4(peer.host))
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink("add fdb entry", vxlan, e))?;
+        h.neighbours()
+            .add(index, IpAddr::V4(peer.ip))
+            .link_layer_address(&peer.mac)
+            .replace()
+            .execute()
+            .await
+            .map_err(|e| KernelError::netlink("add neighbour", vxlan, e))
+    }
+
+    /// Removes one remote endpoint's entries; missing ones are fine.
+    pub async fn remove_peer(&self, vxlan: &str, peer: RemotePeer) -> Result<(), KernelError> {
+        let h = &self.handle;
+        let Some(link) = get_link(h, vxlan).await? else {
+            return Ok(());
+        };
+        let index = link.header.index;
+        let mut neigh = NeighbourMessage::default();
+        neigh.header.family = AddressFamily::Inet;
+        neigh.header.ifindex = index;
+        neigh
+            .attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                peer.ip,
+            )));
+        let mut fdb = NeighbourMessage::default();
+        fdb.header.family = AddressFamily::Bridge;
+        fdb.header.ifindex = index;
+        fdb.header.flags = NeighbourFlags::Own;
+        fdb.attributes
+            .push(NeighbourAttribute::LinkLayerAddress(peer.mac.to_vec()));
+        fdb.attributes
+            .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
+                peer.host,
+            )));
+        for (what, msg) in [("delete neighbour", neigh), ("delete fdb entry", fdb)] {
+            match h.neighbours().del(msg).execute().await {
+                Ok(()) => {}
+                Err(e) if matches!(netlink_errno(&e), Some(libc::ENOENT | libc::ENODEV)) => {}
+                Err(e) => return Err(KernelError::netlink(what, vxlan, e)),
+            }
+        }
+        Ok(())
+    }
+}

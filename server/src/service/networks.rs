@@ -51,6 +51,10 @@ pub enum Lookup {
 pub struct NetworkView {
     pub network: Network,
     pub endpoints: Vec<(Endpoint, Container)>,
+    /// A global network's endpoints on other hosts, as last seen from the cluster.
+    pub remote: Vec<super::ClusterEndpoint>,
+    /// A global network's host here (its underlay address), `None` for local networks.
+    pub host: Option<std::net::Ipv4Addr>,
     pub status: Vec<SubnetStatus>,
 }
 
@@ -337,9 +341,14 @@ impl Daemon {
                 joined.push((e, c));
             }
         }
+        let cluster = self
+            .cluster()
+            .filter(|_| network.scope == super::cluster::GLOBAL);
+        let remote = cluster.map_or_else(Vec::new, |c| c.remote_endpoints(&network.id));
         let used: BTreeSet<IpAddr> = joined
             .iter()
             .flat_map(|(e, _)| e.ipv4.into_iter().chain(e.ipv6))
+            .chain(remote.iter().map(|r| IpAddr::V4(r.ip)))
             .collect();
         let status = network
             .ipam
@@ -354,8 +363,10 @@ impl Daemon {
             })
             .collect();
         Ok(NetworkView {
+            host: cluster.map(|c| c.host),
             network,
             endpoints: joined,
+            remote,
             status,
         })
     }

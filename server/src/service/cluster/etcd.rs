@@ -23,8 +23,13 @@ use super::{
 const PREFIX: &str = "/netbridge/";
 /// How long one call may take, all members tried, before it counts as unavailable.
 const DEADLINE: Duration = Duration::from_millis(800);
+/// How long one member may take before the next is tried (a stopped member accepts the
+/// connection and never answers).
+const PER_MEMBER: Duration = Duration::from_millis(350);
 /// How long connecting to one member may take.
 const CONNECT: Duration = Duration::from_millis(250);
+/// How often a watch checks that its member still answers.
+const WATCH_PROBE: Duration = Duration::from_secs(1);
 
 /// Where etcd is and how to reach it.
 #[derive(Clone, Debug)]
@@ -110,7 +115,8 @@ impl Etcd {
             let first = self.preferred.load(Ordering::Relaxed);
             for i in 0..self.members.len() {
                 let which = (first + i) % self.members.len();
-                match self.send(which, path, body.clone()).await {
+                let sent = tokio::time::timeout(PER_MEMBER, self.send(which, path, body.clone()));
+                match sent.await.unwrap_or_else(|_| Err("no answer".to_string())) {
                     Ok(Reply::Done(v)) => {
                         self.preferred.store(which, Ordering::Relaxed);
                         return Ok(v);
@@ -162,32 +168,12 @@ impl Etcd {
         path: &str,
         body: Bytes,
     ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
-        let member = &self.members[which];
-        let tcp = tokio::time::timeout(CONNECT, TcpStream::connect(member.as_str()))
-            .await
-            .map_err(|_| "connect timed out".to_string())?
-            .map_err(|e| e.to_string())?;
-        let _ = tcp.set_nodelay(true);
-        let request = hyper::Request::post(path)
-            .header(hyper::header::HOST, member.as_str())
-            .header(hyper::header::CONTENT_TYPE, "application/json")
-            .body(Full::new(body))
-            .map_err(|e| e.to_string())?;
-        match &self.tls {
-            None => send_on(hyper_util::rt::TokioIo::new(tcp), request).await,
-            Some(connector) => {
-                let host = member.rsplit_once(':').map_or(member.as_str(), |(h, _)| h);
-                let name = rustls::pki_types::ServerName::try_from(host.to_string())
-                    .map_err(|e| e.to_string())?;
-                let tls = connector
-                    .connect(name, tcp)
-                    .await
-                    .map_err(|e| e.to_string())?;
-                send_on(hyper_util::rt::TokioIo::new(tls), request).await
-            }
-        }
+        let member = Member {
+            addr: self.members[which].clone(),
+            tls: self.tls.clone(),
+        };
+        member.open(path, body).await
     }
-
     async fn range(&self, prefix: &str) -> ClusterResult<(Vec<(String, Value)>, i64)> {
         let v = self
             .call(
@@ -216,6 +202,55 @@ impl Etcd {
             )
             .await?;
         Ok(v["succeeded"].as_bool().unwrap_or(false))
+    }
+}
+
+/// One etcd member and how to reach it.
+#[derive(Clone)]
+struct Member {
+    addr: String,
+    tls: Option<tokio_rustls::TlsConnector>,
+}
+
+impl Member {
+    async fn open(
+        &self,
+        path: &str,
+        body: Bytes,
+    ) -> Result<hyper::Response<hyper::body::Incoming>, String> {
+        let tcp = tokio::time::timeout(CONNECT, TcpStream::connect(self.addr.as_str()))
+            .await
+            .map_err(|_| "connect timed out".to_string())?
+            .map_err(|e| e.to_string())?;
+        let _ = tcp.set_nodelay(true);
+        let request = hyper::Request::post(path)
+            .header(hyper::header::HOST, self.addr.as_str())
+            .header(hyper::header::CONTENT_TYPE, "application/json")
+            .body(Full::new(body))
+            .map_err(|e| e.to_string())?;
+        match &self.tls {
+            None => send_on(hyper_util::rt::TokioIo::new(tcp), request).await,
+            Some(connector) => {
+                let host = self
+                    .addr
+                    .rsplit_once(':')
+                    .map_or(self.addr.as_str(), |(h, _)| h);
+                let name = rustls::pki_types::ServerName::try_from(host.to_string())
+                    .map_err(|e| e.to_string())?;
+                let tls = connector
+                    .connect(name, tcp)
+                    .await
+                    .map_err(|e| e.to_string())?;
+                send_on(hyper_util::rt::TokioIo::new(tls), request).await
+            }
+        }
+    }
+
+    /// Whether the member's process answers (a serializable read needs no quorum).
+    async fn answers(&self) -> bool {
+        let body = json!({"key": b64(PREFIX), "serializable": true, "count_only": true});
+        let call = self.open("/v3/kv/range", Bytes::from(body.to_string()));
+        matches!(tokio::time::timeout(PER_MEMBER, call).await, Ok(Ok(r)) if r.status().is_success())
     }
 }
 
@@ -522,7 +557,11 @@ impl ClusterStore for Etcd {
                         .await;
                 match opened {
                     Ok(Ok(r)) if r.status().is_success() => {
-                        return Ok(watch_stream(r.into_body()));
+                        let member = Member {
+                            addr: self.members[which].clone(),
+                            tls: self.tls.clone(),
+                        };
+                        return Ok(watch_stream(r.into_body(), member));
                     }
                     Ok(Ok(r)) => last = format!("watch answered {}", r.status()),
                     Ok(Err(e)) => last = e,
@@ -535,12 +574,28 @@ impl ClusterStore for Etcd {
 }
 
 /// Turns the gateway's stream of JSON objects into batches of events with their revision.
-fn watch_stream(body: hyper::body::Incoming) -> WatchStream {
+/// The stream ends when its member stops answering, so the watcher moves to another.
+fn watch_stream(body: hyper::body::Incoming, member: Member) -> WatchStream {
     let (tx, rx) = tokio::sync::mpsc::channel(64);
     tokio::spawn(async move {
         let mut body = body;
         let mut buf: Vec<u8> = Vec::new();
-        while let Some(frame) = body.frame().await {
+        let mut probe = tokio::time::interval(WATCH_PROBE);
+        probe.tick().await;
+        loop {
+            let frame = tokio::select! {
+                f = body.frame() => f,
+                _ = probe.tick() => {
+                    if member.answers().await {
+                        continue;
+                    }
+                    let _ = tx
+                        .send(Err(ClusterError::Unavailable(format!("member {} stopped answering", member.addr))))
+                        .await;
+                    return;
+                }
+            };
+            let Some(frame) = frame else { break };
             let Ok(frame) = frame else { break };
             let Ok(data) = frame.into_data() else {
                 continue;

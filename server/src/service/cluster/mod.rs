@@ -180,6 +180,23 @@ fn unavailable(what: &str) -> impl FnOnce(ClusterError) -> Error + '_ {
     }
 }
 
+/// Releases a claim whose outcome is unknown once the cluster answers again (it holds this
+/// endpoint's ID, so an address taken by another endpoint meanwhile is left alone).
+fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
+    tokio::spawn(async move {
+        for _ in 0..120 {
+            let released = cluster
+                .store
+                .release(&claim.network, claim.ip, &claim.endpoint)
+                .await;
+            if released.is_ok() {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+        }
+    });
+}
+
 impl GlobalNetwork {
     /// The network as this host's store and overlay driver hold it.
     fn local(&self, host: Ipv4Addr, mtu: u32) -> Result<Network> {
@@ -488,11 +505,14 @@ impl Daemon {
                 host: cluster.host,
                 container: container.to_string(),
             };
-            let won = cluster
-                .store
-                .claim(&claim, lease)
-                .await
-                .map_err(unavailable("cannot connect to the global network"))?;
+            let won = match cluster.store.claim(&claim, lease).await {
+                Ok(won) => won,
+                Err(e) => {
+                    // A member that was too slow may still apply the claim later.
+                    release_later(cluster.clone(), claim);
+                    return Err(unavailable("cannot connect to the global network")(e));
+                }
+            };
             if won {
                 cluster
                     .view()

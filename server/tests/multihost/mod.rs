@@ -245,10 +245,14 @@ pub fn reaches(from: &Netns, ip: &str, secs: u64) -> bool {
     false
 }
 
-/// The remote MACs in a VXLAN link's FDB on host `d`.
+/// The VXLAN link's own FDB entries on host `d` (remote MACs with their host), without what
+/// the bridge learned on its port.
 pub fn fdb(d: &Daemon, vxlan: &str) -> String {
     String::from_utf8_lossy(&run("bridge", &["-n", &d.ns.name, "fdb", "show", "dev", vxlan]).stdout)
-        .into_owned()
+        .lines()
+        .filter(|l| l.contains(" dst "))
+        .collect::<Vec<_>>()
+        .join("\n")
 }
 
 /// The VXLAN link of network `id`.

@@ -505,6 +505,24 @@ impl ClusterStore for Etcd {
         })
     }
 
+    fn claimed<'a>(&'a self, network: &'a str) -> Fut<'a, Vec<Ipv4Addr>> {
+        Box::pin(async move {
+            let prefix = endpoints_prefix(network);
+            let v = self
+                .call(
+                    "/v3/kv/range",
+                    json!({"key": b64(&prefix), "range_end": b64(&prefix_end(&prefix)), "keys_only": true}),
+                )
+                .await?;
+            Ok(v["kvs"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|kv| unb64(&kv["key"])?.strip_prefix(&prefix)?.parse().ok())
+                .collect())
+        })
+    }
+
     fn release<'a>(&'a self, network: &'a str, ip: Ipv4Addr, endpoint: &'a str) -> Fut<'a, ()> {
         Box::pin(async move {
             let key = endpoint_key(network, ip);

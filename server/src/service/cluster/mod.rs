@@ -113,6 +113,8 @@ pub trait ClusterStore: Send + Sync {
     /// Claims it again under a new lease (after a restart or a lost lease); false if
     /// another endpoint holds the address now.
     fn republish<'a>(&'a self, e: &'a ClusterEndpoint, lease: i64) -> Fut<'a, bool>;
+    /// The addresses claimed on a network, by any host.
+    fn claimed<'a>(&'a self, network: &'a str) -> Fut<'a, Vec<Ipv4Addr>>;
     /// Frees an address if `endpoint` still holds it.
     fn release<'a>(&'a self, network: &'a str, ip: Ipv4Addr, endpoint: &'a str) -> Fut<'a, ()>;
     fn grant(&self, ttl: u64) -> Fut<'_, i64>;
@@ -523,7 +525,14 @@ impl Daemon {
             if requested.is_some() {
                 return Err(Error::Forbidden("Address already in use".to_string()));
             }
+            // Lost to another host: read every claim, so the next try skips them all.
             used.insert(ip);
+            let claimed = cluster
+                .store
+                .claimed(&n.id)
+                .await
+                .map_err(unavailable("cannot connect to the global network"))?;
+            used.extend(claimed.into_iter().map(IpAddr::V4));
         }
         Err(Error::Unavailable(format!(
             "cannot connect to global network {}: too much contention for addresses",

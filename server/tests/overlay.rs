@@ -321,6 +321,24 @@ fn a_dead_host_vanishes_and_a_crashed_daemon_recovers() {
     );
     let again = connect(&h.hosts[1], "shared", &cb);
     assert!(reaches(&cs[0], &again, 5));
+
+    // A is down while C's endpoint leaves: restarted, A drops the stale entry.
+    h.hosts[0].kill();
+    let r = h.hosts[2].post(
+        "/networks/shared/disconnect",
+        &json!({"Container": cs[2].name}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.hosts[0].restart();
+    assert!(
+        eventually(10, || !fdb(h.a(), &vx).contains(&mac_c)),
+        "A kept an endpoint that left while it was down: {}",
+        fdb(h.a(), &vx)
+    );
+    assert!(
+        fdb(h.a(), &vx).contains(&host_addr(1)),
+        "A lost B's endpoints"
+    );
 }
 
 #[test]

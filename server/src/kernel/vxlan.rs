@@ -131,6 +131,65 @@ impl Kernel {
             .map_err(|e| KernelError::netlink("add neighbour", vxlan, e))
     }
 
+    /// The remote endpoints programmed on a VXLAN link: its FDB entries with a destination,
+    /// each with the IP its neighbour entry gives that MAC (0.0.0.0 if none). Empty if the
+    /// link is missing.
+    pub async fn peers(&self, vxlan: &str) -> Result<Vec<RemotePeer>, KernelError> {
+        let h = &self.handle;
+        let Some(link) = get_link(h, vxlan).await? else {
+            return Ok(Vec::new());
+        };
+        let index = link.header.index;
+        let _turn = self.dumps.lock().await;
+        let dump = |family| {
+            h.neighbours()
+                .get()
+                .set_address_family(family)
+                .execute()
+                .try_collect::<Vec<_>>()
+        };
+        let fdb = dump(AddressFamily::Bridge)
+            .await
+            .map_err(|e| KernelError::netlink("dump fdb", vxlan, e))?;
+        let neigh = dump(AddressFamily::Inet)
+            .await
+            .map_err(|e| KernelError::netlink("dump neighbours", vxlan, e))?;
+        let mac_of = |m: &NeighbourMessage| {
+            m.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::LinkLayerAddress(l) => <[u8; 6]>::try_from(l.as_slice()).ok(),
+                _ => None,
+            })
+        };
+        // An FDB entry's destination parses as raw bytes (its message is AF_BRIDGE).
+        let ip_of = |m: &NeighbourMessage| {
+            m.attributes.iter().find_map(|a| match a {
+                NeighbourAttribute::Destination(NeighbourAddress::Inet(ip)) => Some(*ip),
+                NeighbourAttribute::Destination(NeighbourAddress::Other(b)) => {
+                    <[u8; 4]>::try_from(b.as_slice()).ok().map(Ipv4Addr::from)
+                }
+                _ => None,
+            })
+        };
+        let ips: Vec<([u8; 6], Ipv4Addr)> = neigh
+            .iter()
+            .filter(|m| m.header.ifindex == index)
+            .filter_map(|m| Some((mac_of(m)?, ip_of(m)?)))
+            .collect();
+        Ok(fdb
+            .iter()
+            .filter(|m| m.header.ifindex == index)
+            .filter_map(|m| {
+                let mac = mac_of(m)?;
+                let host = ip_of(m)?;
+                let ip = ips
+                    .iter()
+                    .find(|(x, _)| *x == mac)
+                    .map_or(Ipv4Addr::UNSPECIFIED, |(_, ip)| *ip);
+                Some(RemotePeer { mac, ip, host })
+            })
+            .collect())
+    }
+
     /// Removes one remote endpoint's entries; missing ones are fine.
     pub async fn remove_peer(&self, vxlan: &str, peer: RemotePeer) -> Result<(), KernelError> {
         let h = &self.handle;
@@ -156,7 +215,11 @@ impl Kernel {
             .push(NeighbourAttribute::Destination(NeighbourAddress::Inet(
                 peer.host,
             )));
-        for (what, msg) in [("delete neighbour", neigh), ("delete fdb entry", fdb)] {
+        let mut doomed = vec![("delete fdb entry", fdb)];
+        if !peer.ip.is_unspecified() {
+            doomed.insert(0, ("delete neighbour", neigh));
+        }
+        for (what, msg) in doomed {
             match h.neighbours().del(msg).execute().await {
                 Ok(()) => {}
                 Err(e) if matches!(netlink_errno(&e), Some(libc::ENOENT | libc::ENODEV)) => {}

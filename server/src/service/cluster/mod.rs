@@ -423,11 +423,37 @@ impl Daemon {
         }
         let n = self.store.network(&g.id).await?;
         if let Some(n) = n {
-            for e in cluster.remote_endpoints(&g.id) {
+            let wanted = cluster.remote_endpoints(&g.id);
+            self.drop_stale_peers(&n, &wanted).await;
+            for e in wanted {
                 self.program_peer(&n, &e, true).await;
             }
         }
         Ok(())
+    }
+
+    /// Removes kernel entries of remote endpoints the cluster no longer has (gone while
+    /// this daemon was down).
+    async fn drop_stale_peers(&self, n: &Network, wanted: &[ClusterEndpoint]) {
+        let Ok(state) = driver::read_state::<OverlayState>(&n.driver_state) else {
+            return;
+        };
+        let programmed = match self.kernel.peers(&state.vxlan).await {
+            Ok(p) => p,
+            Err(e) => {
+                tracing::warn!(network = %n.name, error = %e, "cannot read a VXLAN link's peers");
+                return;
+            }
+        };
+        tracing::debug!(network = %n.name, programmed = programmed.len(), wanted = wanted.len(), "checking remote endpoints");
+        for p in programmed {
+            let kept = wanted.iter().any(|e| {
+                e.host == p.host && e.ip == p.ip && model::parse_mac(&e.mac) == Some(p.mac)
+            });
+            if !kept && let Err(e) = self.kernel.remove_peer(&state.vxlan, p).await {
+                tracing::warn!(network = %n.name, error = %e, "cannot remove a stale peer");
+            }
+        }
     }
 
     /// Before a global network's local removal: removes it from the cluster, unless an

@@ -4,6 +4,7 @@
 //! from, so a container's first ARP request never leaves the host.
 
 use std::net::{IpAddr, Ipv4Addr};
+use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
 
 use futures::TryStreamExt;
 use rtnetlink::{
@@ -190,6 +191,15 @@ impl Kernel {
             .collect())
     }
 
+    /// Announces a remote endpoint on the network's bridge with a gratuitous ARP, so a local
+    /// container that already asked for its address (an incomplete neighbour entry, whose
+    /// next retry is a second away) learns it at once.
+    pub async fn announce_peer(&self, bridge: &str, peer: RemotePeer) -> Result<(), KernelError> {
+        let index = index_of(&self.handle, bridge).await?;
+        let own = self.link_mac(bridge).await?.unwrap_or([0; 6]);
+        send_garp(index, own, peer).map_err(|e| KernelError::os("send gratuitous ARP", bridge, e))
+    }
+
     /// Removes one remote endpoint's entries; missing ones are fine.
     pub async fn remove_peer(&self, vxlan: &str, peer: RemotePeer) -> Result<(), KernelError> {
         let h = &self.handle;
@@ -228,4 +238,47 @@ impl Kernel {
         }
         Ok(())
     }
+}
+
+/// One broadcast ARP reply from `peer` (sender and target its IP), sent on link `index` from
+/// `own` (the bridge's MAC: the bridge learns nothing from its own transmissions).
+fn send_garp(index: u32, own: [u8; 6], peer: RemotePeer) -> std::io::Result<()> {
+    const BROADCAST: [u8; 6] = [0xff; 6];
+    let proto = (libc::ETH_P_ARP as u16).to_be();
+    let mut frame = Vec::with_capacity(42);
+    frame.extend_from_slice(&BROADCAST);
+    frame.extend_from_slice(&own);
+    frame.extend_from_slice(&(libc::ETH_P_ARP as u16).to_be_bytes());
+    // Ethernet, IPv4, 6-byte and 4-byte addresses, reply.
+    frame.extend_from_slice(&[0, 1, 8, 0, 6, 4, 0, 2]);
+    frame.extend_from_slice(&peer.mac);
+    frame.extend_from_slice(&peer.ip.octets());
+    frame.extend_from_slice(&BROADCAST);
+    frame.extend_from_slice(&peer.ip.octets());
+    // SAFETY: plain syscalls on a descriptor owned here, with a zeroed, filled-in address.
+    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto as i32) };
+    if fd < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    let fd = unsafe { OwnedFd::from_raw_fd(fd) };
+    let mut addr: libc::sockaddr_ll = unsafe { std::mem::zeroed() };
+    addr.sll_family = libc::AF_PACKET as u16;
+    addr.sll_protocol = proto;
+    addr.sll_ifindex = index as i32;
+    addr.sll_halen = 6;
+    addr.sll_addr[..6].copy_from_slice(&BROADCAST);
+    let sent = unsafe {
+        libc::sendto(
+            fd.as_raw_fd(),
+            frame.as_ptr().cast(),
+            frame.len(),
+            0,
+            (&raw const addr).cast(),
+            std::mem::size_of::<libc::sockaddr_ll>() as u32,
+        )
+    };
+    if sent < 0 {
+        return Err(std::io::Error::last_os_error());
+    }
+    Ok(())
 }

@@ -605,7 +605,13 @@ impl Daemon {
             host: e.host,
         };
         let done = if add {
-            self.kernel.add_peer(&state.vxlan, peer).await
+            let added = self.kernel.add_peer(&state.vxlan, peer).await;
+            if added.is_ok()
+                && let Err(err) = self.kernel.announce_peer(&state.bridge, peer).await
+            {
+                tracing::debug!(network = %n.name, peer = %e.ip, error = %err, "cannot announce a remote endpoint");
+            }
+            added
         } else {
             self.kernel.remove_peer(&state.vxlan, peer).await
         };

@@ -51,6 +51,33 @@ fn disconnect(d: &Daemon, net: &str, c: &Netns) {
     assert_eq!(r.status, 200, "disconnect: {}", r.body);
 }
 
+/// Wall time of `waves` rounds of `per` concurrent connects from each host to `net`.
+fn waves_of(h: &Hosts, net: &str, per: usize, waves: usize) -> Vec<Duration> {
+    let mut times = Vec::new();
+    for _ in 0..waves {
+        let cs: Vec<Vec<Netns>> = h
+            .hosts
+            .iter()
+            .map(|d| (0..per).map(|_| container(d)).collect())
+            .collect();
+        let t = Instant::now();
+        std::thread::scope(|s| {
+            for (d, list) in h.hosts.iter().zip(&cs) {
+                for c in list {
+                    s.spawn(move || timed_connect(d, net, c, None));
+                }
+            }
+        });
+        times.push(t.elapsed());
+        for (d, list) in h.hosts.iter().zip(&cs) {
+            for c in list {
+                disconnect(d, net, c);
+            }
+        }
+    }
+    times
+}
+
 fn main() {
     let quick = std::env::var("NETBRIDGE_BENCH_QUICK").is_ok_and(|v| v == "1");
     let reps = if quick { 15 } else { 200 };
@@ -87,7 +114,21 @@ fn main() {
         let ip = format!("10.240.1.{}", 10 + i % 200);
         let start = Instant::now();
         let mut ping = Command::new("ip")
-            .args(["netns", "exec", &pinger.name, "ping", "-n", "-q", "-c", "1", "-i", "0.002", "-w", "5", &ip])
+            .args([
+                "netns",
+                "exec",
+                &pinger.name,
+                "ping",
+                "-n",
+                "-q",
+                "-c",
+                "1",
+                "-i",
+                "0.002",
+                "-w",
+                "5",
+                &ip,
+            ])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -104,27 +145,15 @@ fn main() {
     }
     let (cv50, cv99) = stats(conv);
 
-    // 30 concurrent connects, 10 from each host.
+    // 30 concurrent connects, 10 from each host: to the overlay, and (the baseline) to a
+    // local bridge on each host.
     let per = 10;
-    let mut wave_times = Vec::new();
-    for _ in 0..waves {
-        let cs: Vec<Vec<Netns>> = h.hosts.iter().map(|d| (0..per).map(|_| container(d)).collect()).collect();
-        let t = Instant::now();
-        std::thread::scope(|s| {
-            for (d, list) in h.hosts.iter().zip(&cs) {
-                for c in list {
-                    s.spawn(move || timed_connect(d, "ov", c, None));
-                }
-            }
-        });
-        wave_times.push(t.elapsed());
-        for (d, list) in h.hosts.iter().zip(&cs) {
-            for c in list {
-                disconnect(d, "ov", c);
-            }
-        }
+    for (i, d) in h.hosts.iter().enumerate() {
+        d.create_network(&json!({"Name": "wave",
+            "IPAM": {"Config": [{"Subnet": format!("10.242.{i}.0/24")}]}}));
     }
-    let (w50, w99) = stats(wave_times);
+    let (w50, w99) = stats(waves_of(&h, "ov", per, waves));
+    let (bw50, bw99) = stats(waves_of(&h, "wave", per, waves));
 
     // etcd stalled: two members stopped.
     let local_before: Vec<Duration> = (0..5)
@@ -137,7 +166,10 @@ fn main() {
     h.etcd[1].pause();
     h.etcd[2].pause();
     let t = Instant::now();
-    let create = a.post("/networks/create", &json!({"Name": "ov2", "Driver": "overlay"}));
+    let create = a.post(
+        "/networks/create",
+        &json!({"Name": "ov2", "Driver": "overlay"}),
+    );
     let create_503 = t.elapsed();
     let spare = container(a);
     let t = Instant::now();
@@ -161,15 +193,41 @@ fn main() {
     let (lb50, _) = stats(local_before);
     let (ld50, _) = stats(local_during);
 
-    println!("overlay benchmark ({} mode): 3 namespace-hosts, 3-member etcd, debug/release as built", if quick { "quick" } else { "full" });
+    println!(
+        "overlay benchmark ({} mode): 3 namespace-hosts, 3-member etcd, debug/release as built",
+        if quick { "quick" } else { "full" }
+    );
     println!("| measure | median | p99 | target |");
     println!("|---|---|---|---|");
     println!("| connect, local bridge ({reps}×) | {br50:.1} ms | {br99:.1} ms | |");
-    println!("| connect, overlay ({reps}×) | {ov50:.1} ms | {ov99:.1} ms | ≤ 2× bridge ({:.2}×) |", ov50 / br50);
-    println!("| convergence A connect → B first answer ({conv_reps}×, {lost_first} over 900 ms) | {cv50:.1} ms | {cv99:.1} ms | p99 < 100 ms |");
-    println!("| 30 concurrent connects from 3 hosts ({waves} waves) | {w50:.1} ms | {w99:.1} ms | < 300 ms |");
-    println!("| etcd stalled: overlay create → {} | {:.0} ms | | 503 < 1 s |", create.status, ms(create_503));
-    println!("| etcd stalled: overlay connect → {} | {:.0} ms | | 503 < 1 s |", conn.status, ms(connect_503));
-    println!("| local bridge create, etcd fine / stalled | {lb50:.1} / {ld50:.1} ms | | not slowed |");
-    println!("| etcd stalled: list ({:.1} ms) shows the overlay | {listed} | | true |", ms(list_time));
+    println!(
+        "| connect, overlay ({reps}×) | {ov50:.1} ms | {ov99:.1} ms | ≤ 2× bridge ({:.2}×) |",
+        ov50 / br50
+    );
+    println!(
+        "| convergence A connect → B first answer ({conv_reps}×, {lost_first} over 900 ms) | {cv50:.1} ms | {cv99:.1} ms | p99 < 100 ms |"
+    );
+    println!(
+        "| 30 concurrent connects from 3 hosts, overlay ({waves} waves) | {w50:.1} ms | {w99:.1} ms | < 300 ms |"
+    );
+    println!(
+        "| 30 concurrent connects from 3 hosts, local bridges (baseline) | {bw50:.1} ms | {bw99:.1} ms | |"
+    );
+    println!(
+        "| etcd stalled: overlay create → {} | {:.0} ms | | 503 < 1 s |",
+        create.status,
+        ms(create_503)
+    );
+    println!(
+        "| etcd stalled: overlay connect → {} | {:.0} ms | | 503 < 1 s |",
+        conn.status,
+        ms(connect_503)
+    );
+    println!(
+        "| local bridge create, etcd fine / stalled | {lb50:.1} / {ld50:.1} ms | | not slowed |"
+    );
+    println!(
+        "| etcd stalled: list ({:.1} ms) shows the overlay | {listed} | | true |",
+        ms(list_time)
+    );
 }

@@ -256,7 +256,13 @@ fn send_garp(index: u32, own: [u8; 6], peer: RemotePeer) -> std::io::Result<()> 
     frame.extend_from_slice(&BROADCAST);
     frame.extend_from_slice(&peer.ip.octets());
     // SAFETY: plain syscalls on a descriptor owned here, with a zeroed, filled-in address.
-    let fd = unsafe { libc::socket(libc::AF_PACKET, libc::SOCK_RAW | libc::SOCK_CLOEXEC, proto as i32) };
+    let fd = unsafe {
+        libc::socket(
+            libc::AF_PACKET,
+            libc::SOCK_RAW | libc::SOCK_CLOEXEC,
+            proto as i32,
+        )
+    };
     if fd < 0 {
         return Err(std::io::Error::last_os_error());
     }

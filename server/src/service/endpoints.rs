@@ -125,6 +125,9 @@ impl Daemon {
 
         let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
         if global {
+            // The cluster's compare-and-swap keeps addresses unique, not this lock: other
+            // connects to the network claim theirs meanwhile.
+            locks.release_network();
             let claimed = self
                 .claim_global(network, &endpoint, &container.name, wanted.ipv4, &mut used)
                 .await?;

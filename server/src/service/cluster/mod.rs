@@ -139,6 +139,8 @@ pub struct Cluster {
     /// The lease this host's endpoints are held under; 0 while it has none.
     lease: std::sync::atomic::AtomicI64,
     view: std::sync::Mutex<View>,
+    /// Addresses this host is claiming right now, skipped by its other connects.
+    pending: std::sync::Mutex<BTreeSet<(String, Ipv4Addr)>>,
     /// Serialises this host's network creates and removals against the watch's mirroring.
     mirror: tokio::sync::Mutex<()>,
 }
@@ -151,6 +153,7 @@ impl Cluster {
             lease_ttl: lease_ttl.max(2),
             lease: Default::default(),
             view: Default::default(),
+            pending: Default::default(),
             mirror: Default::default(),
         }
     }
@@ -512,12 +515,26 @@ impl Daemon {
         for _ in 0..CAS_TRIES {
             let ip = match requested {
                 Some(ip) => ip,
-                None => ipam::first_free(cfg, used).ok_or_else(|| {
-                    Error::InvalidParameter(format!(
-                        "no available IPv4 addresses on this network's address pools: {} ({})",
-                        n.name, n.id
-                    ))
-                })?,
+                None => {
+                    let mut pending = cluster.pending.lock().unwrap_or_else(|p| p.into_inner());
+                    let mut skip = used.clone();
+                    skip.extend(
+                        pending
+                            .iter()
+                            .filter(|(net, _)| *net == n.id)
+                            .map(|(_, ip)| IpAddr::V4(*ip)),
+                    );
+                    let ip = ipam::first_free(cfg, &skip).ok_or_else(|| {
+                        Error::InvalidParameter(format!(
+                            "no available IPv4 addresses on this network's address pools: {} ({})",
+                            n.name, n.id
+                        ))
+                    })?;
+                    if let IpAddr::V4(v4) = ip {
+                        pending.insert((n.id.clone(), v4));
+                    }
+                    ip
+                }
             };
             let IpAddr::V4(ip4) = ip else {
                 return Err(Error::InvalidParameter(format!(
@@ -525,27 +542,13 @@ impl Daemon {
                     n.name
                 )));
             };
-            let claim = ClusterEndpoint {
-                network: n.id.clone(),
-                endpoint: e.id.clone(),
-                ip: ip4,
-                mac: e.mac.clone(),
-                host: cluster.host,
-                container: container.to_string(),
-            };
-            let won = match cluster.store.claim(&claim, lease).await {
-                Ok(won) => won,
-                Err(e) => {
-                    // A member that was too slow may still apply the claim later.
-                    release_later(cluster.clone(), claim);
-                    return Err(unavailable("cannot connect to the global network")(e));
-                }
-            };
-            if won {
-                cluster
-                    .view()
-                    .endpoints
-                    .insert((claim.network.clone(), ip4), claim);
+            let outcome = self.try_claim(&cluster, n, e, container, ip4, lease).await;
+            cluster
+                .pending
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .remove(&(n.id.clone(), ip4));
+            if outcome? {
                 return Ok(ip4);
             }
             if requested.is_some() {
@@ -564,6 +567,41 @@ impl Daemon {
             "cannot connect to global network {}: too much contention for addresses",
             n.name
         )))
+    }
+
+    /// One compare-and-swap claim of `ip`; whether it was won.
+    async fn try_claim(
+        &self,
+        cluster: &Arc<Cluster>,
+        n: &Network,
+        e: &Endpoint,
+        container: &str,
+        ip4: Ipv4Addr,
+        lease: i64,
+    ) -> Result<bool> {
+        let claim = ClusterEndpoint {
+            network: n.id.clone(),
+            endpoint: e.id.clone(),
+            ip: ip4,
+            mac: e.mac.clone(),
+            host: cluster.host,
+            container: container.to_string(),
+        };
+        let won = match cluster.store.claim(&claim, lease).await {
+            Ok(won) => won,
+            Err(e) => {
+                // A member that was too slow may still apply the claim later.
+                release_later(cluster.clone(), claim);
+                return Err(unavailable("cannot connect to the global network")(e));
+            }
+        };
+        if won {
+            cluster
+                .view()
+                .endpoints
+                .insert((claim.network.clone(), ip4), claim);
+        }
+        Ok(won)
     }
 
     /// Frees an endpoint's address claim. `strict`: an unreachable cluster is an error (a

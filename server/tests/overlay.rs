@@ -289,6 +289,21 @@ fn a_dead_host_vanishes_and_a_crashed_daemon_recovers() {
     );
     assert!(reaches(&cs[0], &ips[2], 5));
 
+    // C's underlay link cut for longer than its lease: peers drop it; restored, C claims its
+    // endpoint again under a new lease and is reachable, with no restart.
+    h.hosts[2].ip(&["link", "set", "eth0", "down"]);
+    assert!(
+        eventually(LEASE_SECS * 5, || !fdb(h.a(), &vx).contains(&mac_c)),
+        "A kept the cut-off host's endpoint"
+    );
+    h.hosts[2].ip(&["link", "set", "eth0", "up"]);
+    assert!(
+        eventually(20, || fdb(h.a(), &vx).contains(&mac_c)),
+        "C's endpoint did not come back after the link returned:\n{}",
+        h.hosts[2].log()
+    );
+    assert!(reaches(&cs[0], &ips[2], 5));
+
     // kill -9 in the middle of a connect on B: after restart, B's endpoints and the
     // cluster's claims for B agree, and A sees exactly those.
     let b = &mut h.hosts[1];

@@ -402,3 +402,152 @@ fn concurrent_connects_from_three_hosts_get_distinct_addresses() {
     ips.dedup();
     assert_eq!(ips.len(), 3 * PER_HOST, "addresses were handed out twice");
 }
+
+/// A CA, and the server and client certificates it signs for `san`: (CA PEM, [(cert PEM,
+/// key PEM); 2]).
+fn pki(san: &str) -> (String, [(String, String); 2]) {
+    use rcgen::{
+        BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer,
+        KeyPair, KeyUsagePurpose,
+    };
+    let mut ca = CertificateParams::new(Vec::<String>::new()).expect("CA params");
+    ca.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+    ca.distinguished_name
+        .push(DnType::CommonName, "nbt etcd CA");
+    ca.key_usages = vec![
+        KeyUsagePurpose::KeyCertSign,
+        KeyUsagePurpose::DigitalSignature,
+    ];
+    let ca_key = KeyPair::generate().expect("CA key");
+    let ca_pem = ca.self_signed(&ca_key).expect("CA").pem();
+    let issuer = Issuer::new(ca, ca_key);
+    let leaf = |cn: &str, usage: Vec<ExtendedKeyUsagePurpose>| {
+        let mut p = CertificateParams::new(vec![san.to_string()]).expect("leaf params");
+        p.distinguished_name.push(DnType::CommonName, cn);
+        p.key_usages = vec![
+            KeyUsagePurpose::DigitalSignature,
+            KeyUsagePurpose::KeyEncipherment,
+        ];
+        p.extended_key_usages = usage;
+        p.use_authority_key_identifier_extension = true;
+        let key = KeyPair::generate().expect("leaf key");
+        let cert = p.signed_by(&key, &issuer).expect("sign");
+        (cert.pem(), key.serialize_pem())
+    };
+    // etcd's JSON gateway dials its own gRPC server with the server certificate as a client
+    // certificate: it needs both usages.
+    let server = leaf(
+        "etcd",
+        vec![
+            ExtendedKeyUsagePurpose::ServerAuth,
+            ExtendedKeyUsagePurpose::ClientAuth,
+        ],
+    );
+    let client = leaf("netbridge", vec![ExtendedKeyUsagePurpose::ClientAuth]);
+    (ca_pem, [server, client])
+}
+
+#[test]
+fn the_cluster_store_is_reached_over_tls_with_a_client_certificate() {
+    let _one = serial();
+    let addr = "10.9.1.1";
+    let dir = std::env::temp_dir().join(format!("netbridge-etcd-tls-{}", common::rand_hex(8)));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (ca, [(server_cert, server_key), (client_cert, client_key)]) = pki(addr);
+    let file = |name: &str, text: &str| {
+        let p = dir.join(name);
+        std::fs::write(&p, text).expect("write pem");
+        p.display().to_string()
+    };
+    let (ca, sc, sk) = (
+        file("ca.pem", &ca),
+        file("server.pem", &server_cert),
+        file("server-key.pem", &server_key),
+    );
+    let (cc, ck) = (
+        file("client.pem", &client_cert),
+        file("client-key.pem", &client_key),
+    );
+    let d = common::Daemon::start_with(&[
+        "--cluster-store",
+        &format!("etcds://{addr}:2379"),
+        "--advertise-addr",
+        addr,
+        "--cluster-ca",
+        &ca,
+        "--cluster-cert",
+        &cc,
+        "--cluster-key",
+        &ck,
+    ]);
+    d.ip(&["link", "add", "u0", "type", "veth", "peer", "name", "u1"]);
+    d.ip(&["addr", "add", &format!("{addr}/24"), "dev", "u0"]);
+    d.ip(&["link", "set", "u0", "up"]);
+    d.ip(&["link", "set", "u1", "up"]);
+    let args: Vec<String> = [
+        "--name",
+        "h0",
+        "--listen-client-urls",
+        &format!("https://{addr}:2379"),
+        "--advertise-client-urls",
+        &format!("https://{addr}:2379"),
+        "--listen-peer-urls",
+        &format!("http://{addr}:2380"),
+        "--initial-advertise-peer-urls",
+        &format!("http://{addr}:2380"),
+        "--initial-cluster",
+        &format!("h0=http://{addr}:2380"),
+        "--cert-file",
+        &sc,
+        "--key-file",
+        &sk,
+        "--trusted-ca-file",
+        &ca,
+        "--client-cert-auth",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    let etcd = start_etcd(&d.ns.name, dir.join("etcd"), &args);
+    assert!(
+        eventually(30, || d.log().contains("cluster lease granted")),
+        "no lease over TLS:\n{}\n{}",
+        d.log(),
+        std::fs::read_to_string(etcd.dir.join("etcd.log")).unwrap_or_default()
+    );
+    create_overlay_on(&d, "secure", "10.250.0.0/24");
+    let v = d.get("/networks/secure").json();
+    assert_eq!(v["Scope"], "global", "{v}");
+    // etcd refuses a client without a certificate: the daemon's access was its certificate.
+    let url = format!("https://{addr}:2379/v3/kv/range");
+    let netns = format!("--net=/run/netns/{}", d.ns.name);
+    let bare = common::run(
+        "nsenter",
+        &[
+            &netns,
+            "--",
+            "curl",
+            "-sS",
+            "--max-time",
+            "3",
+            "--cacert",
+            &ca,
+            "-XPOST",
+            &url,
+            "-d",
+            "{}",
+        ],
+    );
+    assert!(
+        !String::from_utf8_lossy(&bare.stdout).contains("header"),
+        "etcd answered a client without a certificate"
+    );
+    drop(etcd);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+fn create_overlay_on(d: &common::Daemon, name: &str, subnet: &str) -> String {
+    d.create_network(
+        &json!({"Name": name, "Driver": "overlay", "IPAM": {"Config": [{"Subnet": subnet}]}}),
+    )
+}

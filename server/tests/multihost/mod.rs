@@ -259,3 +259,25 @@ pub fn fdb(d: &Daemon, vxlan: &str) -> String {
 pub fn vxlan_of(id: &str) -> String {
     format!("vx-{}", &id[..12])
 }
+
+/// Starts one etcd member inside namespace `ns` with `args`; its data and log in `dir`.
+pub fn start_etcd(ns: &str, dir: PathBuf, args: &[String]) -> EtcdMember {
+    std::fs::create_dir_all(&dir).expect("etcd dir");
+    let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
+    let netns = format!("--net=/run/netns/{ns}");
+    let data = dir.join("data").display().to_string();
+    let child = Command::new("nsenter")
+        .args([netns.as_str(), "--", "etcd", "--data-dir", &data])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(log.try_clone().expect("log"))
+        .stderr(log)
+        .spawn()
+        .expect("start etcd (is etcd-server installed?)");
+    EtcdMember {
+        child: Some(child),
+        dir,
+        ns: ns.to_string(),
+        addr: String::new(),
+    }
+}

@@ -240,8 +240,9 @@ impl Daemon {
     }
 
     async fn mirror_quietly(&self, cluster: &Cluster, g: &super::GlobalNetwork) {
-        let _mirror = cluster.mirror.lock().await;
+        // Same order as a create (shared lock, then the mirror's): never one waiting on the other.
         let _shared = self.exclusive.read().await;
+        let _mirror = cluster.mirror.lock().await;
         if let Err(e) = self.mirror_network(cluster, g).await {
             tracing::error!(network = %g.name, error = %e, "cannot mirror a global network");
         }
@@ -250,8 +251,8 @@ impl Daemon {
     /// Removes a global network that left the cluster from this host, unless a local
     /// endpoint still uses it.
     async fn unmirror(&self, cluster: &Cluster, id: &str) {
-        let _mirror = cluster.mirror.lock().await;
         let _shared = self.exclusive.read().await;
+        let _mirror = cluster.mirror.lock().await;
         let Ok(Some(n)) = self.store.network(id).await else {
             return;
         };

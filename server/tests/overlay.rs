@@ -161,6 +161,27 @@ fn containers_on_three_hosts_talk_over_one_overlay() {
 }
 
 #[test]
+fn an_automatic_overlay_subnet_avoids_other_hosts_local_networks() {
+    let _one = serial();
+    let h = Hosts::new();
+    let local = h.hosts[2].create_network(&json!({"Name": "onc"}));
+    let local_subnet =
+        h.hosts[2].get(&format!("/networks/{local}")).json()["IPAM"]["Config"][0]["Subnet"].clone();
+    // Hosts publish their local subnets with their lease renewals (a second apart here).
+    std::thread::sleep(Duration::from_millis(1500));
+    h.a()
+        .create_network(&json!({"Name": "auto", "Driver": "overlay"}));
+    let v = h.a().get("/networks/auto").json();
+    let subnet = v["IPAM"]["Config"][0]["Subnet"].clone();
+    assert!(subnet.is_string(), "{v}");
+    assert_ne!(
+        subnet, local_subnet,
+        "the overlay took host C's local subnet"
+    );
+    assert!(eventually(5, || h.hosts[2].get("/networks/auto").status == 200));
+}
+
+#[test]
 fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
     let _one = serial();
     let h = Hosts::new();

@@ -347,6 +347,9 @@ fn vni_key(vni: u32) -> String {
 fn subnet_key(subnet: &str) -> String {
     format!("{PREFIX}subnets/{}", subnet.replace('/', "_"))
 }
+fn host_key(host: Ipv4Addr) -> String {
+    format!("{PREFIX}hosts/{host}")
+}
 fn endpoints_prefix(network: &str) -> String {
     format!("{PREFIX}endpoints/{network}/")
 }
@@ -405,6 +408,12 @@ impl ClusterStore for Etcd {
                 ..Snapshot::default()
             };
             for (k, v) in kvs {
+                if k.starts_with(&format!("{PREFIX}hosts/")) {
+                    let subnets = v.as_array().into_iter().flatten();
+                    snap.host_subnets
+                        .extend(subnets.filter_map(|s| s.as_str().map(str::to_string)));
+                    continue;
+                }
                 match event_of(&k, Some(&v.to_string())) {
                     Some(ClusterEvent::Network(n)) => snap.networks.push(n),
                     Some(ClusterEvent::Endpoint(e)) => snap.endpoints.push(e),
@@ -534,6 +543,20 @@ impl ClusterStore for Etcd {
                     "mod_revision": v["kvs"][0]["mod_revision"].clone()})];
                 self.txn(compare, vec![delete(&key)]).await?;
             }
+            Ok(())
+        })
+    }
+
+    fn publish_host<'a>(
+        &'a self,
+        host: Ipv4Addr,
+        subnets: &'a [String],
+        lease: i64,
+    ) -> Fut<'a, ()> {
+        Box::pin(async move {
+            let value = serde_json::to_value(subnets).unwrap_or(Value::Null);
+            let p = put(&host_key(host), &value, Some(lease));
+            self.call("/v3/kv/put", p["request_put"].clone()).await?;
             Ok(())
         })
     }

@@ -96,6 +96,8 @@ pub struct Snapshot {
     pub revision: i64,
     pub networks: Vec<GlobalNetwork>,
     pub endpoints: Vec<ClusterEndpoint>,
+    /// The local networks' subnets of every live host, which automatic global subnets avoid.
+    pub host_subnets: Vec<String>,
 }
 
 /// What the service needs from a cluster store. Every write is a compare-and-swap: the
@@ -117,6 +119,9 @@ pub trait ClusterStore: Send + Sync {
     fn claimed<'a>(&'a self, network: &'a str) -> Fut<'a, Vec<Ipv4Addr>>;
     /// Frees an address if `endpoint` still holds it.
     fn release<'a>(&'a self, network: &'a str, ip: Ipv4Addr, endpoint: &'a str) -> Fut<'a, ()>;
+    /// Records this host's local subnets under its lease.
+    fn publish_host<'a>(&'a self, host: Ipv4Addr, subnets: &'a [String], lease: i64)
+    -> Fut<'a, ()>;
     fn grant(&self, ttl: u64) -> Fut<'_, i64>;
     /// Renews a lease; false if it has expired.
     fn keep_alive(&self, lease: i64) -> Fut<'_, bool>;
@@ -319,6 +324,17 @@ impl Daemon {
         let _mirror = cluster.mirror.lock().await;
         let reserved = self.reserved_prefixes().await?;
         let id = model::new_id();
+        // Other hosts' local networks too: an automatic subnet must not collide with them.
+        let snap = cluster
+            .store
+            .snapshot()
+            .await
+            .map_err(unavailable("cannot create the global network"))?;
+        let others: Vec<Cidr> = snap
+            .host_subnets
+            .iter()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         for _ in 0..CAS_TRIES {
             let (mut taken, vnis) = {
                 let view = cluster.view();
@@ -331,6 +347,7 @@ impl Daemon {
                 (subnets, vnis)
             };
             taken.extend(self.store.taken_subnets().await?);
+            taken.extend(others.iter().copied());
             let cfg = ipam::allocate(
                 &parsed,
                 true,

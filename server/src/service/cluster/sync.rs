@@ -40,8 +40,19 @@ impl Daemon {
             cluster.lease.store(lease, Ordering::Release);
             tracing::info!(lease, ttl, "cluster lease granted");
             self.publish_own(&cluster, lease).await;
+            let mut published: Option<Vec<String>> = None;
             let mut last_renewal = tokio::time::Instant::now();
             loop {
+                let subnets = self.local_subnets().await;
+                if published.as_ref() != Some(&subnets)
+                    && cluster
+                        .store
+                        .publish_host(cluster.host, &subnets, lease)
+                        .await
+                        .is_ok()
+                {
+                    published = Some(subnets);
+                }
                 tokio::time::sleep(beat.min(RETRY * 4)).await;
                 match cluster.store.keep_alive(lease).await {
                     Ok(true) => last_renewal = tokio::time::Instant::now(),
@@ -60,6 +71,18 @@ impl Daemon {
             );
             cluster.lease.store(0, Ordering::Release);
         }
+    }
+
+    /// The subnets of this host's local networks.
+    async fn local_subnets(&self) -> Vec<String> {
+        let networks = self.store.networks().await.unwrap_or_default();
+        let mut subnets: Vec<String> = networks
+            .iter()
+            .filter(|n| n.scope != GLOBAL)
+            .flat_map(|n| n.ipam.iter().map(|c| c.subnet.to_string()))
+            .collect();
+        subnets.sort();
+        subnets
     }
 
     /// Makes the cluster hold exactly this host's endpoints of global networks: each local

@@ -133,6 +133,22 @@ fn containers_on_three_hosts_talk_over_one_overlay() {
     assert_eq!(h.hosts[1].get(&format!("/networks/{local}")).status, 404);
     let _ = (ip5, ip6);
 
+    // An address released on B and taken again on C is reachable from A at once: A's entries
+    // follow the claim, nothing stale stays behind.
+    h.hosts[1].docker_ok(&["network", "disconnect", "shared", &cs[1].name]);
+    let c7 = container(&h.hosts[2]);
+    let r = h.hosts[2].post(
+        "/networks/shared/connect",
+        &json!({"Container": c7.name, "EndpointConfig": {"IPAMConfig": {"IPv4Address": ips[1]}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    assert!(
+        reaches(&cs[0], &ips[1], 5),
+        "A cannot reach the reused address on C"
+    );
+    h.hosts[2].docker_ok(&["network", "disconnect", "shared", &c7.name]);
+    h.hosts[1].docker_ok(&["network", "connect", "shared", &cs[1].name]);
+
     // Removal: refused while any host has endpoints, then gone everywhere.
     let r = h.hosts[1].delete("/networks/shared");
     assert_eq!(r.status, 403, "{}", r.body);
@@ -355,6 +371,9 @@ fn a_dead_host_vanishes_and_a_crashed_daemon_recovers() {
         "B holds {local_sorted:?}, A sees {:?}",
         seen_from_a()
     );
+    for d in &h.hosts {
+        common::consistency::assert_consistent(d, "after the crash mid-connect");
+    }
     let again = connect(&h.hosts[1], "shared", &cb);
     assert!(reaches(&cs[0], &again, 5));
 

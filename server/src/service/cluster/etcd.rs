@@ -28,6 +28,11 @@ const DEADLINE: Duration = Duration::from_millis(800);
 const PER_MEMBER: Duration = Duration::from_millis(350);
 /// How long connecting to one member may take.
 const CONNECT: Duration = Duration::from_millis(250);
+/// Calls in flight at once: more queue here rather than at etcd, where every one of them
+/// would be slowed past the deadline under a burst of connects.
+const IN_FLIGHT: usize = 8;
+/// How long a call may queue for its turn.
+const QUEUE: Duration = Duration::from_secs(5);
 /// How often a watch checks that its member still answers.
 const WATCH_PROBE: Duration = Duration::from_secs(1);
 
@@ -92,6 +97,7 @@ pub struct Etcd {
     tls: Option<tokio_rustls::TlsConnector>,
     /// The member that answered last; tried first.
     preferred: AtomicUsize,
+    turns: tokio::sync::Semaphore,
 }
 
 impl Etcd {
@@ -104,12 +110,22 @@ impl Etcd {
             members: config.members,
             tls,
             preferred: AtomicUsize::new(0),
+            turns: tokio::sync::Semaphore::new(IN_FLIGHT),
         })
     }
 
     /// One gateway call, the members tried in turn within [`DEADLINE`].
     async fn call(&self, path: &str, body: Value) -> ClusterResult<Value> {
         let body = Bytes::from(body.to_string());
+        // The deadline starts with the call's turn: queueing here is load, not an outage.
+        let _turn = match tokio::time::timeout(QUEUE, self.turns.acquire()).await {
+            Ok(Ok(turn)) => turn,
+            _ => {
+                return Err(ClusterError::Unavailable(
+                    "too many cluster calls waiting".to_string(),
+                ));
+            }
+        };
         let attempt = async {
             let mut last = String::from("no member answered");
             let first = self.preferred.load(Ordering::Relaxed);

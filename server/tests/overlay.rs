@@ -333,6 +333,9 @@ fn a_dead_host_vanishes_and_a_crashed_daemon_recovers() {
         eventually(LEASE_SECS * 5, || !fdb(h.a(), &vx).contains(&mac_c)),
         "A kept the cut-off host's endpoint"
     );
+    // Meanwhile B connects a container: C's watch must catch up on it from its revision.
+    let late = container(&h.hosts[1]);
+    let late_ip = connect(&h.hosts[1], "shared", &late);
     h.hosts[2].ip(&["link", "set", "eth0", "up"]);
     assert!(
         eventually(20, || fdb(h.a(), &vx).contains(&mac_c)),
@@ -340,6 +343,15 @@ fn a_dead_host_vanishes_and_a_crashed_daemon_recovers() {
         h.hosts[2].log()
     );
     assert!(reaches(&cs[0], &ips[2], 5));
+    assert!(
+        reaches(&cs[2], &late_ip, 10),
+        "C never learned the endpoint made while it was cut off"
+    );
+    let r = h.hosts[1].post(
+        "/networks/shared/disconnect",
+        &json!({"Container": late.name}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
 
     // kill -9 in the middle of a connect on B: after restart, B's endpoints and the
     // cluster's claims for B agree, and A sees exactly those.

@@ -133,6 +133,18 @@ pub trait ClusterStore: Send + Sync {
 struct View {
     networks: HashMap<String, GlobalNetwork>,
     endpoints: BTreeMap<(String, Ipv4Addr), ClusterEndpoint>,
+    /// Per network, the highest address this host has seen claimed: new claims go on from
+    /// there (see [`ipam::next_free`]).
+    high_water: HashMap<String, Ipv4Addr>,
+}
+
+impl View {
+    fn saw(&mut self, e: &ClusterEndpoint) {
+        let mark = self.high_water.entry(e.network.clone()).or_insert(e.ip);
+        if e.ip > *mark {
+            *mark = e.ip;
+        }
+    }
 }
 
 /// This host's membership in a cluster.
@@ -541,7 +553,12 @@ impl Daemon {
                             .filter(|(net, _)| *net == n.id)
                             .map(|(_, ip)| IpAddr::V4(*ip)),
                     );
-                    let ip = ipam::first_free(cfg, &skip).ok_or_else(|| {
+                    let after = cluster.view().high_water.get(&n.id).copied();
+                    let found = match after {
+                        Some(after) => ipam::next_free(cfg, &skip, IpAddr::V4(after)),
+                        None => ipam::first_free(cfg, &skip),
+                    };
+                    let ip = found.ok_or_else(|| {
                         Error::InvalidParameter(format!(
                             "no available IPv4 addresses on this network's address pools: {} ({})",
                             n.name, n.id
@@ -613,10 +630,9 @@ impl Daemon {
             }
         };
         if won {
-            cluster
-                .view()
-                .endpoints
-                .insert((claim.network.clone(), ip4), claim);
+            let mut view = cluster.view();
+            view.saw(&claim);
+            view.endpoints.insert((claim.network.clone(), ip4), claim);
         }
         Ok(won)
     }

@@ -209,6 +209,9 @@ impl Daemon {
                 .iter()
                 .map(|e| ((e.network.clone(), e.ip), e.clone()))
                 .collect();
+            for e in &snap.endpoints {
+                view.saw(e);
+            }
         }
         for e in old.iter().filter(|e| !snap.endpoints.contains(e)) {
             self.peer_changed(cluster, e, false).await;
@@ -235,10 +238,11 @@ impl Daemon {
                 self.unmirror(cluster, &id).await;
             }
             ClusterEvent::Endpoint(e) => {
-                let old = cluster
-                    .view()
-                    .endpoints
-                    .insert((e.network.clone(), e.ip), e.clone());
+                let old = {
+                    let mut view = cluster.view();
+                    view.saw(&e);
+                    view.endpoints.insert((e.network.clone(), e.ip), e.clone())
+                };
                 if let Some(old) = old.filter(|o| *o != e) {
                     self.peer_changed(cluster, &old, false).await;
                 }

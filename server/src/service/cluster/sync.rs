@@ -283,8 +283,12 @@ impl Daemon {
         let Ok(Some(n)) = self.store.network(id).await else {
             return;
         };
-        if let Err(e) = self.remove_local(&n).await {
-            tracing::warn!(network = %n.name, error = %e, "cannot remove a global network that left the cluster");
+        match self.remove_local(&n).await {
+            // This host removed it itself, meanwhile.
+            Ok(()) | Err(crate::service::Error::NotFound(_)) => {}
+            Err(e) => {
+                tracing::warn!(network = %n.name, error = %e, "cannot remove a global network that left the cluster")
+            }
         }
     }
 }

@@ -503,7 +503,9 @@ fn pki(san: &str) -> (String, [(String, String); 2]) {
 fn the_cluster_store_is_reached_over_tls_with_a_client_certificate() {
     let _one = serial();
     let addr = "10.9.1.1";
-    let dir = std::env::temp_dir().join(format!("netbridge-etcd-tls-{}", common::rand_hex(8)));
+    let scratch =
+        Scratch(std::env::temp_dir().join(format!("netbridge-etcd-tls-{}", common::rand_hex(8))));
+    let dir = scratch.0.clone();
     std::fs::create_dir_all(&dir).expect("dir");
     let (ca, [(server_cert, server_key), (client_cert, client_key)]) = pki(addr);
     let file = |name: &str, text: &str| {
@@ -595,7 +597,15 @@ fn the_cluster_store_is_reached_over_tls_with_a_client_certificate() {
         "etcd answered a client without a certificate"
     );
     drop(etcd);
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A temp dir removed on drop, also when the test fails.
+struct Scratch(std::path::PathBuf);
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
 }
 
 fn create_overlay_on(d: &common::Daemon, name: &str, subnet: &str) -> String {

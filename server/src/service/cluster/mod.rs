@@ -202,6 +202,38 @@ fn unavailable(what: &str) -> impl FnOnce(ClusterError) -> Error + '_ {
     }
 }
 
+/// Docker's checks of an overlay create, and what netbridge's overlay does not offer; pure.
+fn check_global(req: &CreateNetwork) -> Result<Vec<ipam::ParsedConfig>> {
+    if PREDEFINED_NAMES.contains(&req.name.as_str()) {
+        return Err(Error::Forbidden(format!(
+            "operation is not permitted on predefined {} network ",
+            req.name
+        )));
+    }
+    if req.name.trim().is_empty() {
+        return Err(Error::InvalidParameter(
+            "invalid name: name is empty".to_string(),
+        ));
+    }
+    if req.enable_ipv6 == Some(true) {
+        return Err(Error::InvalidParameter(
+            "overlay networks are IPv4 only in netbridge".to_string(),
+        ));
+    }
+    if !(req.scope.is_empty() || req.scope == GLOBAL || req.scope == "swarm") {
+        return Err(Error::InvalidParameter(format!(
+            "overlay networks are global; scope \"{}\" is not supported",
+            req.scope
+        )));
+    }
+    ipam::validate(&req.ipam_config, true, false).map_err(|e| match e {
+        ipam::ConfigError::Malformed(text) => {
+            Error::InvalidParameter(format!("invalid JSON: {text}"))
+        }
+        invalid => Error::InvalidParameter(invalid.to_string()),
+    })
+}
+
 /// Releases a claim whose outcome is unknown once the cluster answers again (it holds this
 /// endpoint's ID, so an address taken by another endpoint meanwhile is left alone).
 fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
@@ -303,30 +335,7 @@ impl Daemon {
     /// subnet in one transaction), then mirrored here; other hosts mirror it from the watch.
     pub(super) async fn create_global(&self, req: CreateNetwork) -> Result<String> {
         let cluster = self.need_cluster()?.clone();
-        if PREDEFINED_NAMES.contains(&req.name.as_str()) {
-            return Err(Error::Forbidden(format!(
-                "operation is not permitted on predefined {} network ",
-                req.name
-            )));
-        }
-        if req.name.trim().is_empty() {
-            return Err(Error::InvalidParameter(
-                "invalid name: name is empty".to_string(),
-            ));
-        }
-        if req.enable_ipv6 == Some(true) {
-            return Err(Error::InvalidParameter(
-                "overlay networks are IPv4 only in netbridge".to_string(),
-            ));
-        }
-        if !(req.scope.is_empty() || req.scope == GLOBAL || req.scope == "swarm") {
-            return Err(Error::InvalidParameter(format!(
-                "overlay networks are global; scope \"{}\" is not supported",
-                req.scope
-            )));
-        }
-        let parsed = ipam::validate(&req.ipam_config, true, false)
-            .map_err(|e| Error::InvalidParameter(e.to_string()))?;
+        let parsed = check_global(&req)?;
         if self.store.network_by_name(&req.name).await?.is_some() {
             return Err(Error::Conflict(format!(
                 "network with name {} already exists",
@@ -689,5 +698,40 @@ impl Daemon {
         if let Err(err) = done {
             tracing::warn!(network = %n.name, peer = %e.ip, host = %e.host, add, error = %err, "cannot program a remote endpoint");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn req(name: &str) -> CreateNetwork {
+        CreateNetwork {
+            name: name.to_string(),
+            driver: "overlay".to_string(),
+            ..CreateNetwork::default()
+        }
+    }
+
+    #[test]
+    fn overlay_creates_are_checked() {
+        assert!(check_global(&req("shared")).is_ok());
+        assert!(matches!(
+            check_global(&req("bridge")),
+            Err(Error::Forbidden(_))
+        ));
+        assert!(matches!(
+            check_global(&req(" ")),
+            Err(Error::InvalidParameter(_))
+        ));
+        let mut v6 = req("v6");
+        v6.enable_ipv6 = Some(true);
+        assert!(matches!(check_global(&v6), Err(Error::InvalidParameter(_))));
+        let mut local = req("l");
+        local.scope = "local".to_string();
+        assert!(matches!(
+            check_global(&local),
+            Err(Error::InvalidParameter(_))
+        ));
     }
 }

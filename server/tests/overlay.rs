@@ -198,6 +198,34 @@ fn an_automatic_overlay_subnet_avoids_other_hosts_local_networks() {
 }
 
 #[test]
+fn container_names_resolve_across_hosts() {
+    let _one = serial();
+    let h = Hosts::new();
+    create_overlay(&h, 0, "shared", "10.203.0.0/24");
+    let names = common::SandboxNames::new();
+    let (a, b) = (names.fresh(), names.fresh());
+    for (d, name) in [(&h.hosts[0], &a), (&h.hosts[1], &b)] {
+        let r = d.post(&format!("/containers/create?name={name}"), &json!({}));
+        assert_eq!(r.status, 201, "{}", r.body);
+        assert!(eventually(5, || d.get("/networks/shared").status == 200));
+        let r = d.post("/networks/shared/connect", &json!({ "Container": name }));
+        assert_eq!(r.status, 200, "{}", r.body);
+    }
+    let b_ip = address_of(&h.hosts[1], "shared", &b);
+    // `ip netns exec` gives the sandbox the resolv.conf pointing at its embedded resolver.
+    let answered = || {
+        let out = common::run("ip", &["netns", "exec", &a, "getent", "hosts", &b]);
+        String::from_utf8_lossy(&out.stdout).starts_with(&b_ip)
+    };
+    assert!(
+        eventually(5, answered),
+        "{a} on host A cannot resolve {b} on host B"
+    );
+    names.remove_all(&h.hosts[0]);
+    names.remove_all(&h.hosts[1]);
+}
+
+#[test]
 fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
     let _one = serial();
     let h = Hosts::new();

@@ -179,6 +179,27 @@ impl Cluster {
         self.view.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The addresses of containers named `name` (lowercase) on other hosts, on `networks`.
+    pub fn remote_names(&self, networks: &[String], name: &str) -> Vec<IpAddr> {
+        self.view()
+            .endpoints
+            .values()
+            .filter(|e| e.host != self.host && networks.contains(&e.network))
+            .filter(|e| e.container.eq_ignore_ascii_case(name))
+            .map(|e| IpAddr::V4(e.ip))
+            .collect()
+    }
+
+    /// The addresses of containers named `name` on other hosts, on any global network.
+    pub fn remote_names_anywhere(&self, name: &str) -> Vec<IpAddr> {
+        self.view()
+            .endpoints
+            .values()
+            .filter(|e| e.host != self.host && e.container.eq_ignore_ascii_case(name))
+            .map(|e| IpAddr::V4(e.ip))
+            .collect()
+    }
+
     /// The endpoints of a network on other hosts, as last seen.
     pub fn remote_endpoints(&self, network: &str) -> Vec<ClusterEndpoint> {
         self.view()

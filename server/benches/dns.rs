@@ -499,9 +499,7 @@ fn main() {
         ];
         for queries in &kinds {
             for load in loads {
-                for server in servers {
-                    compare(&client, &client_netns, server, queries, load, cfg.secs);
-                }
+                compare(&client, &client_netns, &servers, queries, load, cfg.secs);
             }
         }
     }
@@ -556,17 +554,19 @@ struct Queries<'a> {
     wire: &'a [Vec<u8>],
 }
 
-/// One cell against one server, `(clients, queries each keeps in flight)`: dnsperf, then
-/// udp-load, each printed as a table row with the CPU time per answer.
+/// One cell, `(clients, queries each keeps in flight)`, against both servers: dnsperf on
+/// each in turn, then udp-load in one-second slices that alternate between the servers (so
+/// both see the same background load). Each is printed as a table row, with the CPU time
+/// per answer of the server and of the client.
 fn compare(
     client: &str,
     client_netns: &Path,
-    server: Server,
+    servers: &[Server],
     queries: &Queries<'_>,
     (clients, window): (usize, usize),
     secs: u32,
 ) {
-    let row = |tool: &str, c: &Cell, server_cpu: f64, client_cpu: f64| {
+    let row = |tool: &str, server: &Server, c: &Cell, server_cpu: f64, client_cpu: f64| {
         println!(
             "| {tool} | {} | {} | {clients} | {} | {:.0} | {:.3} | {:.3} | {} | {:.1} | {:.1} |",
             server.name,
@@ -580,28 +580,44 @@ fn compare(
             client_cpu * 1e6
         )
     };
-    let target = (server.addr, server.pid);
-    let shape = (clients, window);
-    let (c, server_cpu, client_cpu) = measure(client, target, queries.file, shape, secs);
-    row("dnsperf", &c, server_cpu, client_cpu);
-    let before = load::process_cpu(server.pid);
-    let m = load::run(
-        client_netns,
-        std::net::SocketAddr::new(server.addr.parse().expect("an address"), 53),
-        queries.wire.to_vec(),
-        clients,
-        window,
-        f64::from(secs),
-    );
-    let answered = (m.qps * f64::from(secs)).max(1.0);
-    let server_cpu = (load::process_cpu(server.pid) - before) / answered;
-    let c = Cell {
-        qps: m.qps,
-        p50_ms: m.p50_ms,
-        p99_ms: m.p99_ms,
-        lost: m.lost,
-    };
-    row("udp-load", &c, server_cpu, m.client_cpu / answered);
+    for server in servers {
+        let target = (server.addr, server.pid);
+        let shape = (clients, window);
+        let (c, server_cpu, client_cpu) = measure(client, target, queries.file, shape, secs);
+        row("dnsperf", server, &c, server_cpu, client_cpu);
+    }
+    let mut measured: Vec<(load::Measured, f64)> =
+        servers.iter().map(|_| Default::default()).collect();
+    for _ in 0..secs {
+        for (server, (m, cpu)) in servers.iter().zip(&mut measured) {
+            let before = load::process_cpu(server.pid);
+            m.add(load::run(
+                client_netns,
+                std::net::SocketAddr::new(server.addr.parse().expect("an address"), 53),
+                queries.wire.to_vec(),
+                clients,
+                window,
+                1.0,
+            ));
+            *cpu += load::process_cpu(server.pid) - before;
+        }
+    }
+    for (server, (mut m, server_cpu)) in servers.iter().zip(measured) {
+        let answered = m.answered().max(1) as f64;
+        let c = Cell {
+            qps: m.qps(),
+            p50_ms: m.percentile_ms(0.50),
+            p99_ms: m.percentile_ms(0.99),
+            lost: m.lost,
+        };
+        row(
+            "udp-load",
+            server,
+            &c,
+            server_cpu / answered,
+            m.client_cpu / answered,
+        );
+    }
 }
 
 /// An A query for `name` with recursion desired, as dnsperf sends it (no EDNS).

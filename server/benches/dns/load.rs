@@ -1,24 +1,55 @@
-//! A UDP load client that is not the bottleneck: one thread, `clients` sockets (distinct
-//! source ports), each keeping `window` queries in flight, woken by `poll` only when answers
-//! are waiting; every answer read is replaced by a new query at once. Per query it costs one
-//! `recv` and one `send`, and it times every query (no separate verbose run).
+//! A UDP load client that costs less CPU per query than the servers it measures: one thread,
+//! `clients` sockets (distinct source ports), each keeping `window` queries in flight, woken
+//! by `poll` only when answers are waiting. The answers waiting are read with one recvmmsg
+//! and replaced by as many new queries with one sendmmsg (the daemon's own batch code). Every
+//! query is timed (no separate verbose run).
 
 use std::net::{SocketAddr, UdpSocket};
 use std::os::fd::AsFd;
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use netbridge::kernel::{BATCH, Inbox, Outbox};
 use nix::poll::{PollFd, PollFlags, PollTimeout, poll};
 use nix::sched::{CloneFlags, setns};
 
-/// What one load run measured.
+/// What one or more load runs measured.
+#[derive(Default)]
 pub struct Measured {
-    pub qps: f64,
-    pub p50_ms: f64,
-    pub p99_ms: f64,
+    /// Each answered query's latency, ns.
+    latencies: Vec<u32>,
+    seconds: f64,
     pub lost: u64,
     /// CPU seconds the load thread used.
     pub client_cpu: f64,
+}
+
+impl Measured {
+    /// Adds another run's figures (of the same server).
+    pub fn add(&mut self, other: Measured) {
+        self.latencies.extend(other.latencies);
+        self.seconds += other.seconds;
+        self.lost += other.lost;
+        self.client_cpu += other.client_cpu;
+    }
+
+    pub fn answered(&self) -> usize {
+        self.latencies.len()
+    }
+
+    pub fn qps(&self) -> f64 {
+        self.latencies.len() as f64 / self.seconds.max(1e-9)
+    }
+
+    /// The latency at percentile `p` (0–1), ms.
+    pub fn percentile_ms(&mut self, p: f64) -> f64 {
+        if self.latencies.is_empty() {
+            return f64::NAN;
+        }
+        self.latencies.sort_unstable();
+        let at = ((self.latencies.len() as f64 - 1.0) * p).round() as usize;
+        f64::from(self.latencies[at]) / 1e6
+    }
 }
 
 /// A query unanswered this long counts as lost, and its slot is reused.
@@ -52,6 +83,43 @@ pub fn run(
     .expect("load thread")
 }
 
+impl Client {
+    /// Writes the next query, under an ID of its own, at the end of `out`, and notes when.
+    fn next_query(&mut self, query: &[u8], now: u64, out: &mut Vec<u8>) {
+        let id = self.next_id;
+        self.next_id = self.next_id.wrapping_add(1);
+        let at = out.len();
+        out.extend_from_slice(query);
+        out[at..at + 2].copy_from_slice(&id.to_be_bytes());
+        self.sent[usize::from(id)] = now.max(1);
+        self.in_flight += 1;
+    }
+
+    /// Sends queries one by one until `window` are in flight (start, and after losses).
+    fn fill<'q>(&mut self, queries: &mut impl Iterator<Item = &'q [u8]>, window: usize, now: u64) {
+        let mut wire = Vec::with_capacity(512);
+        while self.in_flight < window {
+            wire.clear();
+            let query = queries.next().unwrap_or_default();
+            self.next_query(query, now, &mut wire);
+            let _ = self.socket.send(&wire);
+        }
+    }
+
+    /// Forgets queries unanswered for [`LOST_AFTER`]; how many.
+    fn drop_overdue(&mut self, now: u64) -> u64 {
+        let mut lost = 0;
+        for slot in self.sent.iter_mut().filter(|s| **s != 0) {
+            if now.saturating_sub(*slot) > LOST_AFTER.as_nanos() as u64 {
+                *slot = 0;
+                self.in_flight -= 1;
+                lost += 1;
+            }
+        }
+        lost
+    }
+}
+
 fn drive(
     server: SocketAddr,
     queries: &[Vec<u8>],
@@ -73,100 +141,69 @@ fn drive(
             }
         })
         .collect();
+    let mut cycle = queries.iter().map(Vec::as_slice).cycle();
+    let (mut inbox, mut outbox) = (Inbox::new(4096), Outbox::default());
+    let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
+    let mut lost = 0u64;
     let cpu_before = thread_cpu();
     let start = Instant::now();
     let end = Duration::from_secs_f64(secs);
-    let mut buf = vec![0u8; 4096];
-    let mut wire = Vec::with_capacity(512);
-    let mut next_query = 0usize;
-    let mut latencies: Vec<u32> = Vec::with_capacity(1 << 20);
-    let mut lost = 0u64;
-    let mut send = |c: &mut Client, now: u64| {
-        wire.clear();
-        wire.extend_from_slice(&queries[next_query % queries.len()]);
-        next_query += 1;
-        let id = c.next_id;
-        c.next_id = c.next_id.wrapping_add(1);
-        wire[..2].copy_from_slice(&id.to_be_bytes());
-        if c.socket.send(&wire).is_ok() {
-            c.sent[usize::from(id)] = now.max(1);
-            c.in_flight += 1;
-        }
-    };
+    let end_ns = end.as_nanos() as u64;
     for c in &mut all {
-        for _ in 0..window {
-            send(c, 1);
-        }
+        c.fill(&mut cycle, window, 1);
     }
-    loop {
-        let elapsed = start.elapsed();
-        if elapsed >= end {
-            break;
-        }
-        let ready = {
-            let mut fds: Vec<PollFd> = all
-                .iter()
-                .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
-                .collect();
-            let n = poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0);
-            let ready: Vec<bool> = fds
-                .iter()
-                .map(|f| f.revents().is_some_and(|r| !r.is_empty()))
-                .collect();
-            (n > 0).then_some(ready)
-        };
-        let Some(ready) = ready else {
+    while start.elapsed() < end {
+        let mut fds: Vec<PollFd> = all
+            .iter()
+            .map(|c| PollFd::new(c.socket.as_fd(), PollFlags::POLLIN))
+            .collect();
+        let ready = poll(&mut fds, PollTimeout::from(100u16)).unwrap_or(0);
+        let ready: Vec<bool> = fds
+            .iter()
+            .map(|f| ready > 0 && f.revents().is_some_and(|r| !r.is_empty()))
+            .collect();
+        drop(fds);
+        if !ready.contains(&true) {
             // Nothing came back for a while: drop what is overdue and refill the windows.
             let now = start.elapsed().as_nanos() as u64;
             for c in &mut all {
-                for slot in c.sent.iter_mut().filter(|s| **s != 0) {
-                    if now.saturating_sub(*slot) > LOST_AFTER.as_nanos() as u64 {
-                        *slot = 0;
-                        c.in_flight -= 1;
-                        lost += 1;
-                    }
-                }
-                while c.in_flight < window {
-                    send(c, now);
-                }
+                lost += c.drop_overdue(now);
+                c.fill(&mut cycle, window, now);
             }
             continue;
-        };
+        }
         for (c, _) in all.iter_mut().zip(ready).filter(|(_, r)| *r) {
-            while let Ok(n) = c.socket.recv(&mut buf) {
+            // What has come, read at once; as many new queries sent at once.
+            while let Ok(n) = inbox.receive(c.socket.as_fd()) {
                 let now = start.elapsed().as_nanos() as u64;
-                if n < 12 {
-                    continue;
+                for (bytes, server) in inbox.datagrams() {
+                    if bytes.len() < 12 {
+                        continue;
+                    }
+                    let id = usize::from(u16::from_be_bytes([bytes[0], bytes[1]]));
+                    let at = std::mem::replace(&mut c.sent[id], 0);
+                    if at == 0 {
+                        continue;
+                    }
+                    c.in_flight -= 1;
+                    if now < end_ns {
+                        latencies.push((now - at).min(u64::from(u32::MAX)) as u32);
+                    }
+                    let query = cycle.next().unwrap_or_default();
+                    outbox.push(server, |out| c.next_query(query, now, out));
                 }
-                let id = usize::from(u16::from_be_bytes([buf[0], buf[1]]));
-                let at = std::mem::replace(&mut c.sent[id], 0);
-                if at == 0 {
-                    continue;
+                outbox.send(c.socket.as_fd());
+                if n < BATCH {
+                    break;
                 }
-                c.in_flight -= 1;
-                if now < end.as_nanos() as u64 {
-                    latencies.push((now - at).min(u64::from(u32::MAX)) as u32);
-                }
-                send(c, now);
             }
         }
     }
-    let elapsed = start.elapsed().min(end).as_secs_f64();
-    let client_cpu = thread_cpu() - cpu_before;
-    let qps = latencies.len() as f64 / elapsed;
-    latencies.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if latencies.is_empty() {
-            return f64::NAN;
-        }
-        f64::from(latencies[((latencies.len() as f64 - 1.0) * p).round() as usize]) / 1e6
-    };
     Measured {
-        qps,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
+        latencies,
+        seconds: start.elapsed().min(end).as_secs_f64(),
         lost,
-        client_cpu,
+        client_cpu: thread_cpu() - cpu_before,
     }
 }
 

@@ -33,7 +33,7 @@ mod tests;
 
 pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
-pub use datagrams::{Inbox, Outbox, Peer};
+pub use datagrams::{BATCH, Inbox, Outbox, Peer};
 pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};

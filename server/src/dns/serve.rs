@@ -1,11 +1,10 @@
 //! Serving one container's resolver sockets from the daemon's runtime. Work per message is
-//! bounded: a UDP datagram is decided at once or handed to a forward task (refused when too
-//! many are in flight); TCP clients are counted, and each must send a query within
+//! bounded: UDP datagrams are read and answered in batches (one system call each way), each
+//! decided at once or handed to a forward task (refused when too many are in flight); TCP clients are counted, and each must send a query within
 //! [`forward::TCP_IDLE`], at most [`QUERIES_PER_CONNECTION`] per connection.
 
-use std::sync::Arc;
-
 use std::os::fd::AsFd;
+use std::sync::Arc;
 
 use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};

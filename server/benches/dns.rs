@@ -3,16 +3,19 @@
 //! The release daemon runs in a throwaway namespace (`nbt-bench-dns-<random>`) with one
 //! user-defined network whose containers hold 1,000 names (names and aliases). Beside it, in
 //! the same run, aardvark-dns (podman's resolver) serves the same records the way podman runs
-//! it: in the host (here: the daemon's) namespace, on the network's gateway address. A client
-//! sandbox on that network asks both with `dnsperf`: a local name (cycling through all 1,000)
-//! and a forwarded one, answered by an upstream server this benchmark runs in a namespace of
-//! its own behind a veth. 1 and 16 clients, each with 4 queries outstanding: queries per
-//! second from a plain run, p50/p99 from a verbose run (per-query latencies). Then the
-//! daemon's RSS growth as 10,000 more names are added.
+//! it: in the host (here: the daemon's) namespace, on the network's gateway address. From a
+//! client sandbox on that network, both are asked a local name (cycling through all 1,000) and
+//! a forwarded one, answered by an upstream server this benchmark runs in a namespace of its
+//! own behind a veth; 1 and 16 clients. Two load tools take turns on the same queries:
+//! `dnsperf` (qps from a plain run, p50/p99 from a verbose one) and `udp-load` (`dns/load.rs`,
+//! every query timed). Each row also gives the CPU time per answer of the server's process
+//! and of the client. Then the daemon's RSS growth as 10,000 more names are added.
 //!
 //! `NETBRIDGE_BENCH_QUICK=1`: 100 names, 1-second runs, no RSS step (CI). Without dnsperf or
-//! aardvark-dns it says so and stops (quick) or fails (full). Everything it makes (namespaces
-//! `nbt-bench-dns-…`, `/etc/netns/nbt-bench-dns-…`, a temp dir) is removed at the end.
+//! aardvark-dns it says so and stops (quick) or fails (full). `NETBRIDGE_BENCH_DNS_ROUNDS=n`
+//! measures every cell n times in turn; `NETBRIDGE_BENCH_DNS_RSS=0` skips the RSS step.
+//! Everything it makes (namespaces `nbt-bench-dns-…`, `/etc/netns/nbt-bench-dns-…`, a temp
+//! dir) is removed at the end.
 
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, UdpSocket};
@@ -26,6 +29,9 @@ use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
 use nix::sched::{CloneFlags, setns};
 use serde_json::{Value, json};
+
+#[path = "dns/load.rs"]
+mod load;
 
 const AARDVARK: &str = "/usr/lib/podman/aardvark-dns";
 const SUBNET: &str = "10.77.0.0/16";
@@ -151,6 +157,22 @@ fn start_upstream(ns: &str) {
     rx.recv().unwrap();
 }
 
+/// Every forwarded query leaves from a fresh port, so it is a new conntrack entry in the
+/// daemon's namespace (netbridge's NAT rules load conntrack), kept 30 s by default: one
+/// server's forwarded run would fill the table (and slow every look-up in it) for the next.
+/// 1 s there keeps the table small for both.
+fn short_udp_conntrack(ns: &str) {
+    let path = format!("/run/netns/{ns}");
+    std::thread::spawn(move || {
+        let f = std::fs::File::open(&path).expect("open the daemon's namespace");
+        setns(&f, CloneFlags::CLONE_NEWNET).expect("enter the daemon's namespace");
+        // Absent when conntrack is not loaded: then there is nothing to shorten.
+        let _ = std::fs::write("/proc/sys/net/netfilter/nf_conntrack_udp_timeout", "1");
+    })
+    .join()
+    .expect("conntrack thread");
+}
+
 /// Result of one dnsperf cell.
 struct Cell {
     qps: f64,
@@ -163,14 +185,13 @@ fn dnsperf(
     client: &str,
     server: &str,
     file: &Path,
-    clients: usize,
+    (clients, window): (usize, usize),
     secs: u32,
     verbose: bool,
 ) -> String {
-    // Each client keeps a few queries in flight (dnsperf stalls with exactly one).
     let (c, q, l) = (
         clients.to_string(),
-        (clients * 4).to_string(),
+        (clients * window).to_string(),
         secs.to_string(),
     );
     let threads = clients.min(2).to_string();
@@ -200,8 +221,19 @@ fn dnsperf(
     must("ip", &args)
 }
 
-fn measure(client: &str, server: &str, file: &Path, clients: usize, secs: u32) -> Cell {
-    let plain = dnsperf(client, server, file, clients, secs, false);
+/// dnsperf's figures, and the CPU seconds per query its plain run cost the server (`pid`)
+/// and dnsperf.
+fn measure(
+    client: &str,
+    (server, pid): (&str, u32),
+    file: &Path,
+    load: (usize, usize),
+    secs: u32,
+) -> (Cell, f64, f64) {
+    let (server_cpu, client_cpu) = (load::process_cpu(pid), load::children_cpu());
+    let plain = dnsperf(client, server, file, load, secs, false);
+    let server_cpu = load::process_cpu(pid) - server_cpu;
+    let client_cpu = load::children_cpu() - client_cpu;
     let field = |text: &str, key: &str| -> f64 {
         text.lines()
             .find_map(|l| l.trim().strip_prefix(key))
@@ -211,7 +243,7 @@ fn measure(client: &str, server: &str, file: &Path, clients: usize, secs: u32) -
     };
     let qps = field(&plain, "Queries per second:");
     let lost = field(&plain, "Queries lost:") as u64;
-    let verbose = dnsperf(client, server, file, clients, secs, true);
+    let verbose = dnsperf(client, server, file, load, secs, true);
     let mut lat: Vec<f64> = verbose
         .lines()
         .filter(|l| l.starts_with("> "))
@@ -225,12 +257,14 @@ fn measure(client: &str, server: &str, file: &Path, clients: usize, secs: u32) -
         }
         lat[((lat.len() as f64 - 1.0) * p).round() as usize]
     };
-    Cell {
+    let answered = (qps * f64::from(secs)).max(1.0);
+    let cell = Cell {
         qps,
         p50_ms: pct(0.50),
         p99_ms: pct(0.99),
         lost,
-    }
+    };
+    (cell, server_cpu / answered, client_cpu / answered)
 }
 
 fn rss_kib(pid: u32) -> u64 {
@@ -347,6 +381,7 @@ fn main() {
     );
     must("ip", &["-n", &up_ns, "link", "set", "eth0", "up"]);
     start_upstream(&up_ns);
+    short_udp_conntrack(&daemon_ns);
 
     let socket = lab.dir.join("netbridge.sock");
     let daemon = Command::new("nsenter")
@@ -438,21 +473,55 @@ fn main() {
     let forwarded = lab.dir.join("forwarded.txt");
     std::fs::write(&forwarded, "fwd.example A\n").unwrap();
 
-    println!("\n| server | query | clients | qps | p50 ms | p99 ms | lost |");
-    println!("|---|---|---:|---:|---:|---:|---:|");
-    for (kind, file) in [("local name", &local), ("forwarded", &forwarded)] {
-        for clients in [1, 16] {
-            for (server, addr) in [("netbridge", "127.0.0.11"), ("aardvark-dns", GATEWAY)] {
-                let c = measure(&client, addr, file, clients, cfg.secs);
-                println!(
-                    "| {server} | {kind} | {clients} | {:.0} | {:.3} | {:.3} | {} |",
-                    c.qps, c.p50_ms, c.p99_ms, c.lost
-                );
+    let aardvark_pid: u32 = std::fs::read_to_string(lab.dir.join("aardvark").join("aardvark.pid"))
+        .ok()
+        .and_then(|s| s.trim().parse().ok())
+        .expect("aardvark-dns's PID file");
+    let local_wire: Vec<Vec<u8>> = all_names.iter().map(|n| query_wire(n)).collect();
+    let forwarded_wire = vec![query_wire("fwd.example")];
+    let client_netns = PathBuf::from("/run/netns").join(&client);
+    let servers = [
+        Server {
+            name: "netbridge",
+            addr: "127.0.0.11",
+            pid,
+        },
+        Server {
+            name: "aardvark-dns",
+            addr: GATEWAY,
+            pid: aardvark_pid,
+        },
+    ];
+    let rounds: usize = env_or("NETBRIDGE_BENCH_DNS_ROUNDS", 1);
+    // (clients, queries each keeps in flight): enough in flight that the servers, not the
+    // round trips, set the pace (BENCHMARKS.md); 64 in all either way.
+    let loads = [(1, 64), (16, 4)];
+    println!(
+        "\n| tool | server | query | clients | in flight | qps | p50 ms | p99 ms | lost | \
+         server µs/q | client µs/q |"
+    );
+    println!("|---|---|---|---:|---:|---:|---:|---:|---:|---:|---:|");
+    for _ in 0..rounds {
+        let kinds = [
+            Queries {
+                kind: "local name",
+                file: &local,
+                wire: &local_wire,
+            },
+            Queries {
+                kind: "forwarded",
+                file: &forwarded,
+                wire: &forwarded_wire,
+            },
+        ];
+        for queries in &kinds {
+            for load in loads {
+                compare(&client, &client_netns, &servers, queries, load, cfg.secs);
             }
         }
     }
 
-    if cfg.rss_names > 0 {
+    if cfg.rss_names > 0 && env_or("NETBRIDGE_BENCH_DNS_RSS", 1) == 1 {
         // Twice 10,000 more names: on few containers (mostly the names' own cost), then on
         // many (with their containers', endpoints' and resolvers' cost).
         let mut next = cfg.names / NAMES_PER_HOLDER;
@@ -485,6 +554,103 @@ fn main() {
         );
     }
     let _ = request(&socket, "DELETE", &format!("/networks/{net}"), None);
+}
+
+/// A server under test: where it listens, and the process whose CPU time it spends.
+#[derive(Clone, Copy)]
+struct Server {
+    name: &'static str,
+    addr: &'static str,
+    pid: u32,
+}
+
+/// One kind of query: dnsperf's input file and udp-load's wire messages.
+struct Queries<'a> {
+    kind: &'static str,
+    file: &'a Path,
+    wire: &'a [Vec<u8>],
+}
+
+/// One cell, `(clients, queries each keeps in flight)`, against both servers: dnsperf on
+/// each in turn, then udp-load in one-second slices that alternate between the servers (so
+/// both see the same background load). Each is printed as a table row, with the CPU time
+/// per answer of the server and of the client.
+fn compare(
+    client: &str,
+    client_netns: &Path,
+    servers: &[Server],
+    queries: &Queries<'_>,
+    (clients, window): (usize, usize),
+    secs: u32,
+) {
+    let row = |tool: &str, server: &Server, c: &Cell, server_cpu: f64, client_cpu: f64| {
+        println!(
+            "| {tool} | {} | {} | {clients} | {} | {:.0} | {:.3} | {:.3} | {} | {:.1} | {:.1} |",
+            server.name,
+            queries.kind,
+            clients * window,
+            c.qps,
+            c.p50_ms,
+            c.p99_ms,
+            c.lost,
+            server_cpu * 1e6,
+            client_cpu * 1e6
+        )
+    };
+    for server in servers {
+        let target = (server.addr, server.pid);
+        let shape = (clients, window);
+        let (c, server_cpu, client_cpu) = measure(client, target, queries.file, shape, secs);
+        row("dnsperf", server, &c, server_cpu, client_cpu);
+    }
+    let mut measured: Vec<(load::Measured, f64)> =
+        servers.iter().map(|_| Default::default()).collect();
+    for _ in 0..secs {
+        for (server, (m, cpu)) in servers.iter().zip(&mut measured) {
+            let before = load::process_cpu(server.pid);
+            m.add(load::run(
+                client_netns,
+                std::net::SocketAddr::new(server.addr.parse().expect("an address"), 53),
+                queries.wire.to_vec(),
+                clients,
+                window,
+                1.0,
+            ));
+            *cpu += load::process_cpu(server.pid) - before;
+        }
+    }
+    for (server, (mut m, server_cpu)) in servers.iter().zip(measured) {
+        let answered = m.answered().max(1) as f64;
+        let c = Cell {
+            qps: m.qps(),
+            p50_ms: m.percentile_ms(0.50),
+            p99_ms: m.percentile_ms(0.99),
+            lost: m.lost,
+        };
+        row(
+            "udp-load",
+            server,
+            &c,
+            server_cpu / answered,
+            m.client_cpu / answered,
+        );
+    }
+}
+
+/// An A query for `name` with recursion desired, as dnsperf sends it (no EDNS).
+fn query_wire(name: &str) -> Vec<u8> {
+    let mut m = Message::query();
+    m.metadata.recursion_desired = true;
+    let name = hickory_proto::rr::Name::from_ascii(name).expect("a query name");
+    m.add_query(hickory_proto::op::Query::query(name, RecordType::A));
+    m.to_vec().expect("encode a query")
+}
+
+fn env_or<T: std::str::FromStr>(key: &str, default: T) -> T {
+    std::env::var(key)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
 }
 
 fn request_ok(socket: &Path) -> Option<()> {

@@ -1,16 +1,18 @@
 //! Serving one container's resolver sockets from the daemon's runtime. Work per message is
-//! bounded: a UDP datagram is decided at once or handed to a forward task (refused when too
-//! many are in flight); TCP clients are counted, and each must send a query within
+//! bounded: UDP datagrams are read and answered in batches (one system call each way), each
+//! decided at once or handed to a forward task (refused when too many are in flight); TCP clients are counted, and each must send a query within
 //! [`forward::TCP_IDLE`], at most [`QUERIES_PER_CONNECTION`] per connection.
 
+use std::os::fd::AsFd;
 use std::sync::Arc;
 
+use tokio::io::Interest;
 use tokio::net::{TcpListener, TcpStream, UdpSocket};
 use tokio::task::JoinHandle;
 
 use super::answer::{self, Asker, Verdict};
 use super::{Shared, forward};
-use crate::kernel::ResolverSockets;
+use crate::kernel::{Inbox, Outbox, ResolverSockets};
 
 /// Queries one TCP connection may carry before it is closed.
 const QUERIES_PER_CONNECTION: usize = 128;
@@ -53,36 +55,61 @@ impl Listener {
 
 async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<str>) {
     loop {
-        let (query, peer) = match receive(&socket).await {
-            Ok(got) => got,
-            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => continue,
+        if let Err(e) = socket.readable().await {
+            tracing::trace!(error = %e, "resolver UDP readiness");
+            tokio::time::sleep(ERROR_PAUSE).await;
+            continue;
+        }
+        let received = BOXES.with(|boxes| -> std::io::Result<()> {
+            let (inbox, outbox) = &mut *boxes.borrow_mut();
+            socket.try_io(Interest::READABLE, || inbox.receive(socket.as_fd()))?;
+            answer_batch(&socket, &shared, &container, inbox, outbox);
+            outbox.send(socket.as_fd());
+            Ok(())
+        });
+        match received {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {}
             Err(e) => {
                 // ICMP errors for earlier replies surface here; they concern no one now. A
                 // lasting error must not spin.
                 tracing::trace!(error = %e, "resolver UDP receive");
                 tokio::time::sleep(ERROR_PAUSE).await;
-                continue;
             }
-        };
-        let query = &query[..];
-        let resolv = shared.resolv();
-        let asker = Asker {
-            names: &shared.names,
-            container: &container,
-            search: &resolv.host.search,
-        };
+        }
+    }
+}
+
+/// Answers what `inbox` holds into `outbox`; queries for upstream servers go to tasks of
+/// their own, which answer later.
+fn answer_batch(
+    socket: &Arc<UdpSocket>,
+    shared: &Shared,
+    container: &Arc<str>,
+    inbox: &Inbox,
+    outbox: &mut Outbox,
+) {
+    let resolv = shared.resolv();
+    let asker = Asker {
+        names: &shared.names,
+        container,
+        search: &resolv.host.search,
+    };
+    for (query, peer) in inbox.datagrams() {
         match answer::decide(&asker, query, true) {
-            Verdict::Reply(bytes) => {
-                let _ = socket.send_to(&bytes, peer).await;
-            }
+            Verdict::Reply(bytes) => outbox.push(peer, |out| out.extend_from_slice(&bytes)),
             Verdict::Drop => {}
             Verdict::Forward(request) => {
                 let Ok(permit) = shared.forwards.clone().try_acquire_owned() else {
-                    let _ = socket.send_to(&answer::servfail(&request), peer).await;
+                    let refusal = answer::servfail(&request);
+                    outbox.push(peer, |out| out.extend_from_slice(&refusal));
+                    continue;
+                };
+                let Some(peer) = peer.socket_addr() else {
                     continue;
                 };
                 let (socket, query) = (socket.clone(), query.to_vec());
-                let upstreams = shared.upstreams(&container, &resolv);
+                let upstreams = shared.upstreams(container, &resolv);
                 tokio::spawn(async move {
                     let reply = forward::forward(&upstreams, &query, false)
                         .await
@@ -96,19 +123,10 @@ async fn serve_udp(socket: Arc<UdpSocket>, shared: Arc<Shared>, container: Arc<s
 }
 
 thread_local! {
-    /// The receive buffer, one per worker thread rather than one per container (thousands
-    /// of idle resolvers would otherwise hold 4 KiB each).
-    static RECEIVE: std::cell::RefCell<Vec<u8>> = std::cell::RefCell::new(vec![0; UDP_BUFFER]);
-}
-
-/// The next datagram, copied out of the thread's buffer at its own length.
-async fn receive(socket: &UdpSocket) -> std::io::Result<(Vec<u8>, std::net::SocketAddr)> {
-    socket.readable().await?;
-    RECEIVE.with(|buf| {
-        let mut buf = buf.borrow_mut();
-        let (n, peer) = socket.try_recv_from(&mut buf)?;
-        Ok((buf[..n].to_vec(), peer))
-    })
+    /// The batch buffers, one pair per worker thread rather than one per container
+    /// (thousands of idle resolvers would otherwise hold them each).
+    static BOXES: std::cell::RefCell<(Inbox, Outbox)> =
+        std::cell::RefCell::new((Inbox::new(UDP_BUFFER), Outbox::default()));
 }
 
 async fn serve_tcp(listener: TcpListener, shared: Arc<Shared>, container: Arc<str>) {

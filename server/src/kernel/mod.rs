@@ -11,6 +11,7 @@
 
 mod address;
 mod bridge;
+mod datagrams;
 mod doomed;
 mod error;
 mod firewall;
@@ -33,6 +34,7 @@ mod tests;
 
 pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
+pub use datagrams::{BATCH, Inbox, Outbox, Peer};
 pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
 pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};

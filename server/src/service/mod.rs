@@ -18,6 +18,7 @@ mod journal;
 mod lifecycle;
 mod names;
 mod networks;
+mod ports;
 mod reaper;
 mod reconcile;
 mod startup;
@@ -90,6 +91,8 @@ pub struct Daemon {
     name_server: std::sync::OnceLock<Arc<dyn NameServer>>,
     /// Deletes cut-off links in the background, in batches.
     reaper: reaper::Reaper,
+    /// Host ports held for published ports, and what the firewall holds of them.
+    ports: Mutex<ports::PortTable>,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -128,6 +131,7 @@ impl Daemon {
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
             reaper: reaper::Reaper::default(),
+            ports: Mutex::new(ports::PortTable::default()),
         }
     }
 

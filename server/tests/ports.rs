@@ -15,6 +15,8 @@ use common::{Daemon, Netns, Value, eventually, must, run};
 /// The link between the daemon's namespace (the host) and the client's (another machine).
 const HOST_IP: &str = "198.18.77.1";
 const CLIENT_IP: &str = "198.18.77.2";
+const HOST_IP6: &str = "fd77:9::1";
+const CLIENT_IP6: &str = "fd77:9::2";
 
 /// Answers every TCP connection and UDP datagram with `<name> <peer address>`.
 const SERVER: &str = r#"
@@ -27,13 +29,14 @@ def serve_udp():
         d, a = s.recvfrom(100)
         s.sendto(tok + b" " + a[0].encode(), a)
 threading.Thread(target=serve_udp, daemon=True).start()
-t = socket.socket()
+t = socket.socket(socket.AF_INET6)
 t.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-t.bind(("0.0.0.0", tcp))
+t.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+t.bind(("::", tcp))
 t.listen(64)
 while True:
     c, a = t.accept()
-    c.sendall(tok + b" " + a[0].encode())
+    c.sendall(tok + b" " + a[0].removeprefix("::ffff:").encode())
     c.close()
 "#;
 
@@ -87,6 +90,8 @@ impl Lab {
         d.ip(&["link", "set", &host_end, "up"]);
         d.ip(&["link", "set", "lo", "up"]);
         client.ip(&["addr", "add", &format!("{CLIENT_IP}/24"), "dev", "eth0"]);
+        d.ip(&["addr", "add", &format!("{HOST_IP6}/64"), "dev", &host_end, "nodad"]);
+        client.ip(&["addr", "add", &format!("{CLIENT_IP6}/64"), "dev", "eth0", "nodad"]);
         client.ip(&["link", "set", "eth0", "up"]);
         Lab {
             d,
@@ -463,6 +468,38 @@ fn ports_follow_stop_start_disconnect_connect_and_a_crash() {
     assert_eq!(lab.rule_count(), rules);
     assert!(!lab.bindable(8080), "held again after the restart");
     assert!(lab.reach(&client, HOST_IP, 8080, "tcp").is_some());
+}
+
+#[test]
+fn ipv6_where_the_network_has_it() {
+    let mut lab = Lab::new();
+    let net = network(&lab, &["--ipv6", "--subnet", "fd77:1::/64"]);
+    let web = lab.run(&["-p", "8080:80", "--network", &net]);
+    let ports = lab.inspect(&web)["NetworkSettings"]["Ports"]["80/tcp"].clone();
+    assert_eq!(
+        ports,
+        serde_json::json!([{"HostIp": "0.0.0.0", "HostPort": "8080"},
+            {"HostIp": "::", "HostPort": "8080"}])
+    );
+    assert!(lab.docker_ok(&["port", &web]).contains("[::]:8080"));
+    assert_eq!(lab.map("ports_v6").len(), 1);
+    let client = lab.client.name.clone();
+    assert_eq!(
+        lab.reach(&client, HOST_IP6, 8080, "tcp"),
+        Some(format!("{web} {CLIENT_IP6}"))
+    );
+    assert_eq!(
+        lab.reach(&client, HOST_IP, 8080, "tcp"),
+        Some(format!("{web} {CLIENT_IP}"))
+    );
+    // One host address of one family: only that family.
+    let v6_only = lab.run(&["-p", &format!("[{HOST_IP6}]:8181:80"), "--network", &net]);
+    assert_eq!(lab.map("ports_addr_v6").len(), 1);
+    assert!(lab.map("ports_addr_v4").is_empty());
+    assert_eq!(
+        lab.reach(&client, HOST_IP6, 8181, "tcp").map(|a| a.starts_with(&v6_only)),
+        Some(true)
+    );
 }
 
 #[test]

@@ -226,8 +226,24 @@ fn publishes(n: &Network) -> bool {
     n.driver == "bridge" && !n.internal
 }
 
+/// The addresses of a container's publishing endpoint.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+struct Target {
+    ipv4: Option<IpAddr>,
+    ipv6: Option<IpAddr>,
+}
+
+impl From<&Endpoint> for Target {
+    fn from(e: &Endpoint) -> Target {
+        Target {
+            ipv4: e.ipv4,
+            ipv6: e.ipv6,
+        }
+    }
+}
+
 /// The firewall rules for a container's rows, given its publishing endpoint's addresses.
-fn rules_of(rows: &[PublishedPort], target: Option<&Endpoint>) -> Vec<PortRule> {
+fn rules_of(rows: &[PublishedPort], target: Option<Target>) -> Vec<PortRule> {
     let Some(e) = target else { return Vec::new() };
     let mut out = Vec::new();
     for r in rows {
@@ -312,7 +328,7 @@ impl Daemon {
     pub(super) async fn retarget_ports(&self, c: &Container) -> Result<()> {
         let rows = self.store.published_ports(&c.id).await?;
         let target = self.port_target(c).await?;
-        let new = rules_of(&rows, target.as_ref());
+        let new = rules_of(&rows, target);
         let old = self
             .port_table()
             .applied
@@ -348,7 +364,7 @@ impl Daemon {
 
     /// The endpoint a container's ports lead to: on its network mode's network if that
     /// publishes, else on the first of its networks that does.
-    async fn port_target(&self, c: &Container) -> Result<Option<Endpoint>> {
+    async fn port_target(&self, c: &Container) -> Result<Option<Target>> {
         let mode = self
             .store
             .lifecycle(&c.id)
@@ -364,9 +380,9 @@ impl Daemon {
                 continue;
             }
             if n.name == mode || n.id == mode {
-                return Ok(Some(e));
+                return Ok(Some(Target::from(&e)));
             }
-            first.get_or_insert(e);
+            first.get_or_insert(Target::from(&e));
         }
         Ok(first)
     }
@@ -392,7 +408,7 @@ impl Daemon {
                 repairs.push(format!("published ports of stopped container {id} removed"));
                 continue;
             };
-            let rules = rules_of(rows, self.port_target(&c).await?.as_ref());
+            let rules = rules_of(rows, self.port_target(&c).await?);
             all.extend(rules.iter().copied());
             applied.insert(id.clone(), rules);
         }
@@ -535,11 +551,11 @@ mod tests {
             host_port: 5353,
             container_port: 53,
         };
-        let e = Endpoint {
+        let e = Target {
             ipv4: "10.0.0.2".parse().ok(),
-            ..Endpoint::default()
+            ipv6: None,
         };
-        let rules = rules_of(&[row("0.0.0.0"), row("::"), row("127.0.0.1")], Some(&e));
+        let rules = rules_of(&[row("0.0.0.0"), row("::"), row("127.0.0.1")], Some(e));
         assert_eq!(rules.len(), 2, "no IPv6 address: no IPv6 rule");
         assert_eq!(rules[0].host_ip, None);
         assert_eq!(rules[1].host_ip, "127.0.0.1".parse().ok());

@@ -108,3 +108,39 @@ fn port_bytes(port: u16) -> [u8; 4] {
     let [hi, lo] = port.to_be_bytes();
     [hi, lo, 0, 0]
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The bytes nft 1.0.6 sends for the same elements (`nft --debug=netlink add element`).
+    #[test]
+    fn keys_and_data_are_encoded_as_nft_encodes_them() {
+        let any = PortRule {
+            proto: Proto::Udp,
+            host_ip: None,
+            host_port: 53,
+            target: "10.0.0.3".parse().expect("v4"),
+            target_port: 5353,
+        };
+        // nft: element 00000011 00003500 : 0300000a 0000e914 (little-endian words)
+        assert_eq!(any.key(), [17, 0, 0, 0, 0, 53, 0, 0]);
+        assert_eq!(any.data(), [10, 0, 0, 3, 0x14, 0xe9, 0, 0]);
+        assert_eq!(any.set(), Set::PortsV4);
+        let one = PortRule {
+            host_ip: Some("fd00::1".parse().expect("v6")),
+            target: "fd00::3".parse().expect("v6"),
+            ..any
+        };
+        let mut key = vec![0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1];
+        key.extend([17, 0, 0, 0, 0, 53, 0, 0]);
+        assert_eq!(one.key(), key);
+        assert_eq!(one.set(), Set::PortsAddrV6);
+        let mixed = PortRule {
+            host_ip: Some("127.0.0.1".parse().expect("v4")),
+            ..one
+        };
+        assert!(mixed.check().is_err(), "families differ");
+        assert!(one.check().is_ok());
+    }
+}

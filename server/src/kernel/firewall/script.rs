@@ -59,6 +59,17 @@ impl Set {
         Set::PortsAddrV6,
     ];
 
+    /// The sets that hold networks.
+    #[cfg(test)]
+    pub(super) const NETWORKS: [Set; 6] = [
+        Set::Bridges,
+        Set::Same,
+        Set::Internal,
+        Set::NoIcc,
+        Set::MasqV4,
+        Set::MasqV6,
+    ];
+
     /// The maps of published ports.
     pub(super) const PORTS: [Set; 4] = [
         Set::PortsV4,

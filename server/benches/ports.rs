@@ -152,11 +152,36 @@ impl World {
         let (d, c) = (w.daemon_ns.clone(), w.client_ns.clone());
         must(
             "ip",
-            &["-n", &d, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns", &c],
+            &[
+                "-n", &d, "link", "add", "uplink", "type", "veth", "peer", "name", "eth0", "netns",
+                &c,
+            ],
         );
-        must("ip", &["-n", &d, "addr", "add", &format!("{HOST_IP}/24"), "dev", "uplink"]);
+        must(
+            "ip",
+            &[
+                "-n",
+                &d,
+                "addr",
+                "add",
+                &format!("{HOST_IP}/24"),
+                "dev",
+                "uplink",
+            ],
+        );
         must("ip", &["-n", &d, "link", "set", "uplink", "up"]);
-        must("ip", &["-n", &c, "addr", "add", &format!("{CLIENT_IP}/24"), "dev", "eth0"]);
+        must(
+            "ip",
+            &[
+                "-n",
+                &c,
+                "addr",
+                "add",
+                &format!("{CLIENT_IP}/24"),
+                "dev",
+                "eth0",
+            ],
+        );
         must("ip", &["-n", &c, "link", "set", "eth0", "up"]);
         must("ip", &["-n", &c, "route", "add", "default", "via", HOST_IP]);
         w.start_daemon();
@@ -189,7 +214,10 @@ impl World {
 
     fn api(&self, method: &str, path: &str, body: Option<&Value>) -> Value {
         let (status, out) = http(&self.socket, method, path, body);
-        assert!((200..300).contains(&status), "{method} {path}: {status} {out}");
+        assert!(
+            (200..300).contains(&status),
+            "{method} {path}: {status} {out}"
+        );
         out
     }
 
@@ -198,7 +226,11 @@ impl World {
         self.containers.push(name.to_string());
         let body = json!({"Image": "busybox", "HostConfig": {"NetworkMode": network,
             "PortBindings": bindings}});
-        self.api("POST", &format!("/containers/create?name={name}"), Some(&body));
+        self.api(
+            "POST",
+            &format!("/containers/create?name={name}"),
+            Some(&body),
+        );
         self.api("POST", &format!("/containers/{name}/start"), None);
         let inspected = self.api("GET", &format!("/containers/{name}/json"), None);
         inspected["NetworkSettings"]["Networks"][network]["IPAddress"]
@@ -427,7 +459,10 @@ fn main() {
     println!("|---|---:|---:|---|");
     let (add0, remove0) = firewall_cost(0, cfg.samples);
     let (add, remove) = firewall_cost(PUBLISHED, cfg.samples);
-    println!("| publish (µs, median of {}) | {add0:.0} | {add:.0} | < 1000 |", cfg.samples);
+    println!(
+        "| publish (µs, median of {}) | {add0:.0} | {add:.0} | < 1000 |",
+        cfg.samples
+    );
     println!(
         "| unpublish (µs, median of {}) | {remove0:.0} | {remove:.0} | < 1000 |",
         cfg.samples

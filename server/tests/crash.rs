@@ -1013,7 +1013,15 @@ fn published(d: &Daemon) -> Vec<String> {
     let out = run(
         "ip",
         &[
-            "netns", "exec", &d.ns.name, "nft", "-j", "list", "map", "inet", "netbridge",
+            "netns",
+            "exec",
+            &d.ns.name,
+            "nft",
+            "-j",
+            "list",
+            "map",
+            "inet",
+            "netbridge",
             "ports_v4",
         ],
     );
@@ -1033,7 +1041,12 @@ fn port_free(d: &Daemon) -> bool {
     let script = "import socket\ns=socket.socket()\ns.bind(('0.0.0.0',8080))";
     run(
         "nsenter",
-        &[&format!("--net=/run/netns/{}", d.ns.name), "python3", "-c", script],
+        &[
+            &format!("--net=/run/netns/{}", d.ns.name),
+            "python3",
+            "-c",
+            script,
+        ],
     )
     .status
     .success()
@@ -1047,7 +1060,11 @@ fn expect_published(d: &Daemon, started: bool, after: &str) {
         assert!(map[0].contains("10.99.0.2"), "{after}: {map:?}");
         assert!(!port_free(d), "{after}: 8080 is not held");
     } else {
-        assert_eq!(map, Vec::<String>::new(), "{after}: published while not started");
+        assert_eq!(
+            map,
+            Vec::<String>::new(),
+            "{after}: published while not started"
+        );
         assert!(port_free(d), "{after}: 8080 is still held");
     }
 }

@@ -83,15 +83,37 @@ impl Lab {
         let client = Netns::new("nbt");
         let host_end = format!("nbtc{}", common::rand_hex(4));
         d.ip(&[
-            "link", "add", &host_end, "type", "veth", "peer", "name", "eth0", "netns",
+            "link",
+            "add",
+            &host_end,
+            "type",
+            "veth",
+            "peer",
+            "name",
+            "eth0",
+            "netns",
             &client.name,
         ]);
         d.ip(&["addr", "add", &format!("{HOST_IP}/24"), "dev", &host_end]);
         d.ip(&["link", "set", &host_end, "up"]);
         d.ip(&["link", "set", "lo", "up"]);
         client.ip(&["addr", "add", &format!("{CLIENT_IP}/24"), "dev", "eth0"]);
-        d.ip(&["addr", "add", &format!("{HOST_IP6}/64"), "dev", &host_end, "nodad"]);
-        client.ip(&["addr", "add", &format!("{CLIENT_IP6}/64"), "dev", "eth0", "nodad"]);
+        d.ip(&[
+            "addr",
+            "add",
+            &format!("{HOST_IP6}/64"),
+            "dev",
+            &host_end,
+            "nodad",
+        ]);
+        client.ip(&[
+            "addr",
+            "add",
+            &format!("{CLIENT_IP6}/64"),
+            "dev",
+            "eth0",
+            "nodad",
+        ]);
         client.ip(&["link", "set", "eth0", "up"]);
         Lab {
             d,
@@ -129,7 +151,9 @@ impl Lab {
     /// The answering server inside container `name`: TCP 80, UDP 5300 (53 is the resolver's).
     fn serve(&mut self, name: &str) {
         let child = Command::new("ip")
-            .args(["netns", "exec", name, "python3", "-c", SERVER, name, "80", "5300"])
+            .args([
+                "netns", "exec", name, "python3", "-c", SERVER, name, "80", "5300",
+            ])
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -216,11 +240,23 @@ impl Lab {
         let out = run(
             "ip",
             &[
-                "netns", "exec", &self.d.ns.name, "nft", "-j", "list", "map", "inet", "netbridge",
+                "netns",
+                "exec",
+                &self.d.ns.name,
+                "nft",
+                "-j",
+                "list",
+                "map",
+                "inet",
+                "netbridge",
                 map,
             ],
         );
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         let v: Value = serde_json::from_slice(&out.stdout).expect("nft json");
         let mut elems: Vec<String> = v["nftables"]
             .as_array()
@@ -238,7 +274,17 @@ impl Lab {
     fn rule_count(&self) -> usize {
         let out = must(
             "ip",
-            &["netns", "exec", &self.d.ns.name, "nft", "-j", "list", "table", "inet", "netbridge"],
+            &[
+                "netns",
+                "exec",
+                &self.d.ns.name,
+                "nft",
+                "-j",
+                "list",
+                "table",
+                "inet",
+                "netbridge",
+            ],
         );
         let v: Value = serde_json::from_str(&out).expect("nft json");
         v["nftables"]
@@ -256,7 +302,12 @@ impl Lab {
         );
         run(
             "nsenter",
-            &[&format!("--net=/run/netns/{}", self.d.ns.name), "python3", "-c", &script],
+            &[
+                &format!("--net=/run/netns/{}", self.d.ns.name),
+                "python3",
+                "-c",
+                &script,
+            ],
         )
         .status
         .success()
@@ -306,7 +357,13 @@ fn a_published_port_answers_from_another_machine_the_host_and_other_containers()
     let port = lab.docker_ok(&["port", &web]);
     assert!(port.contains("80/tcp -> 0.0.0.0:8080"), "{port}");
     assert!(port.contains("5300/udp -> 0.0.0.0:5353"), "{port}");
-    let ps = lab.docker_ok(&["ps", "--filter", &format!("name={web}"), "--format", "{{.Ports}}"]);
+    let ps = lab.docker_ok(&[
+        "ps",
+        "--filter",
+        &format!("name={web}"),
+        "--format",
+        "{{.Ports}}",
+    ]);
     assert!(ps.contains("0.0.0.0:8080->80/tcp"), "{ps}");
     assert!(ps.contains("0.0.0.0:5353->5300/udp"), "{ps}");
     let inspected = lab.inspect(&web);
@@ -321,9 +378,15 @@ fn a_published_port_answers_from_another_machine_the_host_and_other_containers()
 
     // From another machine: the client's own address reaches the container (no proxy).
     let answer = lab.reach(&client, HOST_IP, 8080, "tcp");
-    assert_eq!(answer.as_deref(), Some(format!("{web} {CLIENT_IP}").as_str()));
+    assert_eq!(
+        answer.as_deref(),
+        Some(format!("{web} {CLIENT_IP}").as_str())
+    );
     let answer = lab.reach(&client, HOST_IP, 5353, "udp");
-    assert_eq!(answer.as_deref(), Some(format!("{web} {CLIENT_IP}").as_str()));
+    assert_eq!(
+        answer.as_deref(),
+        Some(format!("{web} {CLIENT_IP}").as_str())
+    );
 
     // From the host itself: its own address, and 127.0.0.1 (masqueraded to the gateway).
     let gw_a = lab.gateway(&net_a);
@@ -359,7 +422,17 @@ fn conflicts_are_refused_and_change_nothing() {
     // Docker's words for a port already published.
     let second = lab.fresh();
     let out = lab.docker(&[
-        "run", "-d", "-p", "8080:80", "--network", &net, "--name", &second, "busybox", "sleep", "1",
+        "run",
+        "-d",
+        "-p",
+        "8080:80",
+        "--network",
+        &net,
+        "--name",
+        &second,
+        "busybox",
+        "sleep",
+        "1",
     ]);
     assert!(!out.status.success());
     assert!(
@@ -379,10 +452,24 @@ fn conflicts_are_refused_and_change_nothing() {
     lab.hold(9090);
     let third = lab.fresh();
     let out = lab.docker(&[
-        "run", "-d", "-p", "9090:80", "--network", &net, "--name", &third, "busybox", "sleep", "1",
+        "run",
+        "-d",
+        "-p",
+        "9090:80",
+        "--network",
+        &net,
+        "--name",
+        &third,
+        "busybox",
+        "sleep",
+        "1",
     ]);
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("address already in use"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("address already in use"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(lab.map("ports_v4"), before);
 
     // A range takes its first free port; an ephemeral one comes from ip_local_port_range.
@@ -391,17 +478,26 @@ fn conflicts_are_refused_and_change_nothing() {
     let ephemeral = lab.run(&["-p", "80", "--network", &net]);
     let range = must(
         "ip",
-        &["netns", "exec", &lab.d.ns.name, "cat", "/proc/sys/net/ipv4/ip_local_port_range"],
+        &[
+            "netns",
+            "exec",
+            &lab.d.ns.name,
+            "cat",
+            "/proc/sys/net/ipv4/ip_local_port_range",
+        ],
     );
     let (lo, hi) = {
-        let v: Vec<u16> = range.split_whitespace().filter_map(|s| s.parse().ok()).collect();
+        let v: Vec<u16> = range
+            .split_whitespace()
+            .filter_map(|s| s.parse().ok())
+            .collect();
         (v[0], v[1])
     };
-    let host_port: u16 = lab.inspect(&ephemeral)["NetworkSettings"]["Ports"]["80/tcp"][0]
-        ["HostPort"]
-        .as_str()
-        .and_then(|s| s.parse().ok())
-        .expect("a host port");
+    let host_port: u16 =
+        lab.inspect(&ephemeral)["NetworkSettings"]["Ports"]["80/tcp"][0]["HostPort"]
+            .as_str()
+            .and_then(|s| s.parse().ok())
+            .expect("a host port");
     assert!((lo..=hi).contains(&host_port), "{host_port} in {range}");
     let client = lab.client.name.clone();
     assert_eq!(
@@ -417,7 +513,8 @@ fn conflicts_are_refused_and_change_nothing() {
     let local = lab.run(&["-p", "127.0.0.1:8383:80", "--network", &net]);
     let d_ns = lab.d.ns.name.clone();
     assert_eq!(
-        lab.reach(&d_ns, "127.0.0.1", 8383, "tcp").map(|a| a.starts_with(&local)),
+        lab.reach(&d_ns, "127.0.0.1", 8383, "tcp")
+            .map(|a| a.starts_with(&local)),
         Some(true)
     );
     assert!(lab.ask_from(&client, HOST_IP, 8383, "tcp").is_none());
@@ -445,7 +542,10 @@ fn ports_follow_stop_start_disconnect_connect_and_a_crash() {
     lab.docker_ok(&["stop", "-t", "0", &web]);
     assert!(lab.map("ports_v4").is_empty());
     assert!(lab.bindable(8080));
-    assert_eq!(lab.inspect(&web)["NetworkSettings"]["Ports"], serde_json::json!({}));
+    assert_eq!(
+        lab.inspect(&web)["NetworkSettings"]["Ports"],
+        serde_json::json!({})
+    );
     lab.docker_ok(&["start", &web]);
     lab.serve(&web);
     expect(&lab, &net_a);
@@ -497,7 +597,8 @@ fn ipv6_where_the_network_has_it() {
     assert_eq!(lab.map("ports_addr_v6").len(), 1);
     assert!(lab.map("ports_addr_v4").is_empty());
     assert_eq!(
-        lab.reach(&client, HOST_IP6, 8181, "tcp").map(|a| a.starts_with(&v6_only)),
+        lab.reach(&client, HOST_IP6, 8181, "tcp")
+            .map(|a| a.starts_with(&v6_only)),
         Some(true)
     );
 }

@@ -915,6 +915,11 @@ pub struct ContainerCreateRequest {
     /// Before API 1.44, the MAC address of the container's first network.
     #[serde(rename = "MacAddress")]
     pub mac_address: Option<String>,
+    /// Ports the container listens on, as `{"80/tcp": {}}`: shown by inspect and the list,
+    /// and published by `HostConfig.PublishAllPorts`.
+    #[serde(rename = "ExposedPorts")]
+    #[schema(value_type = Option<Object>)]
+    pub exposed_ports: Option<serde_json::Value>,
     #[serde(rename = "HostConfig")]
     pub host_config: Option<CreateHostConfig>,
     #[serde(rename = "NetworkingConfig")]
@@ -929,6 +934,15 @@ pub struct CreateHostConfig {
     /// `lo`) or `host` (no interface is made). `container:<name|id>` is refused with 501.
     #[serde(rename = "NetworkMode")]
     pub network_mode: Option<String>,
+    /// Published ports (`-p`): `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`. HostPort
+    /// may be a range (`8080-8090`, the first free one is taken) or empty (an ephemeral
+    /// port); HostIp empty publishes on every address. Published at start, in the kernel.
+    #[serde(rename = "PortBindings")]
+    #[schema(value_type = Option<Object>)]
+    pub port_bindings: Option<serde_json::Value>,
+    /// `-P`: every `ExposedPorts` port without a binding is published on an ephemeral port.
+    #[serde(rename = "PublishAllPorts")]
+    pub publish_all_ports: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]

@@ -21,8 +21,8 @@ mod macvlan;
 mod netns;
 mod netns_etc;
 mod prefixes;
-mod reservation;
 pub mod probe;
+mod reservation;
 mod resolver;
 mod sysctl;
 mod task;
@@ -35,7 +35,9 @@ pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
 pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
-pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables, PortRule, Proto};
+pub use firewall::{
+    DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables, PortRule, Proto,
+};
 pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};

@@ -52,8 +52,11 @@ pub fn reserve_port(
     let fd = socket(family, kind, SockFlag::SOCK_CLOEXEC, protocol).map_err(os("socket"))?;
     match ip {
         IpAddr::V4(a) => {
-            bind(fd.as_raw_fd(), &SockaddrIn::from(std::net::SocketAddrV4::new(a, port)))
-                .map_err(os("bind"))?;
+            bind(
+                fd.as_raw_fd(),
+                &SockaddrIn::from(std::net::SocketAddrV4::new(a, port)),
+            )
+            .map_err(os("bind"))?;
         }
         IpAddr::V6(a) => {
             // `::` holds the IPv6 port only; IPv4 has its own reservation.
@@ -71,8 +74,5 @@ pub fn reserve_port(
         .map(|a| a.port())
         .or_else(|| bound.as_sockaddr_in6().map(|a| a.port()))
         .unwrap_or(port);
-    Ok(Reservation {
-        _socket: fd,
-        port,
-    })
+    Ok(Reservation { _socket: fd, port })
 }

@@ -33,7 +33,11 @@ fn port_key(key: &str) -> Result<(u16, Proto)> {
     let bad = || Error::InvalidParameter(format!("invalid port specification: \"{key}\""));
     let (port, proto) = key.split_once('/').unwrap_or((key, "tcp"));
     let proto = Proto::parse(&proto.to_ascii_lowercase()).ok_or_else(bad)?;
-    let port = port.parse::<u16>().ok().filter(|p| *p != 0).ok_or_else(bad)?;
+    let port = port
+        .parse::<u16>()
+        .ok()
+        .filter(|p| *p != 0)
+        .ok_or_else(bad)?;
     Ok((port, proto))
 }
 
@@ -133,12 +137,14 @@ impl PortTable {
     /// Who of netbridge's containers holds a port that `ip`:`port` would overlap (the same
     /// address, or either is "every address" of the other's family).
     fn holder(&self, proto: Proto, ip: IpAddr, port: u16) -> Option<&str> {
-        self.held.iter().find_map(|((p, held_ip, held_port), (c, _))| {
-            let overlap = *held_ip == ip
-                || (held_ip.is_ipv4() == ip.is_ipv4()
-                    && (held_ip.is_unspecified() || ip.is_unspecified()));
-            (*p == proto && *held_port == port && overlap).then_some(c.as_str())
-        })
+        self.held
+            .iter()
+            .find_map(|((p, held_ip, held_port), (c, _))| {
+                let overlap = *held_ip == ip
+                    || (held_ip.is_ipv4() == ip.is_ipv4()
+                        && (held_ip.is_unspecified() || ip.is_unspecified()));
+                (*p == proto && *held_port == port && overlap).then_some(c.as_str())
+            })
     }
 
     fn release(&mut self, container: &str) {
@@ -166,7 +172,8 @@ impl PortTable {
             got.push((*ip, r));
         }
         for (ip, r) in got {
-            self.held.insert((proto, ip, port), (container.to_string(), r));
+            self.held
+                .insert((proto, ip, port), (container.to_string(), r));
         }
         Ok(port)
     }
@@ -392,7 +399,10 @@ impl Daemon {
     pub(super) async fn sync_ports(&self, repairs: &mut Vec<String>) -> Result<()> {
         let mut by_container: BTreeMap<String, Vec<PublishedPort>> = BTreeMap::new();
         for p in self.store.all_published_ports().await? {
-            by_container.entry(p.container_id.clone()).or_default().push(p);
+            by_container
+                .entry(p.container_id.clone())
+                .or_default()
+                .push(p);
         }
         let mut applied = HashMap::new();
         let mut all = Vec::new();
@@ -498,25 +508,26 @@ mod tests {
                 "81": [{"HostIp": "127.0.0.1", "HostPort": "8081-8090"}],
                 "82/tcp": [{"HostIp": "", "HostPort": ""}]}}});
         let got = bindings(&body).expect("valid");
-        let short: Vec<(u16, &str, Option<String>, Option<(u16, u16)>)> = got
+        let short: Vec<String> = got
             .iter()
             .map(|b| {
-                (
+                format!(
+                    "{}/{} {:?} {:?}",
                     b.container_port,
                     b.proto.name(),
-                    b.host_ip.map(|i| i.to_string()),
-                    b.host_ports,
+                    b.host_ip,
+                    b.host_ports
                 )
             })
             .collect();
         assert_eq!(
             short,
             [
-                (80, "tcp", None, Some((8080, 8080))),
-                (81, "tcp", Some("127.0.0.1".to_string()), Some((8081, 8090))),
-                (82, "tcp", None, None),
-                (53, "udp", None, None),
-                (9000, "tcp", None, None),
+                "80/tcp None Some((8080, 8080))",
+                "81/tcp Some(127.0.0.1) Some((8081, 8090))",
+                "82/tcp None None",
+                "53/udp None None",
+                "9000/tcp None None",
             ]
         );
         for bad in [

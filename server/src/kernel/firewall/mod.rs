@@ -80,8 +80,8 @@ use tracing::{debug, error, info, warn};
 
 use super::{KernelError, set_sysctl, sysctl::set_ipv6_sysctl};
 pub use port::{PortRule, Proto};
-use script::{Checked, Element, Set};
 pub use script::FORWARD_MARK;
+use script::{Checked, Element, Set};
 
 /// The table netbridge owns, `table inet netbridge`.
 pub const DEFAULT_TABLE: &str = "netbridge";

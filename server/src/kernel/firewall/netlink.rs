@@ -230,7 +230,14 @@ impl Batch {
     /// Many elements of one set added in one message.
     pub(super) fn add_all(&mut self, table: &str, set: Set, elements: &[Element]) {
         if !elements.is_empty() {
-            self.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, "add", table, set, elements);
+            self.elements(
+                NFT_MSG_NEWSETELEM,
+                NLM_F_CREATE,
+                "add",
+                table,
+                set,
+                elements,
+            );
         }
     }
 
@@ -316,8 +323,11 @@ impl Batch {
             [one] => one.to_string(),
             many => format!("{} elements", many.len()),
         };
-        self.messages
-            .push((seq, format!("{verb} element {} {{ {shown} }}", set.name()), true));
+        self.messages.push((
+            seq,
+            format!("{verb} element {} {{ {shown} }}", set.name()),
+            true,
+        ));
     }
 
     /// Appends one message (header, nfgenmsg, attributes) and returns its sequence number.

@@ -61,12 +61,14 @@ impl PortRule {
         match self.host_ip {
             Some(h) if h.is_ipv4() != self.target.is_ipv4() => Err(KernelError::invalid(
                 "published port",
-                format!("host address {h} and container address {} differ in family", self.target),
+                format!(
+                    "host address {h} and container address {} differ in family",
+                    self.target
+                ),
             )),
-            _ if self.host_port == 0 || self.target_port == 0 => Err(KernelError::invalid(
-                "published port",
-                "port 0".to_string(),
-            )),
+            _ if self.host_port == 0 || self.target_port == 0 => {
+                Err(KernelError::invalid("published port", "port 0".to_string()))
+            }
             _ => Ok(()),
         }
     }

@@ -430,9 +430,15 @@ fn main() {
     for (label, ns, host) in paths {
         if iperf3 {
             let (mut through, mut floor) = (Vec::new(), Vec::new());
-            for _ in 0..cfg.reps {
+            // Alternating which goes first, so a change in the machine's load hits both.
+            for rep in 0..cfg.reps {
+                if rep % 2 == 1 {
+                    floor.push(iperf(ns, &direct, IPERF, cfg.seconds));
+                }
                 through.push(iperf(ns, host, IPERF_PUBLISHED, cfg.seconds));
-                floor.push(iperf(ns, &direct, IPERF, cfg.seconds));
+                if rep % 2 == 0 {
+                    floor.push(iperf(ns, &direct, IPERF, cfg.seconds));
+                }
             }
             let (t, f) = (median(through), median(floor));
             println!(
@@ -443,9 +449,14 @@ fn main() {
         let (mut through, mut floor) = (Vec::new(), Vec::new());
         let published: SocketAddr = format!("{host}:{ACCEPT_PUBLISHED}").parse().expect("addr");
         let straight = SocketAddr::new(addr, ACCEPT);
-        for _ in 0..cfg.reps {
+        for rep in 0..cfg.reps {
+            if rep % 2 == 1 {
+                floor.push(connection_rate(ns, straight, cfg.seconds));
+            }
             through.push(connection_rate(ns, published, cfg.seconds));
-            floor.push(connection_rate(ns, straight, cfg.seconds));
+            if rep % 2 == 0 {
+                floor.push(connection_rate(ns, straight, cfg.seconds));
+            }
         }
         let (t, f) = (median(through), median(floor));
         println!(

@@ -1105,14 +1105,15 @@ fn container_start(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str
     outcome
 }
 
-/// [`Scenario::ContainerStop`]: a stop cut short is finished at start-up (its endpoints are
-/// let go, and it is exited); starting it again takes the freed address.
+/// [`Scenario::ContainerStop`]: a stop cut short is finished at start-up (its published port
+/// and endpoints are let go, and it is exited); starting it again takes the freed address and
+/// publishes again.
 fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
     create_net(d);
     let name = names.fresh();
     let made = d.post(
         &format!("/containers/create?name={name}"),
-        &container_body(),
+        &publishing_body(),
     );
     expect(&made, 201, "create");
     expect(
@@ -1128,6 +1129,7 @@ fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str)
         "{after}: stopped, yet a member"
     );
     assert_eq!(interfaces(&name), Vec::<String>::new(), "{after}: stopped");
+    expect_published(d, false, after);
     expect(
         &d.post(&path, &json!({})),
         304,
@@ -1139,6 +1141,7 @@ fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str)
         "start again",
     );
     prove_started(d, &name, after);
+    expect_published(d, true, &format!("{after}, started again"));
     Outcome::Done
 }
 

@@ -106,7 +106,7 @@ pub(super) fn bindings(body: &Value) -> Result<Vec<Binding>> {
 
 /// The ports a container exposes without publishing them (`ExposedPorts`, and PortBindings
 /// keys), as `(port, proto)`: inspect and list show them without a host side.
-pub fn exposed(body: &Value) -> Vec<(u16, String)> {
+pub(super) fn exposed(body: &Value) -> Vec<(u16, String)> {
     let mut out = Vec::new();
     let keys = [
         body.get("ExposedPorts"),
@@ -455,22 +455,16 @@ fn hold_binding(
     let ips = addresses(b, v6);
     let port = match b.host_ports {
         None => {
-            let mut last = None;
-            let mut found = None;
-            for _ in 0..EPHEMERAL_TRIES {
-                match table.hold_all(container, b.proto, &ips, 0) {
-                    Ok(p) => {
-                        found = Some(p);
-                        break;
-                    }
-                    Err(e) => last = Some(e),
+            // The kernel picks a port free for the first address; another address of the
+            // binding may hold it already, then the kernel picks again.
+            let mut result = table.hold_all(container, b.proto, &ips, 0);
+            for _ in 1..EPHEMERAL_TRIES {
+                if result.is_ok() {
+                    break;
                 }
+                result = table.hold_all(container, b.proto, &ips, 0);
             }
-            match (found, last) {
-                (Some(p), _) => p,
-                (None, Some(e)) => return Err(e.into_error(b.proto)),
-                (None, None) => unreachable!("at least one try"),
-            }
+            result.map_err(|e| e.into_error(b.proto))?
         }
         Some((first, last)) => {
             let mut result = Err(HoldError::Ours(ips[0], first));

@@ -10,6 +10,7 @@ mod common;
 use std::process::{Child, Command, Stdio};
 
 use attach::*;
+use common::consistency::assert_consistent;
 use common::{Daemon, Netns, Value, eventually, must, run};
 
 /// The link between the daemon's namespace (the host) and the client's (another machine).
@@ -519,6 +520,7 @@ fn conflicts_are_refused_and_change_nothing() {
     );
     assert!(lab.ask_from(&client, HOST_IP, 8383, "tcp").is_none());
     assert!(lab.docker_ok(&["port", &web]).contains("0.0.0.0:8080"));
+    assert_consistent(&lab.d, "ranges, ephemeral, -P and 127.0.0.1 published");
 }
 
 #[test]
@@ -556,6 +558,7 @@ fn ports_follow_stop_start_disconnect_connect_and_a_crash() {
     expect(&lab, &net_a);
     lab.docker_ok(&["network", "disconnect", &net_a, &web]);
     expect(&lab, &net_b);
+    assert_consistent(&lab.d, "ports moved to the second network");
     assert!(lab.reach(&client, HOST_IP, 8080, "tcp").is_some());
     lab.docker_ok(&["network", "connect", &net_a, &web]);
     // Back on its network mode's network, which publishes first.
@@ -565,6 +568,7 @@ fn ports_follow_stop_start_disconnect_connect_and_a_crash() {
     lab.d.kill();
     lab.d.restart();
     expect(&lab, &net_a);
+    assert_consistent(&lab.d, "after kill -9 and restart");
     assert_eq!(lab.rule_count(), rules);
     assert!(!lab.bindable(8080), "held again after the restart");
     assert!(lab.reach(&client, HOST_IP, 8080, "tcp").is_some());
@@ -601,6 +605,7 @@ fn ipv6_where_the_network_has_it() {
             .map(|a| a.starts_with(&v6_only)),
         Some(true)
     );
+    assert_consistent(&lab.d, "IPv4 and IPv6 published");
 }
 
 #[test]

@@ -14,6 +14,7 @@ use std::os::fd::AsFd;
 use std::os::unix::net::UnixStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
+use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 use netbridge::kernel::{Firewall, Nftables, PortRule, Proto};
@@ -58,6 +59,54 @@ impl Config {
             }
         }
     }
+}
+
+/// What a run made, for the signal handler: process IDs, namespaces, directories.
+static MADE: Mutex<(Vec<u32>, Vec<String>, Vec<PathBuf>)> =
+    Mutex::new((Vec::new(), Vec::new(), Vec::new()));
+
+fn made() -> std::sync::MutexGuard<'static, (Vec<u32>, Vec<String>, Vec<PathBuf>)> {
+    MADE.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// On SIGINT, SIGTERM or SIGHUP: kills what the run started, deletes its namespaces and
+/// directories, exits. (A normal end and a panic clean up through `World`'s drop.)
+fn clean_up_on_signals() {
+    std::thread::spawn(|| {
+        use tokio::signal::unix::{SignalKind, signal};
+        let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+        else {
+            return;
+        };
+        runtime.block_on(async {
+            let (Ok(mut int), Ok(mut term), Ok(mut hup)) = (
+                signal(SignalKind::interrupt()),
+                signal(SignalKind::terminate()),
+                signal(SignalKind::hangup()),
+            ) else {
+                return;
+            };
+            tokio::select! {
+                _ = int.recv() => {}
+                _ = term.recv() => {}
+                _ = hup.recv() => {}
+            }
+            let (pids, namespaces, dirs) = std::mem::take(&mut *made());
+            for pid in pids {
+                let _ = run("kill", &["-9", &pid.to_string()]);
+            }
+            for ns in namespaces.iter().rev() {
+                let _ = run("ip", &["netns", "del", ns]);
+                let _ = fs::remove_dir_all(Path::new("/etc/netns").join(ns));
+            }
+            for dir in dirs {
+                let _ = fs::remove_dir_all(dir);
+            }
+            std::process::exit(130);
+        });
+    });
 }
 
 fn run(cmd: &str, args: &[&str]) -> Output {
@@ -141,7 +190,9 @@ impl World {
         let client_ns = format!("nbb-c{tag}");
         let dir = std::env::temp_dir().join(format!("netbridge-bench-ports-{tag}"));
         fs::create_dir_all(&dir).expect("bench dir");
+        made().2.push(dir.clone());
         for ns in [&daemon_ns, &client_ns] {
+            made().1.push(ns.clone());
             must("ip", &["netns", "add", ns]);
             must("ip", &["-n", ns, "link", "set", "lo", "up"]);
         }
@@ -209,6 +260,7 @@ impl World {
             .stderr(log)
             .spawn()
             .expect("netbridge");
+        made().0.push(child.id());
         self.daemon = Some(child);
         let deadline = Instant::now() + Duration::from_secs(60);
         while UnixStream::connect(&self.socket).is_err() {
@@ -229,6 +281,7 @@ impl World {
     /// A started container on `network` publishing `bindings`; returns its address.
     fn container(&mut self, name: &str, network: &str, bindings: Value) -> IpAddr {
         self.containers.push(name.to_string());
+        made().1.push(name.to_string());
         let body = json!({"Image": "busybox", "HostConfig": {"NetworkMode": network,
             "PortBindings": bindings}});
         self.api(
@@ -253,6 +306,7 @@ impl World {
             .stderr(Stdio::null())
             .spawn()
             .expect("spawn");
+        made().0.push(child.id());
         self.children.push(child);
     }
 }
@@ -411,6 +465,7 @@ fn main() {
         eprintln!("ports bench: needs root, skipped");
         return;
     }
+    clean_up_on_signals();
     let cfg = Config::from_env();
     let cores = std::thread::available_parallelism().map_or(0, |n| n.get());
     println!(

@@ -685,16 +685,16 @@ fn check_published_ports(d: &Daemon, p: &mut Vec<String>) {
             let ip = s(port, "IP");
             let key = (ip.to_string(), s(port, "Type").to_string(), public);
             match elements.remove(&key) {
-                Some((target, target_port)) => {
+                Some((target, target_port))
                     if !addresses.contains(&target)
-                        || Some(target_port) != port["PrivatePort"].as_u64()
-                    {
-                        p.push(format!(
-                            "published port {ip}:{public} of {} leads to {target}:{target_port}, not to its container",
-                            s(c, "Id")
-                        ));
-                    }
+                        || Some(target_port) != port["PrivatePort"].as_u64() =>
+                {
+                    p.push(format!(
+                        "published port {ip}:{public} of {} leads to {target}:{target_port}, not to its container",
+                        s(c, "Id")
+                    ));
                 }
+                Some(_) => {}
                 None if !ip.contains(':') && s(c, "State") == "running" => p.push(format!(
                     "published port {ip}:{public}/{} of {} is not in the firewall",
                     s(port, "Type"),

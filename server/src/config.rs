@@ -211,6 +211,52 @@ pub struct ServeArgs {
         value_parser = parse_container_ref
     )]
     pub container_refs: Vec<ContainerKind>,
+
+    /// etcd cluster holding global (overlay) networks, as etcd://HOST:PORT,HOST:PORT,… (or
+    /// etcds:// for TLS). Without it netbridge is single-host: SQLite only.
+    #[arg(
+        long,
+        env = "NETBRIDGE_CLUSTER_STORE",
+        value_name = "URL",
+        requires = "advertise_addr"
+    )]
+    pub cluster_store: Option<String>,
+
+    /// This host's underlay IPv4 address: peers send VXLAN traffic for its endpoints there.
+    #[arg(long, env = "NETBRIDGE_ADVERTISE_ADDR", value_name = "IP")]
+    pub advertise_addr: Option<std::net::Ipv4Addr>,
+
+    /// CA bundle (PEM) that etcd's server certificate must chain to (implies TLS).
+    #[arg(long, env = "NETBRIDGE_CLUSTER_CA", value_name = "PEM")]
+    pub cluster_ca: Option<PathBuf>,
+
+    /// Client certificate (PEM) presented to etcd.
+    #[arg(
+        long,
+        env = "NETBRIDGE_CLUSTER_CERT",
+        requires = "cluster_key",
+        value_name = "PEM"
+    )]
+    pub cluster_cert: Option<PathBuf>,
+
+    /// Client key (PEM) for --cluster-cert.
+    #[arg(
+        long,
+        env = "NETBRIDGE_CLUSTER_KEY",
+        requires = "cluster_cert",
+        value_name = "PEM"
+    )]
+    pub cluster_key: Option<PathBuf>,
+
+    /// Seconds of this host's etcd lease: a host silent for longer loses its endpoints on its
+    /// peers.
+    #[arg(
+        long,
+        env = "NETBRIDGE_CLUSTER_LEASE",
+        default_value_t = 10,
+        hide_short_help = true
+    )]
+    pub cluster_lease: u64,
 }
 
 fn parse_container_ref(s: &str) -> Result<ContainerKind, String> {

@@ -47,6 +47,8 @@ const EXPECTED_MAPPING: &[(&str, &str)] = &[
     ("NetworkConnectRequest", "NetworkConnectRequest"),
     // The create body, inline in Docker's document (title NetworkCreateRequest).
     ("NetworkCreateRequest", "NetworkCreateRequest"),
+    // `Peers` of a global (overlay) network's inspect.
+    ("PeerInfo", "PeerInfo"),
     ("NetworkCreateResponse", "NetworkCreateResponse"),
     ("NetworkDisconnectRequest", "NetworkDisconnectRequest"),
     // Docker's NetworkInspect and NetworkSummary are allOf its `Network`; so are ours, in effect

@@ -222,7 +222,7 @@ const FIELDS: &[(&str, How)] = &[
 /// status; each is listed in the `request-fields` block of DIFFERENCES.md and checked by
 /// `refused_values_are_refused_with_their_status`.
 const REFUSED: &[(&str, &str, u16)] = &[
-    ("POST /networks/create body Driver", r#""overlay""#, 404),
+    ("POST /networks/create body Driver", r#""overlay""#, 400),
     ("POST /networks/create body Scope", r#""swarm""#, 400),
     ("POST /networks/create body Ingress", "true", 403),
     ("POST /networks/create body ConfigOnly", "true", 400),

@@ -39,6 +39,7 @@ impl From<service::Error> for ApiError {
             E::Conflict(_) => StatusCode::CONFLICT,
             E::Forbidden(_) => StatusCode::FORBIDDEN,
             E::NotImplemented(_) => StatusCode::NOT_IMPLEMENTED,
+            E::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             E::System(_) | E::Store(_) | E::Kernel { .. } => {
                 tracing::error!(error = %e, "request failed");
                 StatusCode::INTERNAL_SERVER_ERROR

@@ -94,6 +94,18 @@ pub struct NetworkInspect {
     pub containers: BTreeMap<String, EndpointResource>,
     #[serde(rename = "Status", skip_serializing_if = "Option::is_none")]
     pub status: Option<NetworkStatus>,
+    /// Global networks: the hosts with endpoints on it (this one first), as Docker's overlay
+    /// shows them.
+    #[serde(rename = "Peers", skip_serializing_if = "Option::is_none")]
+    pub peers: Option<Vec<PeerInfo>>,
+}
+
+#[derive(Serialize, ToSchema)]
+pub struct PeerInfo {
+    #[serde(rename = "Name")]
+    pub name: String,
+    #[serde(rename = "IP")]
+    pub ip: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -109,6 +121,10 @@ pub struct EndpointResource {
     pub ipv4_address: String,
     #[serde(rename = "IPv6Address")]
     pub ipv6_address: String,
+    /// Global networks only (a netbridge addition): the underlay address of the endpoint's
+    /// host. Endpoints on other hosts are keyed `ep-<endpoint ID>`, as Docker's verbose view.
+    #[serde(rename = "Host", skip_serializing_if = "Option::is_none")]
+    pub host: Option<String>,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -295,11 +311,42 @@ impl NetworkInspect {
     /// `with_status`: API 1.52 and later show `Status`.
     pub fn new(view: &NetworkView, with_status: bool) -> NetworkInspect {
         let n = &view.network;
-        let containers = view
+        let here = view.host.map(|h| h.to_string());
+        let mut containers: BTreeMap<String, EndpointResource> = view
             .endpoints
             .iter()
-            .map(|(e, c)| (c.id.clone(), endpoint_resource(n, e, c)))
+            .map(|(e, c)| {
+                let mut r = endpoint_resource(n, e, c);
+                r.host = here.clone();
+                (c.id.clone(), r)
+            })
             .collect();
+        let prefix = n.ipv4().map_or(32, |c| c.subnet.prefix);
+        for r in &view.remote {
+            containers.insert(
+                format!("ep-{}", r.endpoint),
+                EndpointResource {
+                    name: r.container.clone(),
+                    endpoint_id: r.endpoint.clone(),
+                    mac_address: r.mac.clone(),
+                    ipv4_address: format!("{}/{prefix}", r.ip),
+                    ipv6_address: String::new(),
+                    host: Some(r.host.to_string()),
+                },
+            );
+        }
+        let peers = here.map(|here| {
+            let mut hosts: Vec<String> = view.remote.iter().map(|r| r.host.to_string()).collect();
+            hosts.sort();
+            hosts.dedup();
+            std::iter::once(here)
+                .chain(hosts)
+                .map(|h| PeerInfo {
+                    name: h.clone(),
+                    ip: h,
+                })
+                .collect()
+        });
         let status = with_status.then(|| NetworkStatus {
             ipam: IpamStatus {
                 subnets: view
@@ -321,6 +368,7 @@ impl NetworkInspect {
             summary: NetworkSummary::from(n),
             containers,
             status,
+            peers,
         }
     }
 }
@@ -338,6 +386,7 @@ fn endpoint_resource(n: &Network, e: &Endpoint, c: &Container) -> EndpointResour
         mac_address: e.mac.clone(),
         ipv4_address: with_prefix(e.ipv4, n.ipv4()),
         ipv6_address: with_prefix(e.ipv6, n.ipv6()),
+        host: None,
     }
 }
 

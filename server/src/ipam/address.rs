@@ -3,7 +3,7 @@
 use std::collections::BTreeSet;
 use std::net::IpAddr;
 
-use super::cidr::{Cidr, from_bits};
+use super::cidr::{Cidr, from_bits, to_bits};
 use super::config::NetworkConfig;
 
 /// Whether the subnet's first address is kept from hosts: always for IPv6 (the Subnet-Router anycast
@@ -43,6 +43,48 @@ pub(crate) fn first_free_in(span: &Cidr, taken: &[&BTreeSet<IpAddr>]) -> Option<
 pub fn first_free(cfg: &NetworkConfig, used: &BTreeSet<IpAddr>) -> Option<IpAddr> {
     let span = cfg.ip_range.unwrap_or(cfg.subnet);
     first_free_in(&span, &[&reserved_addresses(cfg), used])
+}
+
+/// The lowest free address after `after`, wrapping to [`first_free`]: serial allocation, so an
+/// address released (or lost with a dead host's lease) is not handed out again at once, while
+/// the host that held it may still be coming back.
+pub fn next_free(cfg: &NetworkConfig, used: &BTreeSet<IpAddr>, after: IpAddr) -> Option<IpAddr> {
+    let span = cfg.ip_range.unwrap_or(cfg.subnet);
+    if span.contains(after) {
+        let reserved = reserved_addresses(cfg);
+        let mut candidate = to_bits(after);
+        while let Some(c) = candidate.checked_add(1).filter(|c| *c <= span.last_bits()) {
+            candidate = c;
+            let addr = from_bits(span.addr, c);
+            if !reserved.contains(&addr) && !used.contains(&addr) {
+                return Some(addr);
+            }
+        }
+    }
+    first_free(cfg, used)
+}
+
+#[cfg(test)]
+mod serial_tests {
+    use super::*;
+
+    #[test]
+    fn next_free_goes_on_after_the_last_then_wraps() {
+        let cfg = NetworkConfig {
+            subnet: "10.0.0.0/24".parse().unwrap(),
+            ip_range: None,
+            gateway: "10.0.0.1".parse().unwrap(),
+            aux: Default::default(),
+        };
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let used: BTreeSet<IpAddr> = [ip("10.0.0.2"), ip("10.0.0.6")].into();
+        assert_eq!(next_free(&cfg, &used, ip("10.0.0.5")), Some(ip("10.0.0.7")));
+        assert_eq!(
+            next_free(&cfg, &used, ip("10.0.0.254")),
+            Some(ip("10.0.0.3"))
+        );
+        assert_eq!(next_free(&cfg, &used, ip("10.9.9.9")), Some(ip("10.0.0.3")));
+    }
 }
 
 #[derive(Debug, PartialEq, Eq, thiserror::Error)]

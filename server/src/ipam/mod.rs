@@ -10,7 +10,7 @@ mod pool;
 #[cfg(test)]
 mod tests;
 
-pub use address::{StaticError, check_static, first_free, reserved_addresses, status};
+pub use address::{StaticError, check_static, first_free, next_free, reserved_addresses, status};
 pub use cidr::{Cidr, ParseError, parse_ip};
 pub use config::{
     AllocError, ConfigError, ConfigRequest, NetworkConfig, ParsedConfig, allocate, validate,

@@ -27,6 +27,7 @@ mod resolver;
 mod sysctl;
 mod task;
 mod veth;
+mod vxlan;
 
 #[cfg(test)]
 mod tests;
@@ -49,3 +50,4 @@ pub use reservation::{Reservation, reserve_port};
 pub use resolver::{ResolverSockets, open_resolver_sockets};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;
+pub use vxlan::{RemotePeer, VXLAN_OVERHEAD, VXLAN_PORT, VxlanSpec};

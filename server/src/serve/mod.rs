@@ -43,6 +43,8 @@ pub enum ServeError {
     Tokens(#[from] crate::api::tokens::TokenError),
     #[error(transparent)]
     Tls(#[from] listener::TlsError),
+    #[error("cluster store: {0}")]
+    Cluster(String),
 }
 
 fn io(what: &'static str, path: &Path) -> impl FnOnce(std::io::Error) -> ServeError {
@@ -67,7 +69,30 @@ async fn open(args: &ServeArgs) -> Result<(Store, Arc<Daemon>), ServeError> {
         off_limits: crate::kernel::off_limits_namespaces()?,
     };
     let daemon = Arc::new(Daemon::new(store.clone(), kernel, firewall, settings));
+    if let Some(cluster) = cluster_of(args)? {
+        daemon.set_cluster(cluster);
+    }
     Ok((store, daemon))
+}
+
+/// The cluster `--cluster-store` names, if any.
+fn cluster_of(args: &ServeArgs) -> Result<Option<crate::service::Cluster>, ServeError> {
+    use crate::service::{Cluster, Etcd, EtcdConfig, TlsFiles};
+    let Some(url) = &args.cluster_store else {
+        return Ok(None);
+    };
+    let host = args
+        .advertise_addr
+        .ok_or_else(|| ServeError::Cluster("--cluster-store needs --advertise-addr".to_string()))?;
+    let tls = (args.cluster_ca.is_some() || args.cluster_cert.is_some()).then(|| TlsFiles {
+        ca: args.cluster_ca.clone(),
+        cert: args.cluster_cert.clone(),
+        key: args.cluster_key.clone(),
+    });
+    let config = EtcdConfig::parse(url, tls).map_err(ServeError::Cluster)?;
+    let etcd = Etcd::new(config).map_err(ServeError::Cluster)?;
+    tracing::info!(store = %url, advertise = %host, "global networks are shared through etcd");
+    Ok(Some(Cluster::new(Box::new(etcd), host, args.cluster_lease)))
 }
 
 /// `netbridge reconcile`: repairs a stopped daemon's state and prints what was repaired.
@@ -128,6 +153,7 @@ pub async fn run(args: ServeArgs) -> Result<(), ServeError> {
         tls.is_some(),
     ));
     let guard = Arc::new(guard);
+    daemon.follow_cluster();
     tokio::spawn(give_back_after_work(daemon.clone()));
     let at_stop = daemon.clone();
     let app = crate::api::app(daemon, guard);

@@ -101,8 +101,13 @@ impl Daemon {
             .open_namespace(container)
             .await
             .ok_or_else(|| Error::NotFound(format!("No such container: {}", container.name)))?;
-        let used = self.store.used_addresses(&network.id).await?;
-        let ipv4 = pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?;
+        let mut used = self.store.used_addresses(&network.id).await?;
+        let global = network.scope == super::cluster::GLOBAL;
+        // A global network's address is claimed in the cluster once the endpoint has its ID.
+        let ipv4 = match global && wanted.ipv4.is_none() {
+            true => None,
+            false => pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?,
+        };
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
         let mac = match driver.fixed_mac(self.driver_env(), network).await? {
             Some(mac) => mac,
@@ -119,6 +124,51 @@ impl Daemon {
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
         let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
+        if global {
+            // The cluster's compare-and-swap keeps addresses unique, not this lock: other
+            // connects to the network claim theirs meanwhile.
+            locks.release_network();
+            let claimed = self
+                .claim_global(network, &endpoint, &container.name, wanted.ipv4, &mut used)
+                .await?;
+            endpoint.ipv4 = Some(IpAddr::V4(claimed));
+        }
+        let result = self
+            .connect_claimed(
+                network,
+                container,
+                &wanted,
+                &ns,
+                endpoint.clone(),
+                gateway_owner,
+                others,
+                locks,
+            )
+            .await;
+        if result.is_err() && global {
+            let _ = self.release_global(&endpoint, false).await;
+        }
+        result
+    }
+
+    /// The rest of a connect, once the endpoint's address is decided.
+    #[allow(clippy::too_many_arguments)]
+    async fn connect_claimed(
+        &self,
+        network: &Network,
+        container: &Container,
+        wanted: &Wanted,
+        ns: &crate::kernel::Netns,
+        mut endpoint: Endpoint,
+        gateway_owner: bool,
+        others: Vec<(i64, Network)>,
+        locks: &mut EndpointLocks,
+    ) -> Result<()> {
+        let driver = driver::of(network)?;
+        let (ipv4, ipv6) = (endpoint.ipv4, endpoint.ipv6);
+        let Some(mac) = model::parse_mac(&endpoint.mac) else {
+            return Err(Error::System(format!("bad MAC {}", endpoint.mac)));
+        };
         // The row reserves the address; a random host-side name may clash, so retry a few
         // times. The journal names the endpoint's kernel objects before they exist, so a crash
         // at any later point can be rolled back even before they carry their mark.
@@ -159,7 +209,7 @@ impl Daemon {
             };
             let attach = Attach {
                 endpoint: &endpoint,
-                ns: &ns,
+                ns,
                 ifname: wanted.ifname.clone(),
                 mac,
                 addresses: addresses.clone(),
@@ -342,6 +392,10 @@ impl Daemon {
         container: &Container,
         endpoint: &Endpoint,
     ) -> Result<()> {
+        // The cluster first: unreachable, it fails the disconnect with nothing changed.
+        if network.scope == super::cluster::GLOBAL {
+            self.release_global(endpoint, true).await?;
+        }
         // Veth first, row last: a crash in between leaves the row, and start-up re-attaches
         // the endpoint, so disconnecting again works.
         let journaled = Op::Disconnect {

@@ -21,6 +21,9 @@ pub enum Error {
     /// 501: a route that needs processes or images, which netbridge does not have.
     #[error("{0}")]
     NotImplemented(String),
+    /// 503: the cluster store is unreachable or without quorum; nothing was changed.
+    #[error("{0}")]
+    Unavailable(String),
     /// 500 with a message Docker also answers with (Docker's "untyped" errors).
     #[error("{0}")]
     System(String),

@@ -5,6 +5,7 @@
 //! bridge is made (a row without a bridge gets it back at start-up) and its bridge is removed
 //! before its row (a network never disappears from the store while its bridge lives on).
 
+mod cluster;
 mod containers;
 pub mod crash;
 mod diagnose;
@@ -30,6 +31,7 @@ use std::path::PathBuf;
 use std::sync::atomic::AtomicBool;
 use std::sync::{Arc, Mutex};
 
+pub use cluster::{Cluster, ClusterEndpoint, Etcd, EtcdConfig, TlsFiles};
 pub use containers::ContainerView;
 pub use diagnose::{
     DiagnoseRequest, Diagnosis, MAX_ECHOES, MAX_PROBE_TIME, ProbeReport, Reason, Verdict,
@@ -93,6 +95,8 @@ pub struct Daemon {
     reaper: reaper::Reaper,
     /// Host ports held for published ports, and what the firewall holds of them.
     ports: Mutex<ports::PortTable>,
+    /// The cluster of hosts sharing global networks (`--cluster-store`), if any.
+    cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
 }
 
 /// The locks held for work on one endpoint. See [`Daemon::lock_endpoint`].
@@ -132,6 +136,7 @@ impl Daemon {
             name_server: std::sync::OnceLock::new(),
             reaper: reaper::Reaper::default(),
             ports: Mutex::new(ports::PortTable::default()),
+            cluster: std::sync::OnceLock::new(),
         }
     }
 

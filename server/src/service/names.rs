@@ -53,6 +53,8 @@ const RESOLVERS_AT_ONCE: usize = 8;
 #[derive(Clone)]
 pub struct Names {
     store: Store,
+    /// Global networks' endpoints on other hosts, when in a cluster.
+    cluster: Option<Arc<super::Cluster>>,
 }
 
 impl Names {
@@ -60,12 +62,32 @@ impl Names {
     /// user-defined networks it shares with the name's holders, or only on the one named
     /// `network`; `None` when it is no name there.
     pub fn resolve(&self, asker: &str, name: &str, network: Option<&str>) -> Option<Vec<IpAddr>> {
-        self.store.resolve_name(asker, name, network)
+        let local = self.store.resolve_name(asker, name, network);
+        let Some(cluster) = &self.cluster else {
+            return local;
+        };
+        let networks = self.store.user_network_ids(asker, network);
+        let remote = cluster.remote_names(&networks, name);
+        if remote.is_empty() {
+            return local;
+        }
+        let mut all = local.unwrap_or_default();
+        for ip in remote {
+            if !all.contains(&ip) {
+                all.push(ip);
+            }
+        }
+        Some(all)
     }
 
-    /// Whether a lowercase `name` is a container's name on any user-defined network.
+    /// Whether a lowercase `name` is a container's name on any user-defined network (here,
+    /// or on a global network on another host).
     pub fn held_anywhere(&self, name: &str) -> bool {
         self.store.name_held_anywhere(name)
+            || self
+                .cluster
+                .as_ref()
+                .is_some_and(|c| !c.remote_names_anywhere(name).is_empty())
     }
 
     /// `<container>.<network>` for an address on one of `asker`'s user-defined networks.
@@ -79,6 +101,7 @@ impl Daemon {
     pub fn names(&self) -> Names {
         Names {
             store: self.store.clone(),
+            cluster: self.cluster().cloned(),
         }
     }
 

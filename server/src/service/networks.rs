@@ -51,6 +51,10 @@ pub enum Lookup {
 pub struct NetworkView {
     pub network: Network,
     pub endpoints: Vec<(Endpoint, Container)>,
+    /// A global network's endpoints on other hosts, as last seen from the cluster.
+    pub remote: Vec<super::ClusterEndpoint>,
+    /// A global network's host here (its underlay address), `None` for local networks.
+    pub host: Option<std::net::Ipv4Addr>,
     pub status: Vec<SubnetStatus>,
 }
 
@@ -152,6 +156,9 @@ impl Daemon {
     /// `POST /networks/create`: Docker's checks, then the network made. Returns the new ID.
     pub async fn create_network(&self, req: CreateNetwork) -> Result<String> {
         let _shared = self.exclusive.read().await;
+        if req.driver == "overlay" {
+            return self.create_global(req).await;
+        }
         // Checked before waiting for the topology lock, so a bad request never waits.
         let name_taken = self.store.network_by_name(&req.name).await?.is_some();
         let checked = check_create(&req, name_taken, self.kinds())?;
@@ -213,6 +220,17 @@ impl Daemon {
             ipam_options: req.ipam_options,
             ipam: ipam_cfg,
         };
+        self.store_network(network, driver).await
+    }
+
+    /// Journal, row, kernel objects and firewall of a network already decided. Runs under the
+    /// topology lock.
+    pub(super) async fn store_network(
+        &self,
+        network: Network,
+        driver: &'static dyn Driver,
+    ) -> Result<String> {
+        let id = network.id.clone();
         let state = match &network.driver_state {
             serde_json::Value::Object(fields) => fields.clone(),
             _ => serde_json::Map::new(),
@@ -323,9 +341,14 @@ impl Daemon {
                 joined.push((e, c));
             }
         }
+        let cluster = self
+            .cluster()
+            .filter(|_| network.scope == super::cluster::GLOBAL);
+        let remote = cluster.map_or_else(Vec::new, |c| c.remote_endpoints(&network.id));
         let used: BTreeSet<IpAddr> = joined
             .iter()
             .flat_map(|(e, _)| e.ipv4.into_iter().chain(e.ipv6))
+            .chain(remote.iter().map(|r| IpAddr::V4(r.ip)))
             .collect();
         let status = network
             .ipam
@@ -340,8 +363,10 @@ impl Daemon {
             })
             .collect();
         Ok(NetworkView {
+            host: cluster.map(|c| c.host),
             network,
             endpoints: joined,
+            remote,
             status,
         })
     }
@@ -370,6 +395,17 @@ impl Daemon {
     }
 
     async fn remove_resolved(&self, network: &Network) -> Result<()> {
+        self.remove_row_and_kernel(network, true).await
+    }
+
+    /// Removes a global network that left the cluster from this host only.
+    pub(super) async fn remove_local(&self, network: &Network) -> Result<()> {
+        self.remove_row_and_kernel(network, false).await
+    }
+
+    /// `in_cluster`: a global network is removed from the cluster first (which refuses while
+    /// another host has endpoints on it, and fails with nothing changed when unreachable).
+    async fn remove_row_and_kernel(&self, network: &Network, in_cluster: bool) -> Result<()> {
         if network.builtin {
             return Err(Error::Forbidden(format!(
                 "{} is a pre-defined network and cannot be removed",
@@ -399,6 +435,9 @@ impl Daemon {
                 network.name,
                 names.join(", ")
             )));
+        }
+        if in_cluster && network.scope == super::cluster::GLOBAL {
+            self.remove_global(network).await?;
         }
         // Kernel first, row last: a crash in between leaves the row, and start-up restores
         // the kernel objects and rules, so the network is wholly there and removing it again

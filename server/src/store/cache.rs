@@ -416,6 +416,13 @@ impl Tables {
             .filter(move |n| network.is_none_or(|want| n.name.eq_ignore_ascii_case(want)))
     }
 
+    /// The IDs of the user-defined networks `container` is on (or only `network`).
+    pub(super) fn user_network_ids(&self, container: &str, network: Option<&str>) -> Vec<String> {
+        self.user_networks_of(container, network)
+            .map(|n| n.id.clone())
+            .collect()
+    }
+
     /// The addresses `name` (lowercase) stands for to `container`, on the networks it shares
     /// with the name's holders (or only on `network`); `None` if it is no name there.
     pub(super) fn resolve_name(

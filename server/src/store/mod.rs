@@ -390,6 +390,12 @@ impl Store {
         self.cached().resolve_name(container, name, network)
     }
 
+    /// The IDs of the user-defined networks `container` is on (or only the one named
+    /// `network`).
+    pub fn user_network_ids(&self, container: &str, network: Option<&str>) -> Vec<String> {
+        self.cached().user_network_ids(container, network)
+    }
+
     /// Whether a lowercase `name` is a container's name on any user-defined network.
     pub fn name_held_anywhere(&self, name: &str) -> bool {
         self.cached().name_held_anywhere(name)

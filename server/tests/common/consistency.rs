@@ -295,14 +295,19 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
             seen.endpoints += n["Containers"].as_object().map_or(0, |m| m.len());
             continue;
         }
-        if s(&n, "Driver") != "bridge" {
+        // An overlay network is a bridge here (plus its VXLAN port), named after its ID.
+        let overlay = s(&n, "Driver") == "overlay";
+        if s(&n, "Driver") != "bridge" && !overlay {
             continue;
         }
         let bridge = n["Options"]["com.docker.network.bridge.name"]
             .as_str()
-            .filter(|b| !b.is_empty())
+            .filter(|b| !b.is_empty() && !overlay)
             .map(str::to_string)
-            .unwrap_or_else(|| format!("br-{}", &id[..12.min(id.len())]));
+            .unwrap_or_else(|| {
+                let prefix = if overlay { "ov" } else { "br" };
+                format!("{prefix}-{}", &id[..12.min(id.len())])
+            });
         bridges.insert(id.clone(), bridge.clone());
 
         // The bridge, marked, with its gateways.
@@ -335,8 +340,9 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
             }
         }
 
-        // Its endpoints.
-        let members = n["Containers"].as_object().cloned().unwrap_or_default();
+        // Its endpoints (an overlay's on other hosts, keyed `ep-…`, are not this daemon's).
+        let mut members = n["Containers"].as_object().cloned().unwrap_or_default();
+        members.retain(|k, _| !k.starts_with("ep-"));
         let mut v4: HashMap<String, Vec<String>> = HashMap::new();
         let mut v6: HashMap<String, Vec<String>> = HashMap::new();
         let mut endpoint_ids = BTreeSet::new();
@@ -490,6 +496,7 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
         let ports: Vec<&Value> = host_links
             .iter()
             .filter(|l| s(l, "master") == bridge && alias(l) != DOOMED_ALIAS)
+            .filter(|l| !(overlay && kind(l) == "vxlan"))
             .collect();
         for port in &ports {
             let owner = alias(port).strip_prefix(MARK).unwrap_or_default();

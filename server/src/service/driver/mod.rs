@@ -8,6 +8,7 @@
 
 mod bridge;
 mod macvlan;
+mod overlay;
 mod predefined;
 
 use std::future::Future;
@@ -25,6 +26,7 @@ use crate::model::{Endpoint, Network};
 use crate::store::Store;
 
 pub(super) use bridge::{BridgeState, OPT_BRIDGE_NAME, OPT_ICC, OPT_MASQUERADE, OPT_MTU};
+pub(super) use overlay::OverlayState;
 
 /// A driver's asynchronous answer.
 pub(super) type Fut<'a, T> = Pin<Box<dyn Future<Output = Result<T>> + Send + 'a>>;
@@ -214,9 +216,10 @@ async fn network_link(env: Env<'_>, n: &Network, role: &str, name: &str) -> Resu
 }
 
 /// Every driver netbridge has.
-static DRIVERS: [&dyn Driver; 4] = [
+static DRIVERS: [&dyn Driver; 5] = [
     &bridge::Bridge,
     &macvlan::Macvlan,
+    &overlay::Overlay,
     &predefined::NULL,
     &predefined::HOST,
 ];

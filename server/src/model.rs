@@ -212,6 +212,18 @@ pub struct Lifecycle {
     pub exit_code: i64,
 }
 
+/// One host port a running container publishes (`-p`, `-P`).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct PublishedPort {
+    pub container_id: String,
+    /// `tcp`, `udp` or `sctp`.
+    pub proto: String,
+    /// `0.0.0.0`, `::` (every address of the family) or one host address.
+    pub host_ip: std::net::IpAddr,
+    pub host_port: u16,
+    pub container_port: u16,
+}
+
 /// The names a container answers to on one endpoint's network, in Docker's order: its name, the
 /// endpoint's aliases, its short ID. Inspect shows them as `DNSNames`; the resolver answers them.
 pub fn dns_names(container: &Container, e: &Endpoint) -> Vec<String> {

@@ -1001,13 +1001,82 @@ fn container_create(d: &mut Daemon, names: &SandboxNames, step: &str, after: &st
     outcome
 }
 
-/// [`Scenario::ContainerStart`]: started with its endpoint, or still not started with none.
+/// A container body that publishes host port 8080 (`-p 8080:80`).
+fn publishing_body() -> Value {
+    json!({"Image": "busybox", "Cmd": ["sleep", "1"], "ExposedPorts": {"80/tcp": {}},
+        "HostConfig": {"NetworkMode": NET,
+            "PortBindings": {"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}}})
+}
+
+/// The elements of the firewall's map of ports published on every IPv4 address.
+fn published(d: &Daemon) -> Vec<String> {
+    let out = run(
+        "ip",
+        &[
+            "netns",
+            "exec",
+            &d.ns.name,
+            "nft",
+            "-j",
+            "list",
+            "map",
+            "inet",
+            "netbridge",
+            "ports_v4",
+        ],
+    );
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap_or_default();
+    v["nftables"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|o| o["map"]["elem"].as_array())
+        .flatten()
+        .map(Value::to_string)
+        .collect()
+}
+
+/// Whether another program could bind TCP 8080 in the daemon's namespace.
+fn port_free(d: &Daemon) -> bool {
+    let script = "import socket\ns=socket.socket()\ns.bind(('0.0.0.0',8080))";
+    run(
+        "nsenter",
+        &[
+            &format!("--net=/run/netns/{}", d.ns.name),
+            "python3",
+            "-c",
+            script,
+        ],
+    )
+    .status
+    .success()
+}
+
+/// A started container publishes exactly its one port, held; one not started publishes none.
+fn expect_published(d: &Daemon, started: bool, after: &str) {
+    let map = published(d);
+    if started {
+        assert_eq!(map.len(), 1, "{after}: {map:?}");
+        assert!(map[0].contains("10.99.0.2"), "{after}: {map:?}");
+        assert!(!port_free(d), "{after}: 8080 is not held");
+    } else {
+        assert_eq!(
+            map,
+            Vec::<String>::new(),
+            "{after}: published while not started"
+        );
+        assert!(port_free(d), "{after}: 8080 is still held");
+    }
+}
+
+/// [`Scenario::ContainerStart`]: started with its endpoint and published port, or still not
+/// started with neither.
 fn container_start(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
     create_net(d);
     let name = names.fresh();
     let made = d.post(
         &format!("/containers/create?name={name}"),
-        &container_body(),
+        &publishing_body(),
     );
     expect(&made, 201, "create");
     let path = format!("/containers/{name}/start");
@@ -1024,6 +1093,7 @@ fn container_start(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str
         }
         other => panic!("{after}: {name} is {other:?}"),
     };
+    expect_published(d, outcome == Outcome::Done, after);
     let again = d.post(&path, &json!({}));
     match outcome {
         Outcome::Done => expect(&again, 304, &format!("{after}: start again (already done)")),
@@ -1031,17 +1101,19 @@ fn container_start(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str
     }
     assert_consistent(d, &format!("{after}, start repeated"));
     prove_started(d, &name, after);
+    expect_published(d, true, &format!("{after}, started again"));
     outcome
 }
 
-/// [`Scenario::ContainerStop`]: a stop cut short is finished at start-up (its endpoints are
-/// let go, and it is exited); starting it again takes the freed address.
+/// [`Scenario::ContainerStop`]: a stop cut short is finished at start-up (its published port
+/// and endpoints are let go, and it is exited); starting it again takes the freed address and
+/// publishes again.
 fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str) -> Outcome {
     create_net(d);
     let name = names.fresh();
     let made = d.post(
         &format!("/containers/create?name={name}"),
-        &container_body(),
+        &publishing_body(),
     );
     expect(&made, 201, "create");
     expect(
@@ -1057,6 +1129,7 @@ fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str)
         "{after}: stopped, yet a member"
     );
     assert_eq!(interfaces(&name), Vec::<String>::new(), "{after}: stopped");
+    expect_published(d, false, after);
     expect(
         &d.post(&path, &json!({})),
         304,
@@ -1068,6 +1141,7 @@ fn container_stop(d: &mut Daemon, names: &SandboxNames, step: &str, after: &str)
         "start again",
     );
     prove_started(d, &name, after);
+    expect_published(d, true, &format!("{after}, started again"));
     Outcome::Done
 }
 

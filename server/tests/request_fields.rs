@@ -176,6 +176,18 @@ const FIELDS: &[(&str, How)] = &[
         Test("network_modes_and_endpoints_config"),
     ),
     (
+        "POST /containers/create body ExposedPorts",
+        Test("conflicts_are_refused_and_change_nothing"),
+    ),
+    (
+        "POST /containers/create body HostConfig.PortBindings",
+        Test("a_published_port_answers_from_another_machine_the_host_and_other_containers"),
+    ),
+    (
+        "POST /containers/create body HostConfig.PublishAllPorts",
+        Test("conflicts_are_refused_and_change_nothing"),
+    ),
+    (
         "POST /containers/create body NetworkingConfig.EndpointsConfig",
         Test("network_modes_and_endpoints_config"),
     ),

@@ -538,6 +538,32 @@ pub struct ContainerNetworkSettings {
     pub sandbox_key: String,
     #[serde(rename = "Networks")]
     pub networks: BTreeMap<String, EndpointSettings>,
+    /// Published ports by container port (`80/tcp`): their host sides, or null for a port
+    /// only exposed. Empty while the container is not running.
+    #[serde(rename = "Ports")]
+    pub ports: BTreeMap<String, Option<Vec<PortBinding>>>,
+}
+
+/// One host side of a published port.
+#[derive(Serialize, ToSchema)]
+pub struct PortBinding {
+    #[serde(rename = "HostIp")]
+    pub host_ip: String,
+    #[serde(rename = "HostPort")]
+    pub host_port: String,
+}
+
+/// A port in the container list: published (with `IP` and `PublicPort`) or only exposed.
+#[derive(Serialize, ToSchema)]
+pub struct PortSummary {
+    #[serde(rename = "IP", skip_serializing_if = "Option::is_none")]
+    pub ip: Option<String>,
+    #[serde(rename = "PrivatePort")]
+    pub private_port: u16,
+    #[serde(rename = "PublicPort", skip_serializing_if = "Option::is_none")]
+    pub public_port: Option<u16>,
+    #[serde(rename = "Type")]
+    pub kind: String,
 }
 
 #[derive(Serialize, ToSchema)]
@@ -609,7 +635,7 @@ pub struct ContainerSummary {
     #[serde(rename = "Created")]
     pub created: i64,
     #[serde(rename = "Ports")]
-    pub ports: Vec<String>,
+    pub ports: Vec<PortSummary>,
     #[serde(rename = "Labels")]
     pub labels: BTreeMap<String, String>,
     #[serde(rename = "State")]
@@ -805,6 +831,7 @@ impl From<&ContainerView> for ContainerInspect {
                 sandbox_id: String::new(),
                 sandbox_key: c.netns_path.clone(),
                 networks: networks_of(view),
+                ports: ports_of(view),
             },
         }
     }
@@ -826,7 +853,7 @@ impl From<&ContainerView> for ContainerSummary {
             image_id: String::new(),
             command: command_of(view).join(" "),
             created: c.created_nanos.div_euclid(1_000_000_000),
-            ports: Vec::new(),
+            ports: port_summaries(view),
             labels: BTreeMap::new(),
             state: state.status,
             status,
@@ -839,6 +866,64 @@ impl From<&ContainerView> for ContainerSummary {
             mounts: Vec::new(),
         }
     }
+}
+
+fn running(view: &ContainerView) -> bool {
+    view.lifecycle
+        .as_ref()
+        .is_some_and(|l| l.state == RunState::Running)
+}
+
+/// `NetworkSettings.Ports` as Docker shows it: every exposed port, with its host sides once
+/// published; nothing while not running.
+fn ports_of(view: &ContainerView) -> BTreeMap<String, Option<Vec<PortBinding>>> {
+    let mut out = BTreeMap::new();
+    if !running(view) {
+        return out;
+    }
+    for (port, proto) in &view.exposed {
+        out.insert(format!("{port}/{proto}"), None);
+    }
+    for p in &view.ports {
+        let sides = out
+            .entry(format!("{}/{}", p.container_port, p.proto))
+            .or_insert(None)
+            .get_or_insert_with(Vec::new);
+        sides.push(PortBinding {
+            host_ip: p.host_ip.to_string(),
+            host_port: p.host_port.to_string(),
+        });
+    }
+    out
+}
+
+/// The container list's `Ports`: one entry per host side, and one per port only exposed.
+fn port_summaries(view: &ContainerView) -> Vec<PortSummary> {
+    let mut out: Vec<PortSummary> = view
+        .ports
+        .iter()
+        .map(|p| PortSummary {
+            ip: Some(p.host_ip.to_string()),
+            private_port: p.container_port,
+            public_port: Some(p.host_port),
+            kind: p.proto.clone(),
+        })
+        .collect();
+    for (port, proto) in &view.exposed {
+        if !view
+            .ports
+            .iter()
+            .any(|p| p.container_port == *port && p.proto == *proto)
+        {
+            out.push(PortSummary {
+                ip: None,
+                private_port: *port,
+                public_port: None,
+                kind: proto.clone(),
+            });
+        }
+    }
+    out
 }
 
 /// A PID-backed container reports the process it is reached through now, as Docker reports
@@ -879,6 +964,11 @@ pub struct ContainerCreateRequest {
     /// Before API 1.44, the MAC address of the container's first network.
     #[serde(rename = "MacAddress")]
     pub mac_address: Option<String>,
+    /// Ports the container listens on, as `{"80/tcp": {}}`: shown by inspect and the list,
+    /// and published by `HostConfig.PublishAllPorts`.
+    #[serde(rename = "ExposedPorts")]
+    #[schema(value_type = Option<Object>)]
+    pub exposed_ports: Option<serde_json::Value>,
     #[serde(rename = "HostConfig")]
     pub host_config: Option<CreateHostConfig>,
     #[serde(rename = "NetworkingConfig")]
@@ -893,6 +983,15 @@ pub struct CreateHostConfig {
     /// `lo`) or `host` (no interface is made). `container:<name|id>` is refused with 501.
     #[serde(rename = "NetworkMode")]
     pub network_mode: Option<String>,
+    /// Published ports (`-p`): `{"80/tcp": [{"HostIp": "", "HostPort": "8080"}]}`. HostPort
+    /// may be a range (`8080-8090`, the first free one is taken) or empty (an ephemeral
+    /// port); HostIp empty publishes on every address. Published at start, in the kernel.
+    #[serde(rename = "PortBindings")]
+    #[schema(value_type = Option<Object>)]
+    pub port_bindings: Option<serde_json::Value>,
+    /// `-P`: every `ExposedPorts` port without a binding is published on an ephemeral port.
+    #[serde(rename = "PublishAllPorts")]
+    pub publish_all_ports: Option<bool>,
 }
 
 #[derive(Deserialize, ToSchema, Default)]

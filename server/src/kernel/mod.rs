@@ -23,6 +23,7 @@ mod netns;
 mod netns_etc;
 mod prefixes;
 pub mod probe;
+mod reservation;
 mod resolver;
 mod sysctl;
 mod task;
@@ -37,7 +38,9 @@ pub use bridge::{BridgeSpec, Ensured};
 pub use datagrams::{BATCH, Inbox, Outbox, Peer};
 pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
 pub use error::KernelError;
-pub use firewall::{DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables};
+pub use firewall::{
+    DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables, PortRule, Proto,
+};
 pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};
@@ -45,6 +48,7 @@ pub use netns::{
     NamespaceId, Netns, find_process_in, is_kernel_thread, namespace_of_pid, off_limits_namespaces,
 };
 pub use netns_etc::{ETC_FILES, remove_netns_etc, write_netns_etc};
+pub use reservation::{Reservation, reserve_port};
 pub use resolver::{ResolverSockets, open_resolver_sockets};
 pub use sysctl::{InterfaceSysctl, set_sysctl};
 pub use veth::Attachment;

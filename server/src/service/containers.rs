@@ -47,6 +47,11 @@ pub struct ContainerView {
     /// While such a container is not running: the networks it joins at start, by the
     /// network's name and ID (empty while there is no such network), as Docker shows them.
     pub planned: Vec<(String, String, PlannedEndpoint)>,
+    /// The host ports it publishes (while running).
+    pub ports: Vec<crate::model::PublishedPort>,
+    /// The ports it exposes or binds, as `(port, proto)`, shown without a host side when not
+    /// published.
+    pub exposed: Vec<(u16, String)>,
 }
 
 fn no_such(term: &str) -> Error {
@@ -387,12 +392,19 @@ impl Daemon {
                 planned.push((name, id, p.clone()));
             }
         }
+        let ports = self.store.published_ports(&container.id).await?;
+        let exposed = lifecycle
+            .as_ref()
+            .map(|l| super::ports::exposed(&l.body))
+            .unwrap_or_default();
         Ok(ContainerView {
             resolv_conf_path,
             container,
             endpoints,
             lifecycle,
             planned,
+            ports,
+            exposed,
         })
     }
 

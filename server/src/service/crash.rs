@@ -33,6 +33,7 @@ pub const STEPS: &[&str] = &[
     "container.create.recorded",
     "container.start.journaled",
     "container.start.attached",
+    "container.start.published",
     "container.start.running",
     "container.stop.journaled",
     "container.stop.released",

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use super::{Daemon, Error, Result};
-use crate::kernel::{Firewall, NetworkRules};
+use crate::kernel::{Firewall, NetworkRules, PortRule};
 use crate::model::Network;
 
 /// A network's rules, as its driver asks for them (`None`: the driver needs none).
@@ -40,6 +40,21 @@ impl Daemon {
         if let Err(e) = crate::metrics::timed("nftables", "remove_network", work).await {
             tracing::warn!(network = %n.id, error = %e, "cannot remove firewall elements");
         }
+    }
+
+    /// Published ports changed: `remove` (as added) go, `add` come, in one transaction.
+    pub(super) async fn firewall_change_ports(
+        &self,
+        remove: Vec<PortRule>,
+        add: Vec<PortRule>,
+    ) -> Result<()> {
+        let work = blocking(&self.firewall, move |f| f.change_ports(&remove, &add));
+        crate::metrics::timed("nftables", "change_ports", work).await
+    }
+
+    /// The published ports made exactly `all`.
+    pub(super) async fn firewall_replace_ports(&self, all: Vec<PortRule>) -> Result<()> {
+        blocking(&self.firewall, move |f| f.replace_ports(&all)).await
     }
 
     /// Replaces the whole ruleset with the rules of every network in the store.

@@ -65,8 +65,9 @@ pub(super) enum Op {
     /// Do: the sandbox, then its lifecycle record. Undo: a sandbox without its record goes
     /// (a retry then succeeds). Subject: the container's name.
     CreateContainer { name: String },
-    /// Do: each planned network joined (each its own connect), then recorded running. Undo: a
-    /// start not recorded as done leaves every network again.
+    /// Do: host ports held, each planned network joined (each its own connect), ports
+    /// published (rows, firewall), then recorded running. Undo: a start not recorded as done
+    /// unpublishes its ports and leaves every network again.
     StartContainer { name: String },
     /// Do: every network left, then recorded exited with `exit_code`. Undo: the stop is
     /// finished.

@@ -162,6 +162,7 @@ impl Daemon {
                 "sandboxes are turned off on this daemon (--container-refs)".to_string(),
             ));
         }
+        super::ports::bindings(&req.body)?;
         let (network_mode, networks) = self.plan_networks(&req).await?;
         let _shared = self.exclusive.read().await;
         let name = match req.name.as_deref().filter(|n| !n.is_empty()) {
@@ -302,25 +303,44 @@ impl Daemon {
         if l.state == RunState::Running {
             return Ok(false);
         }
+        // Host ports first: a port already taken refuses the start before anything changes.
+        let held = self.hold_ports(&c, &l).await.map_err(setup_failed)?;
         let journaled = Op::StartContainer {
             name: c.name.clone(),
         };
-        let op = self.journal(&c.id, &journaled).await?;
-        crash::point("container.start.journaled");
-        for p in &l.networks {
-            if let Err(e) = self
-                .connect_shared(&p.network, connect_request(&c, p))
-                .await
-            {
-                let e = setup_failed(e);
-                // Undo: a container that failed to start holds no endpoint.
-                if let Err(undo) = self.release_endpoints(&c).await {
-                    tracing::error!(container = %c.id, error = %undo, "cannot undo a partial start");
-                }
-                self.store.end_op(op).await?;
+        let op = match self.journal(&c.id, &journaled).await {
+            Ok(op) => op,
+            Err(e) => {
+                self.release_ports(&c);
                 return Err(e);
             }
+        };
+        crash::point("container.start.journaled");
+        let mut joined = Ok(());
+        for p in &l.networks {
+            joined = self
+                .connect_shared(&p.network, connect_request(&c, p))
+                .await;
+            if joined.is_err() {
+                break;
+            }
             crash::point("container.start.attached");
+        }
+        if joined.is_ok() {
+            joined = self.publish_ports(&c, &held).await;
+            crash::point("container.start.published");
+        }
+        if let Err(e) = joined {
+            let e = setup_failed(e);
+            // Undo: a container that failed to start holds no endpoint and no port.
+            if let Err(undo) = self.unpublish_ports(&c.id).await {
+                tracing::error!(container = %c.id, error = %undo, "cannot undo a partial start");
+            }
+            if let Err(undo) = self.release_endpoints(&c).await {
+                tracing::error!(container = %c.id, error = %undo, "cannot undo a partial start");
+            }
+            self.store.end_op(op).await?;
+            return Err(e);
         }
         let address = self
             .store
@@ -364,7 +384,10 @@ impl Daemon {
         };
         let op = self.journal(&c.id, &journaled).await?;
         crash::point("container.stop.journaled");
-        let released = self.release_endpoints(&c).await;
+        let mut released = self.unpublish_ports(&c.id).await;
+        if released.is_ok() {
+            released = self.release_endpoints(&c).await;
+        }
         if let Err(e) = released {
             self.store.end_op(op).await?;
             return Err(e);
@@ -440,6 +463,9 @@ impl Daemon {
             )));
         }
         let lifecycle = self.store.lifecycle(&c.id).await?;
+        if force {
+            self.unpublish_ports(&c.id).await?;
+        }
         self.remove_container(&c.id, force).await?;
         if let Some(l) = lifecycle {
             self.remove_name_files(&c.name, &l.body).await;
@@ -549,6 +575,7 @@ impl Daemon {
         if l.state == RunState::Running {
             self.connect_shared(&network.id, connect_request(&c, &planned))
                 .await?;
+            self.retarget_ports(&c).await?;
         }
         let mut networks = l.networks;
         networks.push(planned);
@@ -575,6 +602,9 @@ impl Daemon {
         let network = self.find_network(network_term, Lookup::Connect).await?;
         let index = self.planned_index(&l, &network.id).await?;
         let was_connected = self.disconnect_if_connected(&network, &c).await?;
+        if was_connected {
+            self.retarget_ports(&c).await?;
+        }
         let Some(index) = index else {
             return if was_connected {
                 Ok(())
@@ -657,6 +687,7 @@ impl Daemon {
             && let Some(l) = self.store.lifecycle(&c.id).await?
             && l.state != RunState::Running
         {
+            self.unpublish_ports(&c.id).await?;
             self.release_endpoints(&c).await?;
         }
         Ok(format!("interrupted start of container {id} rolled back"))
@@ -664,6 +695,7 @@ impl Daemon {
 
     pub(super) async fn finish_stop_container(&self, id: &str, code: i64) -> Result<String> {
         if let Some(c) = self.store.container(id).await? {
+            self.unpublish_ports(&c.id).await?;
             self.release_endpoints(&c).await?;
             self.mark_exited(&c.id, code).await?;
         }

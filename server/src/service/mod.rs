@@ -19,6 +19,7 @@ mod journal;
 mod lifecycle;
 mod names;
 mod networks;
+mod ports;
 mod reaper;
 mod reconcile;
 mod startup;
@@ -92,6 +93,8 @@ pub struct Daemon {
     name_server: std::sync::OnceLock<Arc<dyn NameServer>>,
     /// Deletes cut-off links in the background, in batches.
     reaper: reaper::Reaper,
+    /// Host ports held for published ports, and what the firewall holds of them.
+    ports: Mutex<ports::PortTable>,
     /// The cluster of hosts sharing global networks (`--cluster-store`), if any.
     cluster: std::sync::OnceLock<Arc<cluster::Cluster>>,
 }
@@ -132,6 +135,7 @@ impl Daemon {
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
             reaper: reaper::Reaper::default(),
+            ports: Mutex::new(ports::PortTable::default()),
             cluster: std::sync::OnceLock::new(),
         }
     }

@@ -40,6 +40,9 @@ impl Daemon {
         if let Err(e) = self.firewall_apply_all().await {
             tracing::error!(error = %e, "cannot apply the firewall rules");
             repairs.push(format!("firewall could not be applied: {e}"));
+        } else if let Err(e) = self.sync_ports(&mut repairs).await {
+            tracing::error!(error = %e, "cannot apply the published ports");
+            repairs.push(format!("published ports could not be applied: {e}"));
         }
         for r in &repairs {
             tracing::warn!(repair = %r, "reconcile");

@@ -6,6 +6,7 @@
 
 mod cache;
 mod lifecycle;
+mod ports;
 mod rows;
 
 use std::collections::{BTreeSet, HashMap};

@@ -8,6 +8,8 @@
 //!     a netbridge bridge is the host end of a recorded endpoint of that network; every marked
 //!     bridge or veth is claimed by a network or an endpoint; every container's namespace exists;
 //! (b) no address is held twice within a network;
+//! (d) the firewall's port maps hold exactly the published ports the container list shows,
+//!     each pointing at one of its container's addresses;
 //! (c) `POST /netbridge/reconcile` repairs nothing (`{"Repairs":[]}`): reconcile is idempotent.
 //!
 //! Everything is read: the API over the socket, the kernel with `ip -j -d addr show` in the
@@ -226,6 +228,7 @@ struct Recorded {
 pub fn check(d: &Daemon) -> Result<Seen, Vec<String>> {
     let mut p = Vec::new();
     let seen = check_into(d, &mut p);
+    check_published_ports(d, &mut p);
     // (c) idempotence: a reconcile right after must repair nothing.
     match d.try_request("POST", "/netbridge/reconcile", None, None) {
         Err(e) => p.push(format!("POST /netbridge/reconcile: {e}")),
@@ -611,4 +614,106 @@ fn check_into(d: &Daemon, p: &mut Vec<String>) -> Seen {
 
 fn short(id: &str) -> &str {
     &id[..12.min(id.len())]
+}
+
+/// The elements of the firewall's four port maps as `(host address, proto, host port)` (the
+/// address `0.0.0.0` or `::` for the maps of every address)
+/// → `(target address, target port)`; empty when there is no firewall table.
+fn port_elements(d: &Daemon) -> BTreeMap<(String, String, u64), (String, u64)> {
+    let mut out = BTreeMap::new();
+    for map in ["ports_v4", "ports_v6", "ports_addr_v4", "ports_addr_v6"] {
+        let listed = run(
+            "ip",
+            &[
+                "netns",
+                "exec",
+                &d.ns.name,
+                "nft",
+                "-j",
+                "list",
+                "map",
+                "inet",
+                "netbridge",
+                map,
+            ],
+        );
+        let Ok(v) = serde_json::from_slice::<Value>(&listed.stdout) else {
+            continue;
+        };
+        let elems = v["nftables"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|o| o["map"]["elem"].as_array())
+            .flatten();
+        for e in elems {
+            let key = e[0]["concat"].as_array().cloned().unwrap_or_default();
+            let data = e[1]["concat"].as_array().cloned().unwrap_or_default();
+            let text = |v: &Value| v.as_str().map(str::to_string).unwrap_or_default();
+            let any = if map == "ports_v4" { "0.0.0.0" } else { "::" };
+            let (host, rest) = if key.len() == 3 {
+                (text(&key[0]), &key[1..])
+            } else {
+                (any.to_string(), &key[..])
+            };
+            if rest.len() != 2 || data.len() != 2 {
+                continue;
+            }
+            out.insert(
+                (host, text(&rest[0]), rest[1].as_u64().unwrap_or(0)),
+                (text(&data[0]), data[1].as_u64().unwrap_or(0)),
+            );
+        }
+    }
+    out
+}
+
+/// (d): every map element is a port the container list shows as published, to one of that
+/// container's addresses; every published IPv4 port of a running container is in the maps.
+fn check_published_ports(d: &Daemon, p: &mut Vec<String>) {
+    let list = match get_json(d, "/containers/json?all=1") {
+        Ok(v) => v.as_array().cloned().unwrap_or_default(),
+        Err(e) => return p.push(e),
+    };
+    let mut elements = port_elements(d);
+    for c in &list {
+        let addresses: BTreeSet<String> = c["NetworkSettings"]["Networks"]
+            .as_object()
+            .into_iter()
+            .flat_map(|m| m.values())
+            .flat_map(|e| [s(e, "IPAddress"), s(e, "GlobalIPv6Address")])
+            .filter(|a| !a.is_empty())
+            .map(str::to_string)
+            .collect();
+        for port in c["Ports"].as_array().into_iter().flatten() {
+            let Some(public) = port["PublicPort"].as_u64() else {
+                continue;
+            };
+            let ip = s(port, "IP");
+            let key = (ip.to_string(), s(port, "Type").to_string(), public);
+            match elements.remove(&key) {
+                Some((target, target_port))
+                    if !addresses.contains(&target)
+                        || Some(target_port) != port["PrivatePort"].as_u64() =>
+                {
+                    p.push(format!(
+                        "published port {ip}:{public} of {} leads to {target}:{target_port}, not to its container",
+                        s(c, "Id")
+                    ));
+                }
+                Some(_) => {}
+                None if !ip.contains(':') && s(c, "State") == "running" => p.push(format!(
+                    "published port {ip}:{public}/{} of {} is not in the firewall",
+                    s(port, "Type"),
+                    s(c, "Id")
+                )),
+                None => {}
+            }
+        }
+    }
+    for (k, v) in elements {
+        p.push(format!(
+            "firewall publishes {k:?} -> {v:?}, which no container publishes"
+        ));
+    }
 }

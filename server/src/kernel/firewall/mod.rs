@@ -61,6 +61,7 @@
 
 mod host;
 mod netlink;
+mod port;
 mod script;
 
 #[cfg(test)]
@@ -78,8 +79,9 @@ use std::{
 use tracing::{debug, error, info, warn};
 
 use super::{KernelError, set_sysctl, sysctl::set_ipv6_sysctl};
-use script::Checked;
+pub use port::{PortRule, Proto};
 pub use script::FORWARD_MARK;
+use script::{Checked, Element, Set};
 
 /// The table netbridge owns, `table inet netbridge`.
 pub const DEFAULT_TABLE: &str = "netbridge";
@@ -113,6 +115,11 @@ pub trait Firewall: Send + Sync {
     fn add_network(&self, n: &NetworkRules) -> Result<(), KernelError>;
     /// One network's elements removed (network remove); absent elements are not an error.
     fn remove_network(&self, n: &NetworkRules) -> Result<(), KernelError>;
+    /// Published ports changed in one transaction: `remove` (exactly as added; absent ones
+    /// are not an error) go, then `add` come.
+    fn change_ports(&self, remove: &[PortRule], add: &[PortRule]) -> Result<(), KernelError>;
+    /// The published ports made exactly `all` (start-up), in one transaction.
+    fn replace_ports(&self, all: &[PortRule]) -> Result<(), KernelError>;
 }
 
 /// The nftables backend: the `nft` command for the whole ruleset, netlink batches for one
@@ -202,6 +209,7 @@ impl Firewall for Nftables {
         )?;
         // Forwarding only once the rules are in place, so there is no unfiltered moment.
         enable_forwarding(checked.iter().any(Checked::has_ipv6))?;
+        checked.iter().for_each(allow_localnet);
         // The remaining steps are independent; all are attempted, the first failure reported.
         let mut result = host::ensure_forward_accept();
         if checked.iter().any(|n| !n.icc) {
@@ -243,6 +251,7 @@ impl Firewall for Nftables {
             return Err(e);
         }
         enable_forwarding(n.has_ipv6())?;
+        allow_localnet(&n);
         debug!(bridge = %n.bridge, "firewall elements added");
         Ok(())
     }
@@ -274,6 +283,79 @@ impl Firewall for Nftables {
             }
             Err(e) => Err(e),
         }
+    }
+
+    fn change_ports(&self, remove: &[PortRule], add: &[PortRule]) -> Result<(), KernelError> {
+        let started = Instant::now();
+        let mut batch = netlink::Batch::new();
+        // Added then deleted: present or not, gone afterwards (see `remove_network`).
+        for (set, elements) in port_elements(remove)? {
+            for e in &elements {
+                batch.add(&self.table, set, e);
+                batch.delete(&self.table, set, e);
+            }
+        }
+        for (set, elements) in port_elements(add)? {
+            batch.add_all(&self.table, set, &elements);
+        }
+        self.commit_ports(batch, "nf_tables change published ports")?;
+        debug!(
+            removed = remove.len(),
+            added = add.len(),
+            elapsed_us = started.elapsed().as_micros(),
+            "published ports changed"
+        );
+        Ok(())
+    }
+
+    fn replace_ports(&self, all: &[PortRule]) -> Result<(), KernelError> {
+        let mut batch = netlink::Batch::new();
+        for (set, elements) in port_elements(all)? {
+            batch.flush(&self.table, set);
+            batch.add_all(&self.table, set, &elements);
+        }
+        self.commit_ports(batch, "nf_tables replace published ports")?;
+        info!(ports = all.len(), "published ports applied");
+        Ok(())
+    }
+}
+
+impl Nftables {
+    fn commit_ports(&self, batch: netlink::Batch, op: &'static str) -> Result<(), KernelError> {
+        let mut kept = self.guard();
+        let target = format!("{} published ports", self.target());
+        match batch.commit(&mut kept, op, &target) {
+            Err(_) if self.table_missing() => Err(KernelError::NotFound {
+                what: "nftables table",
+                name: format!("inet {}", self.table),
+            }),
+            other => other,
+        }
+    }
+}
+
+/// Each map's share of `rules`, as elements.
+fn port_elements(rules: &[PortRule]) -> Result<Vec<(Set, Vec<Element>)>, KernelError> {
+    let mut out: Vec<(Set, Vec<Element>)> = Set::PORTS.iter().map(|s| (*s, Vec::new())).collect();
+    for r in rules {
+        r.check()?;
+        if let Some((_, list)) = out.iter_mut().find(|(s, _)| *s == r.set()) {
+            list.push(Element::Port(*r));
+        }
+    }
+    Ok(out)
+}
+
+/// Makes every bridge of a non-internal network route loopback-sourced packets, so that a
+/// port published on 127.0.0.1 (DNATed in `output`) can leave through it, to be masqueraded.
+/// Best effort: without it only the loopback path of published ports fails.
+fn allow_localnet(n: &Checked) {
+    if n.internal {
+        return;
+    }
+    let key = format!("net/ipv4/conf/{}/route_localnet", n.bridge);
+    if let Err(e) = set_sysctl(&key, "1") {
+        warn!(error = %e, "published ports will not answer on 127.0.0.1 through this bridge");
     }
 }
 

@@ -62,6 +62,7 @@ const NFTA_SET_ELEM_LIST_TABLE: u16 = 1;
 const NFTA_SET_ELEM_LIST_SET: u16 = 2;
 const NFTA_SET_ELEM_LIST_ELEMENTS: u16 = 3;
 const NFTA_SET_ELEM_KEY: u16 = 1;
+const NFTA_SET_ELEM_DATA: u16 = 2;
 const NFTA_SET_ELEM_FLAGS: u16 = 3;
 const NFTA_SET_ELEM_USERDATA: u16 = 6;
 const NFTA_DATA_VALUE: u16 = 1;
@@ -88,6 +89,8 @@ struct KernelElement {
     end: bool,
     /// Starts an interval that runs to the top of the address space (nft's user-data mark).
     open: bool,
+    /// A map element's value (sent with an add only: a delete names the key).
+    data: Option<Vec<u8>>,
 }
 
 impl KernelElement {
@@ -96,6 +99,7 @@ impl KernelElement {
             key,
             end: false,
             open: false,
+            data: None,
         }
     }
 }
@@ -134,22 +138,31 @@ fn kernel_elements(element: &Element, add: bool) -> Vec<KernelElement> {
                     key: vec![0; start.len()],
                     end: true,
                     open: false,
+                    data: None,
                 });
             }
             out.push(KernelElement {
                 key: start,
                 end: false,
                 open: end.is_none(),
+                data: None,
             });
             if let Some(end) = end {
                 out.push(KernelElement {
                     key: end,
                     end: true,
                     open: false,
+                    data: None,
                 });
             }
             out
         }
+        Element::Port(p) => vec![KernelElement {
+            key: p.key(),
+            end: false,
+            open: false,
+            data: add.then(|| p.data()),
+        }],
     }
 }
 
@@ -204,13 +217,57 @@ impl Batch {
     /// `add element inet <table> <set> { element }`: NEWSETELEM with NLM_F_CREATE and without
     /// NLM_F_EXCL, so an element already there is not an error.
     pub(super) fn add(&mut self, table: &str, set: Set, element: &Element) {
-        self.elements(NFT_MSG_NEWSETELEM, NLM_F_CREATE, "add", table, set, element);
+        self.elements(
+            NFT_MSG_NEWSETELEM,
+            NLM_F_CREATE,
+            "add",
+            table,
+            set,
+            std::slice::from_ref(element),
+        );
+    }
+
+    /// Many elements of one set added in one message.
+    pub(super) fn add_all(&mut self, table: &str, set: Set, elements: &[Element]) {
+        if !elements.is_empty() {
+            self.elements(
+                NFT_MSG_NEWSETELEM,
+                NLM_F_CREATE,
+                "add",
+                table,
+                set,
+                elements,
+            );
+        }
+    }
+
+    /// `flush set`: DELSETELEM without an element list empties the set.
+    pub(super) fn flush(&mut self, table: &str, set: Set) {
+        let seq = self.message(
+            (NFNL_SUBSYS_NFTABLES << 8) | NFT_MSG_DELSETELEM,
+            NLM_F_REQUEST | NLM_F_ACK,
+            NFPROTO_INET,
+            0,
+            |buf| {
+                put_str(buf, NFTA_SET_ELEM_LIST_TABLE, table);
+                put_str(buf, NFTA_SET_ELEM_LIST_SET, set.name());
+            },
+        );
+        self.messages
+            .push((seq, format!("flush set {}", set.name()), true));
     }
 
     /// `delete element inet <table> <set> { element }`: an absent element fails the batch
     /// (ENOENT), so removals add each element first in the same batch.
     pub(super) fn delete(&mut self, table: &str, set: Set, element: &Element) {
-        self.elements(NFT_MSG_DELSETELEM, 0, "delete", table, set, element);
+        self.elements(
+            NFT_MSG_DELSETELEM,
+            0,
+            "delete",
+            table,
+            set,
+            std::slice::from_ref(element),
+        );
     }
 
     fn elements(
@@ -220,9 +277,12 @@ impl Batch {
         verb: &str,
         table: &str,
         set: Set,
-        element: &Element,
+        elements: &[Element],
     ) {
-        let kernel = kernel_elements(element, msg == NFT_MSG_NEWSETELEM);
+        let kernel: Vec<KernelElement> = elements
+            .iter()
+            .flat_map(|e| kernel_elements(e, msg == NFT_MSG_NEWSETELEM))
+            .collect();
         let seq = self.message(
             (NFNL_SUBSYS_NFTABLES << 8) | msg,
             NLM_F_REQUEST | NLM_F_ACK | flags,
@@ -244,6 +304,11 @@ impl Batch {
                     let key = nest_start(buf, NFTA_SET_ELEM_KEY);
                     put(buf, NFTA_DATA_VALUE, &e.key);
                     nest_end(buf, key);
+                    if let Some(data) = &e.data {
+                        let value = nest_start(buf, NFTA_SET_ELEM_DATA);
+                        put(buf, NFTA_DATA_VALUE, data);
+                        nest_end(buf, value);
+                    }
                     if e.open {
                         let mut udata = vec![NFTNL_UDATA_SET_ELEM_FLAGS, 4];
                         udata.extend(NFTNL_SET_ELEM_F_INTERVAL_OPEN.to_ne_bytes());
@@ -254,9 +319,13 @@ impl Batch {
                 nest_end(buf, list);
             },
         );
+        let shown = match elements {
+            [one] => one.to_string(),
+            many => format!("{} elements", many.len()),
+        };
         self.messages.push((
             seq,
-            format!("{verb} element {} {{ {element} }}", set.name()),
+            format!("{verb} element {} {{ {shown} }}", set.name()),
             true,
         ));
     }

@@ -8,7 +8,7 @@ use std::{
     net::{IpAddr, Ipv4Addr, Ipv6Addr},
 };
 
-use super::NetworkRules;
+use super::{NetworkRules, PortRule};
 use crate::kernel::KernelError;
 
 /// The packet mark bit set on forwarded traffic that netbridge allows, so that one fixed rule in
@@ -35,16 +35,47 @@ pub(super) enum Set {
     MasqV4,
     /// IPv6 subnets, likewise.
     MasqV6,
+    /// Published ports on every local IPv4 address: `proto . port : address . port`.
+    PortsV4,
+    /// Published ports on every local IPv6 address.
+    PortsV6,
+    /// Published ports on one host IPv4 address: `address . proto . port : address . port`.
+    PortsAddrV4,
+    /// Published ports on one host IPv6 address.
+    PortsAddrV6,
 }
 
 impl Set {
-    pub(super) const ALL: [Set; 6] = [
+    pub(super) const ALL: [Set; 10] = [
         Set::Bridges,
         Set::Same,
         Set::Internal,
         Set::NoIcc,
         Set::MasqV4,
         Set::MasqV6,
+        Set::PortsV4,
+        Set::PortsV6,
+        Set::PortsAddrV4,
+        Set::PortsAddrV6,
+    ];
+
+    /// The sets that hold networks.
+    #[cfg(test)]
+    pub(super) const NETWORKS: [Set; 6] = [
+        Set::Bridges,
+        Set::Same,
+        Set::Internal,
+        Set::NoIcc,
+        Set::MasqV4,
+        Set::MasqV6,
+    ];
+
+    /// The maps of published ports.
+    pub(super) const PORTS: [Set; 4] = [
+        Set::PortsV4,
+        Set::PortsV6,
+        Set::PortsAddrV4,
+        Set::PortsAddrV6,
     ];
 
     pub(super) fn name(self) -> &'static str {
@@ -55,6 +86,10 @@ impl Set {
             Set::NoIcc => "no_icc",
             Set::MasqV4 => "masq_v4",
             Set::MasqV6 => "masq_v6",
+            Set::PortsV4 => "ports_v4",
+            Set::PortsV6 => "ports_v6",
+            Set::PortsAddrV4 => "ports_addr_v4",
+            Set::PortsAddrV6 => "ports_addr_v6",
         }
     }
 
@@ -64,6 +99,14 @@ impl Set {
             Set::Same => "type ifname . ifname;",
             Set::MasqV4 => "type ipv4_addr; flags interval;",
             Set::MasqV6 => "type ipv6_addr; flags interval;",
+            Set::PortsV4 => "type inet_proto . inet_service : ipv4_addr . inet_service;",
+            Set::PortsV6 => "type inet_proto . inet_service : ipv6_addr . inet_service;",
+            Set::PortsAddrV4 => {
+                "type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service;"
+            }
+            Set::PortsAddrV6 => {
+                "type ipv6_addr . inet_proto . inet_service : ipv6_addr . inet_service;"
+            }
         }
     }
 }
@@ -154,6 +197,8 @@ pub(super) enum Element {
     SameIfname(String),
     /// A subnet in canonical form (`masq_v4`, `masq_v6`).
     Subnet(IpAddr, u8),
+    /// A published port (the `ports_*` maps).
+    Port(PortRule),
 }
 
 /// The element as nft's script syntax writes it.
@@ -163,6 +208,19 @@ impl fmt::Display for Element {
             Element::Ifname(name) => write!(f, "{}", quoted(name)),
             Element::SameIfname(name) => write!(f, "{0} . {0}", quoted(name)),
             Element::Subnet(addr, prefix) => write!(f, "{addr}/{prefix}"),
+            Element::Port(p) => {
+                if let Some(host) = p.host_ip {
+                    write!(f, "{host} . ")?;
+                }
+                write!(
+                    f,
+                    "{} . {} : {} . {}",
+                    p.proto.name(),
+                    p.host_port,
+                    p.target,
+                    p.target_port
+                )
+            }
         }
     }
 }
@@ -175,7 +233,12 @@ pub(super) fn ruleset(table: &str, networks: &[Checked]) -> String {
     let mut s =
         format!("add table inet {table}\ndelete table inet {table}\ntable inet {table} {{\n");
     for set in Set::ALL {
-        let _ = writeln!(s, "\tset {} {{ {} }}", set.name(), set.declaration());
+        let kind = if Set::PORTS.contains(&set) {
+            "map"
+        } else {
+            "set"
+        };
+        let _ = writeln!(s, "\t{kind} {} {{ {} }}", set.name(), set.declaration());
     }
     // Forward, before the `filter` priority where iptables(-nft) and most host firewalls hook:
     // drops here are final; accepts only end this chain, so allowed traffic is also marked for
@@ -188,6 +251,7 @@ pub(super) fn ruleset(table: &str, networks: &[Checked]) -> String {
 \t\tiifname . oifname @same jump same_bridge
 \t\tiifname @internal drop
 \t\toifname @internal drop
+\t\tct status dnat oifname @bridges meta mark set meta mark | {m} accept
 \t\tiifname @bridges oifname @bridges drop
 \t\tiifname @bridges meta mark set meta mark | {m} accept
 \t\tct state established,related meta mark set meta mark | {m} accept
@@ -200,6 +264,27 @@ pub(super) fn ruleset(table: &str, networks: &[Checked]) -> String {
 \t\ttype nat hook postrouting priority srcnat; policy accept;
 \t\tip saddr @masq_v4 oifname != @bridges masquerade
 \t\tip6 saddr @masq_v6 oifname != @bridges masquerade
+\t\tct status dnat iifname . oifname @same masquerade
+\t\tip saddr 127.0.0.0/8 oifname @bridges masquerade
+\t}}
+\tchain published {{
+\t\tdnat ip to ip daddr . meta l4proto . th dport map @ports_addr_v4
+\t\tdnat ip to meta l4proto . th dport map @ports_v4
+\t\tdnat ip6 to ip6 daddr . meta l4proto . th dport map @ports_addr_v6
+\t\tdnat ip6 to meta l4proto . th dport map @ports_v6
+\t}}
+\tchain prerouting {{
+\t\ttype nat hook prerouting priority dstnat; policy accept;
+\t\tfib daddr type local ip daddr != 127.0.0.0/8 jump published
+\t\tfib daddr type local ip6 daddr != ::1 jump published
+\t}}
+\tchain output {{
+\t\ttype nat hook output priority -100; policy accept;
+\t\tfib daddr type local jump published
+\t}}
+\tchain localnet {{
+\t\ttype filter hook prerouting priority raw; policy accept;
+\t\tiifname @bridges ip daddr 127.0.0.0/8 drop
 \t}}
 }}
 "

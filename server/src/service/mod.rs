@@ -99,8 +99,8 @@ pub(crate) struct EndpointLocks {
 }
 
 impl EndpointLocks {
-    /// Lets other work on the network go on while this endpoint's kernel work finishes: once
-    /// its row is written, the row itself keeps its address and its place.
+    /// Lets other work on the network go on while this endpoint's work finishes: a connect's
+    /// row, once written, keeps its address and its place; a disconnect needs it not at all.
     fn release_network(&mut self) {
         self.network = None;
     }
@@ -114,6 +114,7 @@ impl Daemon {
         settings: Settings,
     ) -> Daemon {
         Daemon {
+            reaper: reaper::Reaper::new(store.clone()),
             store,
             kernel,
             firewall,
@@ -127,7 +128,6 @@ impl Daemon {
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
-            reaper: reaper::Reaper::default(),
         }
     }
 

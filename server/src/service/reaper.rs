@@ -1,8 +1,9 @@
 //! The background deleter of doomed links (see `kernel::doomed`). Disconnects and network
 //! removals cut links off and wake it; it deletes the whole doomed group in one request, so a
-//! grace period is paid once per batch, not once per link. Wake-ups that arrive while it works
-//! fold into one more round: however far behind it falls, the backlog of the daemon's
-//! namespace lives in the kernel's group (links the kernel would hold anyway).
+//! grace period is paid once per batch, not once per link. A round waits for a burst of
+//! cut-offs to pass (see [`settle`]), and wake-ups that arrive while it works fold into one more
+//! round: however far behind it falls, the backlog of the daemon's namespace lives in the
+//! kernel's group (links the kernel would hold anyway).
 //!
 //! An endpoint that lives only inside its container's namespace (a macvlan) is doomed in that
 //! namespace's group; its disconnect leaves its journal entry open and hands the namespace's
@@ -16,6 +17,7 @@
 use std::path::Path;
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
@@ -125,6 +127,7 @@ fn reap_forever(round: Round) {
         };
         loop {
             round.wake.notified().await;
+            settle(&round.wake).await;
             crash::point("reap.started");
             if let Err(e) = links.reap().await {
                 // The links stay in the group: the next round, or the next start-up, takes them.
@@ -141,6 +144,24 @@ fn reap_forever(round: Round) {
             }
         }
     });
+}
+
+/// How long no cut-off must come before a round, and the longest a round waits for that.
+const QUIET: Duration = Duration::from_millis(5);
+const LONGEST_WAIT: Duration = Duration::from_millis(200);
+
+/// Lets a burst of cut-offs finish before a round: a group delete holds the kernel's RTNL lock
+/// through its grace periods, and every cut-off of the burst needs that lock too. Returns
+/// once no wake-up came for [`QUIET`], or after [`LONGEST_WAIT`] (a steady stream still gets
+/// its rounds).
+async fn settle(wake: &Notify) {
+    let longest = tokio::time::Instant::now() + LONGEST_WAIT;
+    loop {
+        let until = longest.min(tokio::time::Instant::now() + QUIET);
+        if tokio::time::timeout_at(until, wake.notified()).await.is_err() || until == longest {
+            return;
+        }
+    }
 }
 
 /// Deletes the doomed links inside the namespace at `netns`; `false` if they may be left (the

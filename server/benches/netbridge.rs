@@ -1748,7 +1748,9 @@ fn teardown_only(mut b: Bench, floor: &Floor, floor_host: &str) {
     let before = operation_sums(&mut b.client);
     let teardown = b.teardown(b.cfg.teardown);
     let after = operation_sums(&mut b.client);
-    println!("\n| daemon's own timings over the teardown (its /metrics) | count | sum ms | mean ms |");
+    println!(
+        "\n| daemon's own timings over the teardown (its /metrics) | count | sum ms | mean ms |"
+    );
     println!("|---|---:|---:|---:|");
     for (key, (count, sum)) in &after {
         let (c0, s0) = before.get(key).copied().unwrap_or((0.0, 0.0));
@@ -1798,7 +1800,10 @@ fn operation_sums(client: &mut Client) -> std::collections::BTreeMap<String, (f6
         let Some((name, labels)) = series.split_once('{') else {
             continue;
         };
-        let key = format!("{}{{{labels}", name.trim_end_matches("_sum").trim_end_matches("_count"));
+        let key = format!(
+            "{}{{{labels}",
+            name.trim_end_matches("_sum").trim_end_matches("_count")
+        );
         if name.ends_with("_count") {
             out.entry(key).or_default().0 = value;
         } else if name.ends_with("_sum") {

@@ -326,7 +326,11 @@ fn reap_walk(
 ) -> Outcome {
     let _out = (what == Reaped::MacvlanDisconnect).then(|| macvlan_outside(d));
     if what == Reaped::MacvlanDisconnect {
-        expect(&d.post("/networks/create", &macvlan_body(false)), 201, "create");
+        expect(
+            &d.post("/networks/create", &macvlan_body(false)),
+            201,
+            "create",
+        );
     } else {
         create_net(d);
     }

@@ -115,7 +115,10 @@ impl Kernel {
         let alias = alias.to_owned();
         run_in_netns(ns, "cut off link in namespace", move |inner| async move {
             let links = dump_links(&inner.handle).await?;
-            let Some(l) = links.iter().map(link_info).find(|l| l.alias.as_deref() == Some(&alias))
+            let Some(l) = links
+                .iter()
+                .map(link_info)
+                .find(|l| l.alias.as_deref() == Some(&alias))
             else {
                 return Ok(false);
             };

@@ -14,8 +14,8 @@
 //! sender for the whole grace period, which must stall neither a tokio worker nor the
 //! daemon's shared socket.
 
-use std::path::Path;
 use std::collections::HashSet;
+use std::path::Path;
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -95,7 +95,9 @@ impl Reaper {
 }
 
 fn lock(inside: &Mutex<Handed>) -> std::sync::MutexGuard<'_, Handed> {
-    inside.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    inside
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 /// What the reaper's thread holds.
@@ -158,7 +160,11 @@ async fn settle(wake: &Notify) {
     let longest = tokio::time::Instant::now() + LONGEST_WAIT;
     loop {
         let until = longest.min(tokio::time::Instant::now() + QUIET);
-        if tokio::time::timeout_at(until, wake.notified()).await.is_err() || until == longest {
+        if tokio::time::timeout_at(until, wake.notified())
+            .await
+            .is_err()
+            || until == longest
+        {
             return;
         }
     }

@@ -21,6 +21,11 @@
 //!   (from the first request to the restarts).
 //! - `NETBRIDGE_BENCH_HOLD=SECS`: after the restarts, pause that long (the loaded daemon stays
 //!   up for inspection: its PID is printed).
+//! - `NETBRIDGE_BENCH_DAEMON=PATH`: the daemon binary to measure (default: this build's), to
+//!   compare builds with the same floors.
+//! - `NETBRIDGE_BENCH_ONLY=teardown`: only what the teardown table needs (the floor's veth
+//!   delete, the concurrent disconnects in the empty daemon, the teardown and its batched
+//!   floors), to compare teardown changes quickly; prints that table alone.
 
 use std::{
     fmt::Write as _,
@@ -494,7 +499,10 @@ impl Daemon {
         let child = Command::new("nsenter")
             .arg(format!("--net={NETNS_DIR}/{}", self.ns))
             .arg("--")
-            .arg(env!("CARGO_BIN_EXE_netbridge"))
+            .arg(
+                std::env::var("NETBRIDGE_BENCH_DAEMON")
+                    .unwrap_or_else(|_| env!("CARGO_BIN_EXE_netbridge").to_string()),
+            )
             .arg("serve")
             .arg("--socket")
             .arg(&self.socket)
@@ -1597,6 +1605,14 @@ fn main() {
         b.measure_sandboxes.push(name);
     }
 
+    if std::env::var("NETBRIDGE_BENCH_ONLY").is_ok_and(|v| v == "teardown") {
+        teardown_only(b, &first, &floor_host);
+        daemon.stop();
+        drop(daemon);
+        drop(guard);
+        return;
+    }
+
     // Networks: 0, 100, 1,000 present; endpoints 0 (plus connect/disconnect and the waves in
     // the empty daemon).
     let mut net_ops: Vec<(usize, NetOps)> = Vec::new();
@@ -1723,6 +1739,78 @@ fn main() {
     );
     drop(daemon);
     drop(guard);
+}
+
+/// `NETBRIDGE_BENCH_ONLY=teardown`: the waves in the empty daemon, the teardown and its batched
+/// floors, and the teardown table.
+fn teardown_only(mut b: Bench, floor: &Floor, floor_host: &str) {
+    let waves = vec![(0, 0, b.waves())];
+    let before = operation_sums(&mut b.client);
+    let teardown = b.teardown(b.cfg.teardown);
+    let after = operation_sums(&mut b.client);
+    println!(
+        "\n| daemon's own timings over the teardown (its /metrics) | count | sum ms | mean ms |"
+    );
+    println!("|---|---:|---:|---:|");
+    for (key, (count, sum)) in &after {
+        let (c0, s0) = before.get(key).copied().unwrap_or((0.0, 0.0));
+        if count - c0 > 0.0 {
+            let (c, s) = (count - c0, (sum - s0) * 1e3);
+            println!("| {key} | {c:.0} | {s:.1} | {:.3} |", s / c);
+        }
+    }
+    b.progress("teardown floors (in-process batches)");
+    let batch_container = format!("{}-ft", b.prefix);
+    make_namespace(&batch_container);
+    let batches: Vec<BatchFloor> = [20, 100, b.cfg.teardown]
+        .iter()
+        .enumerate()
+        .map(|(i, &n)| measure_batch_floor(floor_host, &batch_container, n, i))
+        .collect();
+    report_teardown(&Report {
+        cfg: &b.cfg,
+        floor,
+        halves: (floor, floor),
+        net_ops: &[],
+        ep_ops: &[],
+        waves: &waves,
+        idle: Mem::default(),
+        loaded: Mem::default(),
+        restarted: Mem::default(),
+        load: (0, 0),
+        first_start: Duration::ZERO,
+        startup: &Samples::default(),
+        teardown: &teardown,
+        batches: &batches,
+    });
+    println!("\nteardown only; load average {} after", load_average());
+}
+
+/// Every histogram's (count, sum in seconds) from the daemon's `/metrics`, by series.
+fn operation_sums(client: &mut Client) -> std::collections::BTreeMap<String, (f64, f64)> {
+    let (r, _) = client.must("GET", "/metrics", None, 200);
+    let mut out = std::collections::BTreeMap::<String, (f64, f64)>::new();
+    for line in r.body.lines() {
+        let Some((series, value)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let Ok(value) = value.parse::<f64>() else {
+            continue;
+        };
+        let Some((name, labels)) = series.split_once('{') else {
+            continue;
+        };
+        let key = format!(
+            "{}{{{labels}",
+            name.trim_end_matches("_sum").trim_end_matches("_count")
+        );
+        if name.ends_with("_count") {
+            out.entry(key).or_default().0 = value;
+        } else if name.ends_with("_sum") {
+            out.entry(key).or_default().1 = value;
+        }
+    }
+    out
 }
 
 struct Report<'a> {

@@ -120,9 +120,20 @@ enum Scenario {
     ContainerStart,
     /// `POST /containers/{id}/stop` of such a container, started.
     ContainerStop,
-    /// The background deletion of what a disconnect (`true`) or a network removal (`false`)
-    /// cut off: the request is answered, then the daemon dies before the links are deleted.
-    Reap(bool),
+    /// The background deletion of what a disconnect or a network removal cut off: the request
+    /// is answered, then the daemon dies before the links are deleted.
+    Reap(Reaped),
+}
+
+/// What the reaper was to delete when the daemon died.
+#[derive(Clone, Copy, Debug, PartialEq)]
+enum Reaped {
+    /// A bridge endpoint's veth, in the daemon's namespace.
+    Disconnect,
+    /// A removed network's bridge.
+    Remove,
+    /// A macvlan, doomed inside the container's namespace.
+    MacvlanDisconnect,
 }
 
 fn scenario_of(step: &str) -> Vec<Scenario> {
@@ -153,7 +164,11 @@ fn scenario_of(step: &str) -> Vec<Scenario> {
         "container.create" => vec![Scenario::ContainerCreate],
         "container.start" => vec![Scenario::ContainerStart],
         "container.stop" => vec![Scenario::ContainerStop],
-        "reap" => vec![Scenario::Reap(true), Scenario::Reap(false)],
+        "reap" => vec![
+            Scenario::Reap(Reaped::Disconnect),
+            Scenario::Reap(Reaped::Remove),
+            Scenario::Reap(Reaped::MacvlanDisconnect),
+        ],
         _ => panic!("crash point {step} has no scenario in tests/crash.rs: add one"),
     }
 }
@@ -307,13 +322,22 @@ fn reap_walk(
     names: &SandboxNames,
     step: &str,
     after: &str,
-    by_disconnect: bool,
+    what: Reaped,
 ) -> Outcome {
-    create_net(d);
+    let _out = (what == Reaped::MacvlanDisconnect).then(|| macvlan_outside(d));
+    if what == Reaped::MacvlanDisconnect {
+        expect(
+            &d.post("/networks/create", &macvlan_body(false)),
+            201,
+            "create",
+        );
+    } else {
+        create_net(d);
+    }
     let (gone, stays) = (names.fresh(), names.fresh());
     create_sandbox(d, &gone);
     create_sandbox(d, &stays);
-    if by_disconnect {
+    if what != Reaped::Remove {
         expect(&connect(d, NET, &gone), 200, "connect");
         expect(&connect(d, NET, &stays), 200, "connect");
         let body = json!({"Container": gone});
@@ -603,7 +627,7 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
         | Scenario::MacvlanRemove(_)
         | Scenario::MacvlanConnect
         | Scenario::MacvlanDisconnect => macvlan_walk(&mut d, step, scenario, &after, &names),
-        Scenario::Reap(disconnect) => reap_walk(&mut d, &names, step, &after, disconnect),
+        Scenario::Reap(what) => reap_walk(&mut d, &names, step, &after, what),
         Scenario::Disconnect => {
             create_net(&d);
             let name = names.fresh();
@@ -647,7 +671,12 @@ fn walk(step: &str, scenario: Scenario) -> Outcome {
                 }
             }
             assert!(member(&d, NET, &name).is_none());
-            assert_eq!(interfaces(&name), Vec::<String>::new());
+            // What the repeated disconnect cut off goes with the reaper's next round.
+            assert!(
+                eventually(10, || interfaces(&name).is_empty()),
+                "{after}: interfaces left: {:?}",
+                interfaces(&name)
+            );
             assert_consistent(&d, &format!("{after}, disconnect repeated"));
             // Its address was freed: connecting again gets the lowest one back.
             expect(&connect(&d, NET, &name), 200, "reconnect");
@@ -913,10 +942,11 @@ fn macvlan_walk(
                 want,
                 &format!("{after}: disconnect again"),
             );
-            assert_eq!(
-                interfaces(&name),
-                Vec::<String>::new(),
-                "{after}: interfaces left"
+            // What the repeated disconnect cut off goes with the reaper's next round.
+            assert!(
+                eventually(10, || interfaces(&name).is_empty()),
+                "{after}: interfaces left: {:?}",
+                interfaces(&name)
             );
             assert_consistent(d, &format!("{after}, disconnect repeated"));
             expect(&connect(d, NET, &name), 200, "reconnect");
@@ -1201,7 +1231,12 @@ fn connect_by_pid(d: &mut Daemon, step: &str, after: &str) -> Outcome {
         200,
         &format!("{after}: disconnect by the surviving PID"),
     );
-    assert_eq!(interfaces(&ns.name), Vec::<String>::new());
+    // What the disconnect cut off goes with the reaper's next round.
+    assert!(
+        eventually(10, || interfaces(&ns.name).is_empty()),
+        "{after}: interfaces left: {:?}",
+        interfaces(&ns.name)
+    );
     assert_consistent(d, &format!("{after}, disconnected"));
     outcome
 }

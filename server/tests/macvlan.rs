@@ -321,3 +321,55 @@ fn reconcile_puts_back_what_went_missing() {
     d.restart();
     assert_consistent(&d, "after restart");
 }
+
+/// A disconnect answers once the macvlan is cut off inside the container (down, out of the
+/// way of the next `eth0`, marked doomed); the reaper deletes it there soon after, and a
+/// reconnect at once works.
+#[test]
+fn disconnect_cuts_the_macvlan_off_at_once_and_the_reaper_deletes_it() {
+    let d = Daemon::start();
+    let _out = outside(&d);
+    create_ok(&d, "mv", json!({"parent": PARENT}));
+    let c = Netns::new("nbt");
+    let others = |ns: &str| -> Vec<Value> {
+        links(ns)
+            .into_iter()
+            .filter(|l| l["ifname"] != "lo")
+            .collect()
+    };
+    for round in 0..3 {
+        connect_ok(&d, "mv", &c.name);
+        disconnect_ok(&d, "mv", &c.name);
+        assert!(
+            link(&c.name, "eth0").is_none(),
+            "round {round}: eth0 still there"
+        );
+        for l in others(&c.name) {
+            assert!(
+                !flags(&l).iter().any(|f| f == "UP"),
+                "round {round}: a usable interface is left: {l}"
+            );
+            assert_eq!(
+                l["ifalias"], "netbridge-doomed",
+                "round {round}: not marked doomed: {l}"
+            );
+        }
+        assert!(
+            !ping(&c.name, GATEWAY),
+            "round {round}: the gateway is still reachable"
+        );
+        connect_ok(&d, "mv", &c.name);
+        assert!(
+            ping(&c.name, GATEWAY),
+            "round {round}: reconnected, yet the gateway is unreachable"
+        );
+        disconnect_ok(&d, "mv", &c.name);
+    }
+    assert!(
+        common::eventually(10, || others(&c.name).is_empty()),
+        "doomed macvlans never deleted: {:?}",
+        others(&c.name)
+    );
+    assert_consistent(&d, "after macvlan disconnects");
+    remove(&d, "mv");
+}

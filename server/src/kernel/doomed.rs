@@ -17,7 +17,7 @@ use tracing::debug;
 use super::{
     Kernel, KernelError,
     error::netlink_errno,
-    link::{connect_here, get_link, validate_link_name},
+    link::{connect_here, dump_links, get_link, link_info, validate_link_name},
     netns::{Netns, run_in_netns},
     task::{elapsed_us, run_detached},
 };
@@ -95,15 +95,7 @@ impl Kernel {
                 .link_group(DOOMED_GROUP)
                 .alias(DOOMED_ALIAS)
                 .build();
-            if !set_unless_gone(&handle, cut, "doom link", &name).await? {
-                return Ok(false);
-            }
-            // Once in the group the reaper may take it at any moment: gone is renamed enough.
-            let rename = LinkUnspec::new_with_index(index)
-                .name(format!("nbd{index:x}"))
-                .build();
-            set_unless_gone(&handle, rename, "rename doomed link", &name).await?;
-            Ok(true)
+            down_and_rename(&handle, cut, &format!("nbd{index:x}"), &name).await
         })
         .await
     }
@@ -114,6 +106,40 @@ impl Kernel {
     pub async fn reap_doomed(&self) -> Result<bool, KernelError> {
         reap_group(&self.handle).await
     }
+
+    /// Cuts off the link marked `alias` inside `ns` (an endpoint that lives only in there, a
+    /// macvlan): down, into the namespace's doomed group and renamed, in one request, so its
+    /// name is free and it carries nothing; [`reap_doomed_in`] deletes it. `Ok(false)` if
+    /// there is no such link.
+    pub async fn doom_marked_in(&self, ns: &Netns, alias: &str) -> Result<bool, KernelError> {
+        let alias = alias.to_owned();
+        run_in_netns(ns, "cut off link in namespace", move |inner| async move {
+            let links = dump_links(&inner.handle).await?;
+            let Some(l) = links
+                .iter()
+                .map(link_info)
+                .find(|l| l.alias.as_deref() == Some(&alias))
+            else {
+                return Ok(false);
+            };
+            let cut = LinkUnspec::new_with_index(l.index)
+                .down()
+                .link_group(DOOMED_GROUP)
+                .alias(DOOMED_ALIAS)
+                .build();
+            down_and_rename(&inner.handle, cut, &format!("nbm{:x}", l.index), &l.name).await
+        })
+        .await
+    }
+}
+
+/// Deletes every doomed link inside `ns` in one request, on the namespace's own thread and
+/// socket. `Ok(false)` when there was none.
+pub async fn reap_doomed_in(ns: &Netns) -> Result<bool, KernelError> {
+    run_in_netns(ns, "delete doomed links in namespace", |inner| async move {
+        reap_group(&inner.handle).await
+    })
+    .await
 }
 
 /// A netlink socket of the reaper's own. The kernel handles a request in its sender's system
@@ -179,13 +205,37 @@ async fn set_aside(
     let Some(msg) = found else {
         return Ok(());
     };
-    let index = msg.header.index;
-    let down = LinkUnspec::new_with_index(index).down().build();
-    if set_unless_gone(handle, down, "set container end down", name).await? {
-        let rename = LinkUnspec::new_with_index(index).name(free_name).build();
-        set_unless_gone(handle, rename, "rename container end", name).await?;
-    }
+    let change = LinkUnspec::new_with_index(msg.header.index).down().build();
+    down_and_rename(handle, change, free_name, name).await?;
     Ok(())
+}
+
+/// `change` (which takes the link down) and a rename, as one request where the kernel renames
+/// a link that is up (Linux 6.2 on: it renames first, then applies the flags); as two, down
+/// first, where it refuses that (EBUSY). `Ok(false)` if the link is gone.
+async fn down_and_rename(
+    handle: &Handle,
+    change: LinkMessage,
+    new_name: &str,
+    name: &str,
+) -> Result<bool, KernelError> {
+    let mut both = change.clone();
+    both.attributes
+        .push(LinkAttribute::IfName(new_name.to_owned()));
+    match handle.link().set(both).execute().await {
+        Ok(()) => return Ok(true),
+        Err(e) if netlink_errno(&e) == Some(libc::ENODEV) => return Ok(false),
+        Err(e) if netlink_errno(&e) == Some(libc::EBUSY) => {}
+        Err(e) => return Err(KernelError::netlink("cut off link", name, e)),
+    }
+    let index = change.header.index;
+    if !set_unless_gone(handle, change, "cut off link", name).await? {
+        return Ok(false);
+    }
+    let rename = LinkUnspec::new_with_index(index)
+        .name(new_name.to_owned())
+        .build();
+    set_unless_gone(handle, rename, "rename cut-off link", name).await
 }
 
 /// One RTM_SETLINK; `Ok(false)` if the link is gone.

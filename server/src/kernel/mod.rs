@@ -36,7 +36,7 @@ mod tests;
 pub use address::Gateways;
 pub use bridge::{BridgeSpec, Ensured};
 pub use datagrams::{BATCH, Inbox, Outbox, Peer};
-pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks};
+pub use doomed::{DOOMED_ALIAS, DOOMED_GROUP, DoomedLinks, reap_doomed_in};
 pub use error::KernelError;
 pub use firewall::{
     DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables, PortRule, Proto,

@@ -361,7 +361,11 @@ impl Daemon {
         network: &Network,
         container: &Container,
     ) -> Result<bool> {
-        let _locks = self.lock_endpoint(&network.id, container.namespace).await;
+        let mut locks = self.lock_endpoint(&network.id, container.namespace).await;
+        // The network's lock orders address picks and removal, neither of which a disconnect
+        // needs held: a removal refuses while the row stands, and the address is free only
+        // once the row is gone. Disconnects from one network go side by side.
+        locks.release_network();
         // Forgotten and recorded again while we waited: the record as it stands now.
         let Some(container) = self
             .store
@@ -398,24 +402,38 @@ impl Daemon {
         }
         // Veth first, row last: a crash in between leaves the row, and start-up re-attaches
         // the endpoint, so disconnecting again works.
+        let driver = driver::of(network)?;
+        let inside = driver.lives_inside().then(|| container.netns_path.clone());
         let journaled = Op::Disconnect {
             host_ifname: endpoint.host_ifname.clone(),
+            netns: inside.clone().unwrap_or_default(),
         };
         let op = self.journal(&endpoint.id, &journaled).await?;
         crash::point("disconnect.journaled");
         // A vanished namespace took the interface with it: nothing to cut off is fine. The
         // links are deleted later, in a batch, by the reaper.
-        if let Err(e) = self.cut_off_endpoint(network, endpoint, container).await {
-            self.store.end_op(op).await?;
-            return Err(e);
-        }
+        let cut = match self.cut_off_endpoint(network, endpoint, container).await {
+            Ok(cut) => cut,
+            Err(e) => {
+                self.store.end_op(op).await?;
+                return Err(e);
+            }
+        };
         crash::point("disconnect.detached");
-        self.store.delete_endpoint(&endpoint.id).await?;
+        // Row, journal entry and event: one request. A link doomed inside the container's
+        // namespace keeps the entry open until the reaper has deleted it.
+        let event = network_event("disconnect", network, Some(container));
+        let handed_over = inside.filter(|_| cut);
+        let close = handed_over.is_none().then_some(op);
+        self.store
+            .finish_disconnect(close, &endpoint.id, &event)
+            .await?;
         crash::point("disconnect.row");
-        self.store.end_op(op).await?;
-        self.reaper.wake();
-        self.emit_network("disconnect", network, Some(container))
-            .await;
+        match handed_over {
+            Some(netns) => self.reaper.reap_inside(netns, op),
+            None => self.reaper.wake(),
+        }
+        self.broadcast(event);
         // The default route went with the interface; the next network in line provides it.
         if !network.internal {
             self.rehome_gateway(container).await;

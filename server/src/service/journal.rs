@@ -51,9 +51,16 @@ pub(super) enum Op {
         netns: String,
     },
     /// Do: the driver's cut-off (its links into the doomed group that the reaper and
-    /// start-up delete, the container end down and renamed), then the row. Undo: nothing; the row stands and
-    /// is re-attached, or it is gone and the work was done.
-    Disconnect { host_ifname: String },
+    /// start-up delete, the container end down and renamed), then the row. Undo: the doomed
+    /// links inside `netns` deleted; then the row stands and is re-attached, or it is gone and
+    /// the work was done.
+    Disconnect {
+        host_ifname: String,
+        /// The container's namespace, for drivers whose interface lives only in there: its
+        /// doomed group is the reaper's to delete, and the entry stays open until it has.
+        #[serde(default, skip_serializing_if = "String::is_empty")]
+        netns: String,
+    },
     /// Do: row, then namespace. Undo: row and namespace.
     CreateSandbox { name: String, path: String },
     /// Do: namespace, then row. Undo: a namespace whose row is gone is finished off.
@@ -190,7 +197,14 @@ impl Op {
             Op::RemoveNetwork { .. } => {
                 repairs.push(format!("interrupted remove_network of {subject} settled"));
             }
-            Op::Disconnect { .. } => {
+            Op::Disconnect { netns, .. } => {
+                // A namespace that is gone took its links with it.
+                if !netns.is_empty()
+                    && let Ok(ns) = Netns::open(Path::new(netns))
+                    && let Err(e) = crate::kernel::reap_doomed_in(&ns).await
+                {
+                    repairs.push(format!("doomed links in {netns} could not be deleted: {e}"));
+                }
                 repairs.push(format!("interrupted disconnect of {subject} settled"));
             }
             Op::CreateContainer { .. } => repairs.push(d.undo_create_container(subject).await?),
@@ -246,6 +260,11 @@ mod tests {
             },
             Op::Disconnect {
                 host_ifname: "veth1234567".into(),
+                netns: String::new(),
+            },
+            Op::Disconnect {
+                host_ifname: "-".into(),
+                netns: "/run/netns/a".into(),
             },
             Op::CreateSandbox {
                 name: "a".into(),

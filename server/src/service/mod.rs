@@ -106,8 +106,8 @@ pub(crate) struct EndpointLocks {
 }
 
 impl EndpointLocks {
-    /// Lets other work on the network go on while this endpoint's kernel work finishes: once
-    /// its row is written, the row itself keeps its address and its place.
+    /// Lets other work on the network go on while this endpoint's work finishes: a connect's
+    /// row, once written, keeps its address and its place; a disconnect needs it not at all.
     fn release_network(&mut self) {
         self.network = None;
     }
@@ -121,6 +121,7 @@ impl Daemon {
         settings: Settings,
     ) -> Daemon {
         Daemon {
+            reaper: reaper::Reaper::new(store.clone()),
             store,
             kernel,
             firewall,
@@ -134,7 +135,6 @@ impl Daemon {
             prune_running: AtomicBool::new(false),
             changes: std::sync::atomic::AtomicU64::new(0),
             name_server: std::sync::OnceLock::new(),
-            reaper: reaper::Reaper::default(),
             ports: Mutex::new(ports::PortTable::default()),
             cluster: std::sync::OnceLock::new(),
         }

@@ -1,34 +1,75 @@
 //! The background deleter of doomed links (see `kernel::doomed`). Disconnects and network
 //! removals cut links off and wake it; it deletes the whole doomed group in one request, so a
-//! grace period is paid once per batch, not once per link. Wake-ups that arrive while it works
-//! fold into one more round: however far behind it falls, it holds one flag, not a queue, and
-//! the backlog lives in the kernel's group (links the kernel would hold anyway).
+//! grace period is paid once per batch, not once per link. A round waits for a burst of
+//! cut-offs to pass (see [`settle`]), and wake-ups that arrive while it works fold into one more
+//! round: however far behind it falls, the backlog of the daemon's namespace lives in the
+//! kernel's group (links the kernel would hold anyway).
+//!
+//! An endpoint that lives only inside its container's namespace (a macvlan) is doomed in that
+//! namespace's group; its disconnect leaves its journal entry open and hands the namespace's
+//! path here, and the entry is closed once that group is deleted (a crash before that: start-up
+//! deletes it). Those hand-overs are the only queue, one path and one number per disconnect.
 //!
 //! It runs on a thread of its own with a netlink socket of its own: a group delete blocks its
 //! sender for the whole grace period, which must stall neither a tokio worker nor the
 //! daemon's shared socket.
 
-use std::sync::{Arc, OnceLock};
+use std::collections::HashSet;
+use std::path::Path;
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
 
 use tokio::sync::Notify;
 
 use super::crash;
-use crate::kernel::DoomedLinks;
+use crate::kernel::{DoomedLinks, Netns, reap_doomed_in};
+use crate::store::Store;
 
-#[derive(Default)]
+/// A namespace holding a doomed link of its own, and the open journal entry of the disconnect
+/// that cut it off.
+pub(super) struct Inside {
+    pub(super) netns: String,
+    pub(super) op: i64,
+}
+
 pub(super) struct Reaper {
+    store: Store,
     wake: Arc<Notify>,
+    inside: Arc<Mutex<Handed>>,
     started: OnceLock<()>,
 }
 
+/// Namespaces handed over and not yet reaped, and the journal entries not yet closed.
+#[derive(Default)]
+struct Handed {
+    pending: Vec<Inside>,
+    /// Entries a reconcile must leave alone: their disconnect is not interrupted.
+    open: HashSet<i64>,
+}
+
 impl Reaper {
-    /// Asks for a round soon; starts the thread on first use.
+    pub(super) fn new(store: Store) -> Reaper {
+        Reaper {
+            store,
+            wake: Arc::default(),
+            inside: Arc::default(),
+            started: OnceLock::new(),
+        }
+    }
+
+    /// Asks for a round soon; starts the thread on first use (from the daemon's runtime, where
+    /// journal entries are closed).
     pub(super) fn wake(&self) {
         self.started.get_or_init(|| {
-            let wake = self.wake.clone();
+            let round = Round {
+                wake: self.wake.clone(),
+                inside: self.inside.clone(),
+                store: self.store.clone(),
+                daemon: tokio::runtime::Handle::current(),
+            };
             let spawned = std::thread::Builder::new()
                 .name("netbridge-reaper".into())
-                .spawn(move || reap_forever(wake));
+                .spawn(move || reap_forever(round));
             if let Err(e) = spawned {
                 // The links stay in the group until the next start-up deletes them.
                 tracing::error!(error = %e, "cannot start the reaper thread");
@@ -36,9 +77,38 @@ impl Reaper {
         });
         self.wake.notify_one();
     }
+
+    /// Hands over a namespace whose own doomed group holds a link, with the journal entry to
+    /// close once it is deleted; then wakes the reaper.
+    pub(super) fn reap_inside(&self, netns: String, op: i64) {
+        let mut handed = lock(&self.inside);
+        handed.pending.push(Inside { netns, op });
+        handed.open.insert(op);
+        drop(handed);
+        self.wake();
+    }
+
+    /// Whether the journal entry `op` is the reaper's to close (not an interrupted operation).
+    pub(super) fn holds(&self, op: i64) -> bool {
+        lock(&self.inside).open.contains(&op)
+    }
 }
 
-fn reap_forever(wake: Arc<Notify>) {
+fn lock(inside: &Mutex<Handed>) -> std::sync::MutexGuard<'_, Handed> {
+    inside
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+/// What the reaper's thread holds.
+struct Round {
+    wake: Arc<Notify>,
+    inside: Arc<Mutex<Handed>>,
+    store: Store,
+    daemon: tokio::runtime::Handle,
+}
+
+fn reap_forever(round: Round) {
     let runtime = match tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -58,14 +128,72 @@ fn reap_forever(wake: Arc<Notify>) {
             }
         };
         loop {
-            wake.notified().await;
+            round.wake.notified().await;
+            settle(&round.wake).await;
             crash::point("reap.started");
             if let Err(e) = links.reap().await {
                 // The links stay in the group: the next round, or the next start-up, takes them.
                 tracing::warn!(error = %e, "cannot delete doomed links");
             }
+            let pending = std::mem::take(&mut lock(&round.inside).pending);
+            for i in pending {
+                if reap_in(&i.netns).await {
+                    let (store, inside) = (round.store.clone(), round.inside.clone());
+                    round
+                        .daemon
+                        .spawn(async move { close(&store, &inside, i.op).await });
+                }
+            }
         }
     });
+}
+
+/// How long no cut-off must come before a round, and the longest a round waits for that.
+const QUIET: Duration = Duration::from_millis(5);
+const LONGEST_WAIT: Duration = Duration::from_millis(200);
+
+/// Lets a burst of cut-offs finish before a round: a group delete holds the kernel's RTNL lock
+/// through its grace periods, and every cut-off of the burst needs that lock too. Returns
+/// once no wake-up came for [`QUIET`], or after [`LONGEST_WAIT`] (a steady stream still gets
+/// its rounds).
+async fn settle(wake: &Notify) {
+    let longest = tokio::time::Instant::now() + LONGEST_WAIT;
+    loop {
+        let until = longest.min(tokio::time::Instant::now() + QUIET);
+        if tokio::time::timeout_at(until, wake.notified())
+            .await
+            .is_err()
+            || until == longest
+        {
+            return;
+        }
+    }
+}
+
+/// Deletes the doomed links inside the namespace at `netns`; `false` if they may be left (the
+/// journal entry then stays open for the next start-up).
+async fn reap_in(netns: &str) -> bool {
+    // A namespace that is gone took its links with it.
+    let Ok(ns) = Netns::open(Path::new(netns)) else {
+        return true;
+    };
+    match reap_doomed_in(&ns).await {
+        Ok(_) => true,
+        Err(e) => {
+            tracing::warn!(netns, error = %e, "cannot delete doomed links in a namespace");
+            false
+        }
+    }
+}
+
+/// Closes a handed-over disconnect's journal entry; left open (for start-up) if that fails.
+async fn close(store: &Store, inside: &Mutex<Handed>, op: i64) {
+    match store.end_op(op).await {
+        Ok(()) => {
+            lock(inside).open.remove(&op);
+        }
+        Err(e) => tracing::warn!(op, error = %e, "cannot close a disconnect's journal entry"),
+    }
 }
 
 impl super::Daemon {
@@ -75,6 +203,12 @@ impl super::Daemon {
     pub async fn finish_teardowns(&self) {
         if let Err(e) = self.kernel.reap_doomed().await {
             tracing::warn!(error = %e, "cannot delete doomed links at shutdown");
+        }
+        let pending = std::mem::take(&mut lock(&self.reaper.inside).pending);
+        for i in pending {
+            if reap_in(&i.netns).await {
+                close(&self.store, &self.reaper.inside, i.op).await;
+            }
         }
     }
 }

@@ -354,6 +354,28 @@ impl Store {
         self.trim_events(done.last_insert_rowid()).await
     }
 
+    /// Deletes a disconnected endpoint's row, closes its journal entry `op` (if given) and
+    /// records its event, as one request (in that order: a crash in between leaves an entry
+    /// whose undo finds the work done).
+    pub async fn finish_disconnect(
+        &self,
+        op: Option<i64>,
+        endpoint_id: &str,
+        event: &crate::model::Event,
+    ) -> Result<()> {
+        let _timer = crate::metrics::Timer::new("sqlite", "finish_disconnect");
+        let query = match op {
+            Some(op) => sqlx::query(FINISH_DISCONNECT).bind(endpoint_id).bind(op),
+            None => sqlx::query(DISCONNECT_KEEPING_OP).bind(endpoint_id),
+        };
+        let done = bind_event(query, event)
+            .execute(&self.pool)
+            .await
+            .ctx("recording a disconnect")?;
+        self.cached_mut().remove_endpoint(endpoint_id);
+        self.trim_events(done.last_insert_rowid()).await
+    }
+
     pub async fn delete_endpoint(&self, id: &str) -> Result<bool> {
         let _timer = crate::metrics::Timer::new("sqlite", "delete_endpoint");
         let done = sqlx::query("DELETE FROM endpoints WHERE id = ?")
@@ -546,6 +568,12 @@ const FINISH_CONNECT: &str = concat!(
     "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?; ",
     insert_event!()
 );
+const FINISH_DISCONNECT: &str = concat!(
+    "DELETE FROM endpoints WHERE id = ?; DELETE FROM journal WHERE id = ?; ",
+    insert_event!()
+);
+const DISCONNECT_KEEPING_OP: &str =
+    concat!("DELETE FROM endpoints WHERE id = ?; ", insert_event!());
 const BEGIN_CONNECT: &str = concat!(insert_journal!(), " RETURNING id; ", insert_endpoint!());
 
 type Query<'q> = sqlx::query::Query<'q, sqlx::Sqlite, sqlx::sqlite::SqliteArguments>;

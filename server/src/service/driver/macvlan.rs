@@ -372,6 +372,36 @@ impl Driver for Macvlan {
         })
     }
 
+    fn cut_off<'a>(
+        &'a self,
+        env: Env<'a>,
+        e: &'a Endpoint,
+        ns: Option<&'a Netns>,
+    ) -> Fut<'a, bool> {
+        Box::pin(async move {
+            // A vanished namespace took the macvlan with it.
+            let Some(ns) = ns else {
+                return Ok(false);
+            };
+            // Passthru owns its parent: the next connect needs the old macvlan gone.
+            if let Some(n) = env.store.network(&e.network_id).await?
+                && state_of::<MacvlanState>(&n)?.mode == "passthru"
+            {
+                return self.detach(env, &e.id, &e.host_ifname, Some(ns)).await;
+            }
+            timed(
+                "netlink",
+                "cut_off_macvlan",
+                env.kernel.doom_marked_in(ns, &mark(&e.id)),
+            )
+            .await
+            .map_err(Error::kernel(format!(
+                "cannot cut off the macvlan of endpoint {}",
+                e.id
+            )))
+        })
+    }
+
     fn intact<'a>(
         &'a self,
         env: Env<'a>,

@@ -10,7 +10,11 @@
 
 use rtnetlink::{
     Handle, LinkUnspec,
-    packet_route::link::{LinkAttribute, LinkMessage},
+    packet_route::{
+        AddressFamily,
+        address::AddressMessage,
+        link::{LinkAttribute, LinkMessage},
+    },
 };
 use tracing::debug;
 
@@ -79,8 +83,9 @@ impl Kernel {
         Ok(cut)
     }
 
-    /// Cuts a bridge off for later deletion: down, into the doomed group, renamed so a new
-    /// network may take its name at once. `Ok(false)` if there is no such link.
+    /// Cuts a bridge off for later deletion: down, into the doomed group, renamed and its IPv4
+    /// addresses dropped, so a new network may take its name and (also automatically) its
+    /// subnet at once. `Ok(false)` if there is no such link.
     pub async fn doom_bridge(&self, name: &str) -> Result<bool, KernelError> {
         validate_link_name("link name", name)?;
         let handle = self.handle.clone();
@@ -95,7 +100,11 @@ impl Kernel {
                 .link_group(DOOMED_GROUP)
                 .alias(DOOMED_ALIAS)
                 .build();
-            down_and_rename(&handle, cut, &format!("nbd{index:x}"), &name).await
+            if !down_and_rename(&handle, cut, &format!("nbd{index:x}"), &name).await? {
+                return Ok(false);
+            }
+            drop_ipv4_addresses(&handle, index, &name).await?;
+            Ok(true)
         })
         .await
     }
@@ -236,6 +245,31 @@ async fn down_and_rename(
         .name(new_name.to_owned())
         .build();
     set_unless_gone(handle, rename, "rename cut-off link", name).await
+}
+
+/// Frees a doomed bridge's IPv4 subnets for automatic allocation at once: going down took its
+/// connected routes, but its addresses would stay until the reap. An RTM_DELADDR naming no
+/// address deletes the link's first one, so one request per subnet, until none is left.
+async fn drop_ipv4_addresses(handle: &Handle, index: u32, name: &str) -> Result<(), KernelError> {
+    loop {
+        let mut first = AddressMessage::default();
+        first.header.family = AddressFamily::Inet;
+        first.header.index = index;
+        match handle.address().del(first).execute().await {
+            Ok(()) => continue,
+            // None left, or the reaper took the link meanwhile.
+            Err(e) if matches!(netlink_errno(&e), Some(libc::EADDRNOTAVAIL | libc::ENODEV)) => {
+                return Ok(());
+            }
+            Err(e) => {
+                return Err(KernelError::netlink(
+                    "delete doomed bridge address",
+                    name,
+                    e,
+                ));
+            }
+        }
+    }
 }
 
 /// One RTM_SETLINK; `Ok(false)` if the link is gone.

@@ -50,18 +50,12 @@ impl Drop for EtcdMember {
     }
 }
 
-/// The three hosts. Field order is drop order: etcd, then daemons, then the underlay, then
-/// the turn.
+/// The three hosts. Field order is drop order: etcd, then daemons, then the underlay.
 pub struct Hosts {
     pub etcd: Vec<EtcdMember>,
     pub hosts: Vec<Daemon>,
     pub underlay: Netns,
-    _turn: std::sync::MutexGuard<'static, ()>,
 }
-
-/// One cluster at a time: three etcd members and three daemons each are more than two cores
-/// run side by side with the time bounds the tests assert (leases, 503 within a second).
-static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 pub fn host_addr(i: usize) -> String {
     format!("10.9.0.{}", i + 1)
@@ -69,8 +63,6 @@ pub fn host_addr(i: usize) -> String {
 
 impl Hosts {
     pub fn new() -> Hosts {
-        // A test that failed while holding the turn poisons it; the next may still run.
-        let turn = TURN.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let underlay = Netns::new("nbt-ul");
         underlay.ip(&["link", "add", "ul", "type", "bridge"]);
         underlay.ip(&["link", "set", "ul", "up"]);
@@ -172,7 +164,6 @@ impl Hosts {
             etcd,
             hosts,
             underlay,
-            _turn: turn,
         };
         for d in &h.hosts {
             assert!(

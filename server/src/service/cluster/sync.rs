@@ -28,6 +28,7 @@ impl Daemon {
     async fn hold_lease(self: Arc<Self>, cluster: Arc<Cluster>) {
         let ttl = cluster.lease_ttl;
         let beat = Duration::from_millis(ttl * 1000 / 3);
+        let mut first = true;
         loop {
             let lease = match cluster.store.grant(ttl).await {
                 Ok(id) => id,
@@ -39,7 +40,8 @@ impl Daemon {
             };
             cluster.lease.store(lease, Ordering::Release);
             tracing::info!(lease, ttl, "cluster lease granted");
-            self.publish_own(&cluster, lease).await;
+            self.publish_own(&cluster, lease, first).await;
+            first = false;
             let mut published: Option<Vec<String>> = None;
             let mut last_renewal = tokio::time::Instant::now();
             loop {
@@ -85,10 +87,11 @@ impl Daemon {
         subnets
     }
 
-    /// Makes the cluster hold exactly this host's endpoints of global networks: each local
-    /// one claimed under `lease`, each claim of this host without a local endpoint (a connect
-    /// cut short by a crash) released.
-    async fn publish_own(&self, cluster: &Cluster, lease: i64) {
+    /// Makes the cluster hold this host's endpoints of global networks: each local one
+    /// claimed under `lease`. At start-up (`release_stale`) each claim of this host without a
+    /// local endpoint (a connect cut short by a crash) is released too; later, such a claim is
+    /// a connect in flight (claimed, row not yet written), which must keep it.
+    async fn publish_own(&self, cluster: &Cluster, lease: i64, release_stale: bool) {
         let _shared = self.exclusive.read().await;
         let snap = match cluster.store.snapshot().await {
             Ok(s) => s,
@@ -129,6 +132,7 @@ impl Daemon {
         for stale in snap
             .endpoints
             .iter()
+            .filter(|_| release_stale)
             .filter(|c| c.host == cluster.host && !mine.contains_key(&c.endpoint))
         {
             tracing::info!(endpoint = %stale.endpoint, ip = %stale.ip, "releasing a claim no local endpoint holds");

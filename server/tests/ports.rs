@@ -149,6 +149,18 @@ impl Lab {
         name
     }
 
+    /// `docker run -d <flags> --name <name> busybox sleep`, expected to fail: the name and
+    /// the CLI's error output.
+    fn refused_run(&mut self, flags: &[&str]) -> (String, String) {
+        let name = self.fresh();
+        let mut args = vec!["run", "-d"];
+        args.extend_from_slice(flags);
+        args.extend_from_slice(&["--name", &name, "busybox", "sleep", "1"]);
+        let out = self.docker(&args);
+        assert!(!out.status.success(), "{args:?} was not refused");
+        (name, stderr(&out))
+    }
+
     /// The answering server inside container `name`: TCP 80, UDP 5300 (53 is the resolver's).
     fn serve(&mut self, name: &str) {
         let child = Command::new("ip")
@@ -421,25 +433,10 @@ fn conflicts_are_refused_and_change_nothing() {
     assert!(!lab.bindable(8080), "8080 is held by the daemon");
 
     // Docker's words for a port already published.
-    let second = lab.fresh();
-    let out = lab.docker(&[
-        "run",
-        "-d",
-        "-p",
-        "8080:80",
-        "--network",
-        &net,
-        "--name",
-        &second,
-        "busybox",
-        "sleep",
-        "1",
-    ]);
-    assert!(!out.status.success());
+    let (second, err) = lab.refused_run(&["-p", "8080:80", "--network", &net]);
     assert!(
-        stderr(&out).contains("Bind for 0.0.0.0:8080 failed: port is already allocated"),
-        "{}",
-        stderr(&out)
+        err.contains("Bind for 0.0.0.0:8080 failed: port is already allocated"),
+        "{err}"
     );
     assert_eq!(lab.map("ports_v4"), before);
     let state = lab.inspect(&second)["State"]["Running"].clone();
@@ -451,26 +448,8 @@ fn conflicts_are_refused_and_change_nothing() {
 
     // A port another program listens on is refused, as Docker's bound socket refuses it.
     lab.hold(9090);
-    let third = lab.fresh();
-    let out = lab.docker(&[
-        "run",
-        "-d",
-        "-p",
-        "9090:80",
-        "--network",
-        &net,
-        "--name",
-        &third,
-        "busybox",
-        "sleep",
-        "1",
-    ]);
-    assert!(!out.status.success());
-    assert!(
-        stderr(&out).contains("address already in use"),
-        "{}",
-        stderr(&out)
-    );
+    let (_, err) = lab.refused_run(&["-p", "9090:80", "--network", &net]);
+    assert!(err.contains("address already in use"), "{err}");
     assert_eq!(lab.map("ports_v4"), before);
 
     // A range takes its first free port; an ephemeral one comes from ip_local_port_range.

@@ -90,7 +90,7 @@ fn cluster_of(args: &ServeArgs) -> Result<Option<crate::service::Cluster>, Serve
         key: args.cluster_key.clone(),
     });
     let config = EtcdConfig::parse(url, tls).map_err(ServeError::Cluster)?;
-    let etcd = Etcd::new(config).map_err(ServeError::Cluster)?;
+    let etcd = Etcd::new(config, host).map_err(ServeError::Cluster)?;
     tracing::info!(store = %url, advertise = %host, "global networks are shared through etcd");
     Ok(Some(Cluster::new(Box::new(etcd), host, args.cluster_lease)))
 }

@@ -5,6 +5,7 @@
 
 #![allow(dead_code)]
 
+use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,7 +20,6 @@ pub struct EtcdMember {
     child: Option<Child>,
     pub dir: PathBuf,
     pub ns: String,
-    pub addr: String,
 }
 
 impl EtcdMember {
@@ -30,9 +30,27 @@ impl EtcdMember {
             .unwrap_or_default()
     }
 
-    /// SIGSTOP: the member stops answering without closing its sockets.
+    /// SIGSTOP: the member stops answering without closing its sockets. Returns once every
+    /// thread has stopped: until the one thread woken for the signal runs, the others go on.
     pub fn pause(&self) {
         must("kill", &["-STOP", &self.pid()]);
+        assert!(
+            eventually(5, || self.stopped()),
+            "etcd member {} did not stop",
+            self.pid()
+        );
+    }
+
+    /// Whether every thread of the member is stopped.
+    pub fn stopped(&self) -> bool {
+        let Ok(tasks) = std::fs::read_dir(format!("/proc/{}/task", self.pid())) else {
+            return false;
+        };
+        tasks.flatten().all(|t| {
+            let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+            stat.rsplit_once(") ")
+                .is_some_and(|(_, rest)| rest.starts_with('T'))
+        })
     }
 
     pub fn resume(&self) {
@@ -55,6 +73,15 @@ pub struct Hosts {
     pub etcd: Vec<EtcdMember>,
     pub hosts: Vec<Daemon>,
     pub underlay: Netns,
+}
+
+/// A failed test keeps every log: it runs before the fields drop (and delete them).
+impl Drop for Hosts {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!("logs kept in {}", self.keep_logs("failed"));
+        }
+    }
 }
 
 pub fn host_addr(i: usize) -> String {
@@ -117,48 +144,32 @@ impl Hosts {
         for (i, d) in hosts.iter().enumerate() {
             let addr = host_addr(i);
             let dir = std::env::temp_dir().join(format!("netbridge-etcd-{}-{i}", d.ns.name));
-            std::fs::create_dir_all(&dir).expect("etcd dir");
-            let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
-            let netns = format!("--net=/run/netns/{}", d.ns.name);
-            let child = Command::new("nsenter")
-                .args([
-                    netns.as_str(),
-                    "--",
-                    "etcd",
-                    "--name",
-                    &format!("h{i}"),
-                    "--data-dir",
-                    &dir.join("data").display().to_string(),
-                    "--listen-client-urls",
-                    &format!("http://{addr}:2379"),
-                    "--advertise-client-urls",
-                    &format!("http://{addr}:2379"),
-                    "--listen-peer-urls",
-                    &format!("http://{addr}:2380"),
-                    "--initial-advertise-peer-urls",
-                    &format!("http://{addr}:2380"),
-                    "--initial-cluster",
-                    &cluster,
-                    "--initial-cluster-state",
-                    "new",
-                    "--initial-cluster-token",
-                    &token,
-                    "--heartbeat-interval",
-                    "50",
-                    "--election-timeout",
-                    "500",
-                ])
-                .stdin(Stdio::null())
-                .stdout(log.try_clone().expect("log"))
-                .stderr(log)
-                .spawn()
-                .expect("start etcd (is etcd-server installed?)");
-            etcd.push(EtcdMember {
-                child: Some(child),
-                dir,
-                ns: d.ns.name.clone(),
-                addr,
-            });
+            let args: Vec<String> = [
+                "--name",
+                &format!("h{i}"),
+                "--listen-client-urls",
+                &format!("http://{addr}:2379"),
+                "--advertise-client-urls",
+                &format!("http://{addr}:2379"),
+                "--listen-peer-urls",
+                &format!("http://{addr}:2380"),
+                "--initial-advertise-peer-urls",
+                &format!("http://{addr}:2380"),
+                "--initial-cluster",
+                &cluster,
+                "--initial-cluster-state",
+                "new",
+                "--initial-cluster-token",
+                &token,
+                "--heartbeat-interval",
+                "50",
+                "--election-timeout",
+                "500",
+            ]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+            etcd.push(start_etcd(&d.ns.name, dir, &args));
         }
         let h = Hosts {
             etcd,
@@ -183,6 +194,20 @@ impl Hosts {
             .map(|m| std::fs::read_to_string(m.dir.join("etcd.log")).unwrap_or_default())
             .collect::<Vec<_>>()
             .join("\n----\n")
+    }
+
+    /// Copies every daemon's and etcd member's log to a directory that outlives the test;
+    /// returns its path.
+    pub fn keep_logs(&self, what: &str) -> String {
+        let dir = std::env::temp_dir().join(format!("netbridge-{what}-{}", self.hosts[0].ns.name));
+        let _ = std::fs::create_dir_all(&dir);
+        for (i, d) in self.hosts.iter().enumerate() {
+            let _ = std::fs::write(dir.join(format!("daemon-{i}.log")), d.log());
+        }
+        for (i, m) in self.etcd.iter().enumerate() {
+            let _ = std::fs::copy(m.dir.join("etcd.log"), dir.join(format!("etcd-{i}.log")));
+        }
+        dir.display().to_string()
     }
 
     pub fn a(&self) -> &Daemon {
@@ -269,6 +294,10 @@ pub fn start_etcd(ns: &str, dir: PathBuf, args: &[String]) -> EtcdMember {
     let child = Command::new("nsenter")
         .args([netns.as_str(), "--", "etcd", "--data-dir", &data])
         .args(args)
+        // Its own process group: a paused (SIGSTOP) member must not get the SIGHUP the kernel
+        // sends to stopped processes of a group that becomes orphaned, e.g. when the shell that
+        // started the test suite exits; etcd dies of it.
+        .process_group(0)
         .stdin(Stdio::null())
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
@@ -278,6 +307,5 @@ pub fn start_etcd(ns: &str, dir: PathBuf, args: &[String]) -> EtcdMember {
         child: Some(child),
         dir,
         ns: ns.to_string(),
-        addr: String::new(),
     }
 }

@@ -5,7 +5,7 @@
 use std::net::Ipv4Addr;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicI64, AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
 
 use base64::Engine;
@@ -33,6 +33,8 @@ const CONNECT: Duration = Duration::from_millis(250);
 const IN_FLIGHT: usize = 8;
 /// How long a call may queue for its turn.
 const QUEUE: Duration = Duration::from_secs(5);
+/// How often a write refused by a fence set meanwhile is sent again.
+const FENCE_TRIES: usize = 3;
 /// How often a watch checks that its member still answers.
 const WATCH_PROBE: Duration = Duration::from_secs(1);
 
@@ -97,11 +99,26 @@ pub struct Etcd {
     tls: Option<tokio_rustls::TlsConnector>,
     /// The member that answered last; tried first.
     preferred: AtomicUsize,
+    fence: Fence,
     turns: tokio::sync::Semaphore,
 }
 
+/// A write that timed out may still be applied later: etcd may hold it in its log, or a
+/// stopped member may read it from its socket when it runs again. So every conditional write
+/// also compares this host's fence key with the revision it was last set to, and after a
+/// write with an unknown outcome the fence is set again before anything else is sent: a late
+/// write then fails its compare. What landed before that is visible to the reads that follow.
+struct Fence {
+    key: String,
+    /// The fence's revision as this host last set it; 0 until it is set (again).
+    revision: AtomicI64,
+    /// How many times it was set: callers redo what an unknown outcome may have undone.
+    generation: AtomicU64,
+    setting: tokio::sync::Mutex<()>,
+}
+
 impl Etcd {
-    pub fn new(config: EtcdConfig) -> Result<Etcd, String> {
+    pub fn new(config: EtcdConfig, host: Ipv4Addr) -> Result<Etcd, String> {
         let tls = match &config.tls {
             Some(files) => Some(tls_connector(files)?),
             None => None,
@@ -110,12 +127,48 @@ impl Etcd {
             members: config.members,
             tls,
             preferred: AtomicUsize::new(0),
+            fence: Fence {
+                key: format!("{PREFIX}fences/{host}"),
+                revision: AtomicI64::new(0),
+                generation: AtomicU64::new(0),
+                setting: tokio::sync::Mutex::new(()),
+            },
             turns: tokio::sync::Semaphore::new(IN_FLIGHT),
         })
     }
 
-    /// One gateway call, the members tried in turn within [`DEADLINE`].
+    /// One gateway call, after the fence is set if a write's outcome is unknown.
     async fn call(&self, path: &str, body: Value) -> ClusterResult<Value> {
+        self.fenced().await?;
+        self.call_now(path, body).await
+    }
+
+    /// The fence's current revision, set first if it is not known.
+    async fn fenced(&self) -> ClusterResult<i64> {
+        let known = self.fence.revision.load(Ordering::Acquire);
+        if known != 0 {
+            return Ok(known);
+        }
+        let _one = self.fence.setting.lock().await;
+        let known = self.fence.revision.load(Ordering::Acquire);
+        if known != 0 {
+            return Ok(known);
+        }
+        let v = self
+            .call_now(
+                "/v3/kv/put",
+                json!({"key": b64(&self.fence.key), "value": b64("fence")}),
+            )
+            .await?;
+        let revision = num(&v["header"]["revision"]);
+        self.fence.revision.store(revision, Ordering::Release);
+        self.fence.generation.fetch_add(1, Ordering::AcqRel);
+        tracing::debug!(revision, "cluster fence set");
+        Ok(revision)
+    }
+
+    /// One gateway call, the members tried in turn within [`DEADLINE`].
+    async fn call_now(&self, path: &str, body: Value) -> ClusterResult<Value> {
         let body = Bytes::from(body.to_string());
         // The deadline starts with the call's turn: queueing here is load, not an outage.
         let _turn = match tokio::time::timeout(QUEUE, self.turns.acquire()).await {
@@ -210,14 +263,47 @@ impl Etcd {
         Ok((out, revision))
     }
 
-    async fn txn(&self, compare: Vec<Value>, success: Vec<Value>) -> ClusterResult<bool> {
-        let v = self
-            .call(
-                "/v3/kv/txn",
-                json!({"compare": compare, "success": success}),
-            )
-            .await?;
-        Ok(v["succeeded"].as_bool().unwrap_or(false))
+    /// A conditional write, also conditional on the fence (see [`Fence`]).
+    async fn txn(&self, mut compare: Vec<Value>, success: Vec<Value>) -> ClusterResult<bool> {
+        let failure = vec![json!({"request_range": {"key": b64(&self.fence.key)}})];
+        compare.push(Value::Null);
+        for _ in 0..FENCE_TRIES {
+            let fence = self.fenced().await?;
+            if let Some(last) = compare.last_mut() {
+                *last = json!({"key": b64(&self.fence.key), "target": "MOD", "result": "EQUAL",
+                    "mod_revision": fence.to_string()});
+            }
+            let body = json!({"compare": &compare, "success": &success, "failure": &failure});
+            let v = match self.call_now("/v3/kv/txn", body).await {
+                Ok(v) => v,
+                Err(ClusterError::Unavailable(e)) => {
+                    self.unfence(fence);
+                    return Err(ClusterError::Unavailable(e));
+                }
+                Err(e) => return Err(e),
+            };
+            if v["succeeded"].as_bool() == Some(true) {
+                return Ok(true);
+            }
+            let now = num(&v["responses"][0]["response_range"]["kvs"][0]["mod_revision"]);
+            if now == fence {
+                return Ok(false);
+            }
+            // The fence was set again meanwhile (after another call's unknown outcome): this
+            // write was refused by the fence alone, so it is safe to send again.
+            self.unfence(fence);
+        }
+        Err(ClusterError::Unavailable(
+            "the cluster store was interrupted; nothing was written".to_string(),
+        ))
+    }
+
+    /// Marks the fence `revision` as no longer good: the next call sets it again.
+    fn unfence(&self, revision: i64) {
+        let _ =
+            self.fence
+                .revision
+                .compare_exchange(revision, 0, Ordering::AcqRel, Ordering::Acquire);
     }
 }
 
@@ -597,6 +683,10 @@ impl ClusterStore for Etcd {
                 .await?;
             Ok(num(&v["result"]["TTL"]) > 0)
         })
+    }
+
+    fn fence_generation(&self) -> u64 {
+        self.fence.generation.load(Ordering::Acquire)
     }
 
     fn watch(&self, from_revision: i64) -> Fut<'_, WatchStream> {

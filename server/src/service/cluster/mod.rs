@@ -24,6 +24,7 @@ use super::networks::CreateNetwork;
 use super::{Daemon, Error, Result};
 use crate::ipam::{self, Cidr, NetworkConfig};
 use crate::model::{self, Endpoint, Network, PREDEFINED_NAMES};
+use crate::store::Store;
 
 /// Scope of networks that span hosts.
 pub const GLOBAL: &str = "global";
@@ -126,6 +127,9 @@ pub trait ClusterStore: Send + Sync {
     /// Renews a lease; false if it has expired.
     fn keep_alive(&self, lease: i64) -> Fut<'_, bool>;
     fn watch(&self, from_revision: i64) -> Fut<'_, WatchStream>;
+    /// Counts the times writes with an unknown outcome were fenced off; after each, this
+    /// host's claims are published again (a late release may have dropped one).
+    fn fence_generation(&self) -> u64;
 }
 
 /// What this host knows of the cluster: the last state the watch brought.
@@ -255,11 +259,15 @@ fn check_global(req: &CreateNetwork) -> Result<Vec<ipam::ParsedConfig>> {
     })
 }
 
+/// How long an undo of a write with an unknown outcome keeps trying (every [`UNDO_RETRY`]).
+const UNDO_TRIES: usize = 120;
+const UNDO_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
+
 /// Releases a claim whose outcome is unknown once the cluster answers again (it holds this
 /// endpoint's ID, so an address taken by another endpoint meanwhile is left alone).
 fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
     tokio::spawn(async move {
-        for _ in 0..120 {
+        for _ in 0..UNDO_TRIES {
             let released = cluster
                 .store
                 .release(&claim.network, claim.ip, &claim.endpoint)
@@ -267,7 +275,60 @@ fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
             if released.is_ok() {
                 return;
             }
-            tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+            tokio::time::sleep(UNDO_RETRY).await;
+        }
+    });
+}
+
+/// Removes a network whose create answered 503 but may have landed, once the cluster answers
+/// again (unless an endpoint joined it meanwhile: then it is in use and stays).
+fn uncreate_later(cluster: Arc<Cluster>, g: GlobalNetwork) {
+    tokio::spawn(async move {
+        for _ in 0..UNDO_TRIES {
+            // The read comes after the fence: nothing written before it can land later.
+            let Ok(snap) = cluster.store.snapshot().await else {
+                tokio::time::sleep(UNDO_RETRY).await;
+                continue;
+            };
+            if !snap.networks.iter().any(|n| n.id == g.id) {
+                return;
+            }
+            match cluster.store.remove_network(&g).await {
+                Ok(_) => {
+                    tracing::info!(network = %g.name, "removed a global network whose create had failed");
+                    return;
+                }
+                Err(_) => tokio::time::sleep(UNDO_RETRY).await,
+            }
+        }
+    });
+}
+
+/// Puts back a network whose removal answered 503 but may have landed, once the cluster
+/// answers again, unless it has been removed here since.
+fn unremove_later(cluster: Arc<Cluster>, store: Store, g: GlobalNetwork) {
+    tokio::spawn(async move {
+        for _ in 0..UNDO_TRIES {
+            let Ok(snap) = cluster.store.snapshot().await else {
+                tokio::time::sleep(UNDO_RETRY).await;
+                continue;
+            };
+            if snap.networks.iter().any(|n| n.id == g.id)
+                || !matches!(store.network(&g.id).await, Ok(Some(_)))
+            {
+                return;
+            }
+            match cluster.store.create_network(&g).await {
+                Ok(true) => {
+                    tracing::info!(network = %g.name, "put back a global network whose removal had failed");
+                    return;
+                }
+                Ok(false) => {
+                    tracing::error!(network = %g.name, "a global network's removal failed but landed, and its name, VNI or subnet is taken now");
+                    return;
+                }
+                Err(_) => tokio::time::sleep(UNDO_RETRY).await,
+            }
         }
     });
 }
@@ -421,11 +482,13 @@ impl Daemon {
                 labels: req.labels.clone(),
                 options: req.options.clone(),
             };
-            let won = cluster
-                .store
-                .create_network(&g)
-                .await
-                .map_err(unavailable("cannot create the global network"))?;
+            let won = match cluster.store.create_network(&g).await {
+                Ok(won) => won,
+                Err(e) => {
+                    uncreate_later(cluster.clone(), g);
+                    return Err(unavailable("cannot create the global network")(e));
+                }
+            };
             if won {
                 cluster.view().networks.insert(g.id.clone(), g.clone());
                 self.mirror_network(&cluster, &g).await?;
@@ -527,11 +590,13 @@ impl Daemon {
         let Some(g) = GlobalNetwork::of(n) else {
             return Ok(());
         };
-        let left = cluster
-            .store
-            .remove_network(&g)
-            .await
-            .map_err(unavailable("cannot remove the global network"))?;
+        let left = match cluster.store.remove_network(&g).await {
+            Ok(left) => left,
+            Err(e) => {
+                unremove_later(cluster.clone(), self.store.clone(), g);
+                return Err(unavailable("cannot remove the global network")(e));
+            }
+        };
         if left > 0 {
             return Err(Error::Forbidden(format!(
                 "error while removing network: network {} has active endpoints on other hosts ({left})",

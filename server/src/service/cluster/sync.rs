@@ -42,9 +42,15 @@ impl Daemon {
             tracing::info!(lease, ttl, "cluster lease granted");
             self.publish_own(&cluster, lease, first).await;
             first = false;
+            let mut fenced = cluster.store.fence_generation();
             let mut published: Option<Vec<String>> = None;
             let mut last_renewal = tokio::time::Instant::now();
             loop {
+                // A disconnect that answered 503 may have released its claim after all.
+                if cluster.store.fence_generation() != fenced {
+                    fenced = cluster.store.fence_generation();
+                    self.publish_own(&cluster, lease, false).await;
+                }
                 let subnets = self.local_subnets().await;
                 if published.as_ref() != Some(&subnets)
                     && cluster

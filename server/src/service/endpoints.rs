@@ -396,6 +396,7 @@ impl Daemon {
         container: &Container,
         endpoint: &Endpoint,
     ) -> Result<()> {
+        let _cutting = self.reaper.cutting();
         // The cluster first: unreachable, it fails the disconnect with nothing changed.
         if network.scope == super::cluster::GLOBAL {
             self.release_global(endpoint, true).await?;

@@ -446,6 +446,7 @@ impl Daemon {
         let journaled = Op::RemoveNetwork {
             driver: network.driver.clone(),
         };
+        let cutting = self.reaper.cutting();
         let op = self.journal(&network.id, &journaled).await?;
         crash::point("network.remove.journaled");
         // Both wait on the kernel (an nf_tables commit, an RCU grace period), not the CPU:
@@ -466,6 +467,7 @@ impl Daemon {
         crash::point("network.remove.row");
         self.store.end_op(op).await?;
         self.reaper.wake();
+        drop(cutting);
         self.emit_network("destroy", network, None).await;
         drop(guard);
         self.forget_network_lock(&network.id);

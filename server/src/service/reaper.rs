@@ -1,9 +1,10 @@
 //! The background deleter of doomed links (see `kernel::doomed`). Disconnects and network
 //! removals cut links off and wake it; it deletes the whole doomed group in one request, so a
 //! grace period is paid once per batch, not once per link. A round waits for a burst of
-//! cut-offs to pass (see [`settle`]), and wake-ups that arrive while it works fold into one more
-//! round: however far behind it falls, the backlog of the daemon's namespace lives in the
-//! kernel's group (links the kernel would hold anyway).
+//! cut-offs to pass (see [`settle`]): a group delete holds the kernel's RTNL lock, which every
+//! cut-off needs too. Wake-ups that arrive while it works fold into one more round: however far
+//! behind it falls, the backlog of the daemon's namespace lives in the kernel's group (links
+//! the kernel would hold anyway).
 //!
 //! An endpoint that lives only inside its container's namespace (a macvlan) is doomed in that
 //! namespace's group; its disconnect leaves its journal entry open and hands the namespace's
@@ -16,6 +17,7 @@
 
 use std::collections::HashSet;
 use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Duration;
 
@@ -36,7 +38,22 @@ pub(super) struct Reaper {
     store: Store,
     wake: Arc<Notify>,
     inside: Arc<Mutex<Handed>>,
+    /// Cut-offs under way (see [`Reaper::cutting`]).
+    cutting: Arc<AtomicUsize>,
     started: OnceLock<()>,
+}
+
+/// A cut-off under way: no round starts while one is held (up to [`LONGEST_WAIT`]).
+pub(super) struct Cutting {
+    count: Arc<AtomicUsize>,
+    wake: Arc<Notify>,
+}
+
+impl Drop for Cutting {
+    fn drop(&mut self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+        self.wake.notify_one();
+    }
 }
 
 /// Namespaces handed over and not yet reaped, and the journal entries not yet closed.
@@ -53,7 +70,18 @@ impl Reaper {
             store,
             wake: Arc::default(),
             inside: Arc::default(),
+            cutting: Arc::default(),
             started: OnceLock::new(),
+        }
+    }
+
+    /// Marks a disconnect or removal as under way, from before its journal entry until it has
+    /// woken the reaper: a round waits until none is.
+    pub(super) fn cutting(&self) -> Cutting {
+        self.cutting.fetch_add(1, Ordering::AcqRel);
+        Cutting {
+            count: self.cutting.clone(),
+            wake: self.wake.clone(),
         }
     }
 
@@ -63,6 +91,7 @@ impl Reaper {
         self.started.get_or_init(|| {
             let round = Round {
                 wake: self.wake.clone(),
+                cutting: self.cutting.clone(),
                 inside: self.inside.clone(),
                 store: self.store.clone(),
                 daemon: tokio::runtime::Handle::current(),
@@ -103,6 +132,7 @@ fn lock(inside: &Mutex<Handed>) -> std::sync::MutexGuard<'_, Handed> {
 /// What the reaper's thread holds.
 struct Round {
     wake: Arc<Notify>,
+    cutting: Arc<AtomicUsize>,
     inside: Arc<Mutex<Handed>>,
     store: Store,
     daemon: tokio::runtime::Handle,
@@ -129,7 +159,7 @@ fn reap_forever(round: Round) {
         };
         loop {
             round.wake.notified().await;
-            settle(&round.wake).await;
+            settle(&round.wake, &round.cutting).await;
             crash::point("reap.started");
             if let Err(e) = links.reap().await {
                 // The links stay in the group: the next round, or the next start-up, takes them.
@@ -148,22 +178,28 @@ fn reap_forever(round: Round) {
     });
 }
 
-/// How long no cut-off must come before a round, and the longest a round waits for that.
+/// How long no cut-off must be under way before a round, and the longest a round waits for
+/// that: a stream of cut-offs that never pauses still gets a round this often, which bounds the
+/// backlog to what that stream cuts off in that time.
 const QUIET: Duration = Duration::from_millis(5);
-const LONGEST_WAIT: Duration = Duration::from_millis(200);
+const LONGEST_WAIT: Duration = Duration::from_secs(2);
 
 /// Lets a burst of cut-offs finish before a round: a group delete holds the kernel's RTNL lock
-/// through its grace periods, and every cut-off of the burst needs that lock too. Returns
-/// once no wake-up came for [`QUIET`], or after [`LONGEST_WAIT`] (a steady stream still gets
-/// its rounds).
-async fn settle(wake: &Notify) {
+/// through its grace periods, and every cut-off of the burst needs that lock too; one group
+/// delete after the burst costs no more than several during it. Returns once no cut-off has
+/// been under way for [`QUIET`], or after [`LONGEST_WAIT`].
+async fn settle(wake: &Notify, cutting: &AtomicUsize) {
     let longest = tokio::time::Instant::now() + LONGEST_WAIT;
     loop {
-        let until = longest.min(tokio::time::Instant::now() + QUIET);
+        let until = if cutting.load(Ordering::Acquire) > 0 {
+            longest
+        } else {
+            longest.min(tokio::time::Instant::now() + QUIET)
+        };
         if tokio::time::timeout_at(until, wake.notified())
             .await
             .is_err()
-            || until == longest
+            || tokio::time::Instant::now() >= longest
         {
             return;
         }
@@ -210,5 +246,48 @@ impl super::Daemon {
                 close(&self.store, &self.reaper.inside, i.op).await;
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn under_way(count: &Arc<AtomicUsize>, wake: &Arc<Notify>) -> Cutting {
+        count.fetch_add(1, Ordering::AcqRel);
+        Cutting {
+            count: count.clone(),
+            wake: wake.clone(),
+        }
+    }
+
+    #[tokio::test]
+    async fn a_round_waits_while_a_cut_off_is_under_way() {
+        let (count, wake) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+        let cutting = under_way(&count, &wake);
+        let settled = {
+            let (count, wake) = (count.clone(), wake.clone());
+            tokio::spawn(async move { settle(&wake, &count).await })
+        };
+        // Far longer than QUIET, and wake-ups (other cut-offs ending) do not end the wait.
+        for _ in 0..6 {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            wake.notify_one();
+        }
+        assert!(!settled.is_finished(), "a round started during a cut-off");
+        drop(cutting);
+        let done = tokio::time::timeout(Duration::from_secs(1), settled).await;
+        assert!(done.is_ok(), "no round once the cut-off ended");
+        assert_eq!(count.load(Ordering::Acquire), 0);
+    }
+
+    #[tokio::test]
+    async fn a_round_waits_no_longer_than_its_bound() {
+        let (count, wake) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
+        let _cutting = under_way(&count, &wake);
+        let started = tokio::time::Instant::now();
+        let waited = tokio::time::timeout(LONGEST_WAIT * 3, settle(&wake, &count)).await;
+        assert!(waited.is_ok(), "a stream that never pauses got no round");
+        assert!(started.elapsed() >= LONGEST_WAIT);
     }
 }

@@ -49,6 +49,16 @@ pub(super) struct Cutting {
     wake: Arc<Notify>,
 }
 
+impl Cutting {
+    fn begin(count: &Arc<AtomicUsize>, wake: &Arc<Notify>) -> Cutting {
+        count.fetch_add(1, Ordering::AcqRel);
+        Cutting {
+            count: count.clone(),
+            wake: wake.clone(),
+        }
+    }
+}
+
 impl Drop for Cutting {
     fn drop(&mut self) {
         self.count.fetch_sub(1, Ordering::AcqRel);
@@ -78,11 +88,7 @@ impl Reaper {
     /// Marks a disconnect or removal as under way, from before its journal entry until it has
     /// woken the reaper: a round waits until none is.
     pub(super) fn cutting(&self) -> Cutting {
-        self.cutting.fetch_add(1, Ordering::AcqRel);
-        Cutting {
-            count: self.cutting.clone(),
-            wake: self.wake.clone(),
-        }
+        Cutting::begin(&self.cutting, &self.wake)
     }
 
     /// Asks for a round soon; starts the thread on first use (from the daemon's runtime, where
@@ -253,18 +259,10 @@ impl super::Daemon {
 mod tests {
     use super::*;
 
-    fn under_way(count: &Arc<AtomicUsize>, wake: &Arc<Notify>) -> Cutting {
-        count.fetch_add(1, Ordering::AcqRel);
-        Cutting {
-            count: count.clone(),
-            wake: wake.clone(),
-        }
-    }
-
     #[tokio::test]
     async fn a_round_waits_while_a_cut_off_is_under_way() {
         let (count, wake) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-        let cutting = under_way(&count, &wake);
+        let cutting = Cutting::begin(&count, &wake);
         let settled = {
             let (count, wake) = (count.clone(), wake.clone());
             tokio::spawn(async move { settle(&wake, &count).await })
@@ -284,7 +282,7 @@ mod tests {
     #[tokio::test]
     async fn a_round_waits_no_longer_than_its_bound() {
         let (count, wake) = (Arc::new(AtomicUsize::new(0)), Arc::new(Notify::new()));
-        let _cutting = under_way(&count, &wake);
+        let _cutting = Cutting::begin(&count, &wake);
         let started = tokio::time::Instant::now();
         let waited = tokio::time::timeout(LONGEST_WAIT * 3, settle(&wake, &count)).await;
         assert!(waited.is_ok(), "a stream that never pauses got no round");

@@ -264,16 +264,16 @@ impl Etcd {
     }
 
     /// A conditional write, also conditional on the fence (see [`Fence`]).
-    async fn txn(&self, mut compare: Vec<Value>, success: Vec<Value>) -> ClusterResult<bool> {
+    async fn txn(&self, compare: Vec<Value>, success: Vec<Value>) -> ClusterResult<bool> {
         let failure = vec![json!({"request_range": {"key": b64(&self.fence.key)}})];
-        compare.push(Value::Null);
         for _ in 0..FENCE_TRIES {
             let fence = self.fenced().await?;
-            if let Some(last) = compare.last_mut() {
-                *last = json!({"key": b64(&self.fence.key), "target": "MOD", "result": "EQUAL",
-                    "mod_revision": fence.to_string()});
-            }
-            let body = json!({"compare": &compare, "success": &success, "failure": &failure});
+            let mut all = compare.clone();
+            all.push(
+                json!({"key": b64(&self.fence.key), "target": "MOD", "result": "EQUAL",
+                "mod_revision": fence.to_string()}),
+            );
+            let body = json!({"compare": all, "success": &success, "failure": &failure});
             let v = match self.call_now("/v3/kv/txn", body).await {
                 Ok(v) => v,
                 Err(ClusterError::Unavailable(e)) => {

@@ -263,16 +263,16 @@ fn check_global(req: &CreateNetwork) -> Result<Vec<ipam::ParsedConfig>> {
 const UNDO_TRIES: usize = 120;
 const UNDO_RETRY: std::time::Duration = std::time::Duration::from_millis(500);
 
-/// Releases a claim whose outcome is unknown once the cluster answers again (it holds this
-/// endpoint's ID, so an address taken by another endpoint meanwhile is left alone).
-fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
+/// Runs `attempt` until it says the undo is done (or there is nothing to undo), every
+/// [`UNDO_RETRY`] for at most [`UNDO_TRIES`] tries: an undo waits for the cluster to answer.
+fn undo_later<F, A>(mut attempt: F)
+where
+    F: FnMut() -> A + Send + 'static,
+    A: Future<Output = bool> + Send,
+{
     tokio::spawn(async move {
         for _ in 0..UNDO_TRIES {
-            let released = cluster
-                .store
-                .release(&claim.network, claim.ip, &claim.endpoint)
-                .await;
-            if released.is_ok() {
+            if attempt().await {
                 return;
             }
             tokio::time::sleep(UNDO_RETRY).await;
@@ -280,26 +280,39 @@ fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
     });
 }
 
+/// Releases a claim whose outcome is unknown once the cluster answers again (it holds this
+/// endpoint's ID, so an address taken by another endpoint meanwhile is left alone).
+fn release_later(cluster: Arc<Cluster>, claim: ClusterEndpoint) {
+    undo_later(move || {
+        let (cluster, claim) = (cluster.clone(), claim.clone());
+        async move {
+            cluster
+                .store
+                .release(&claim.network, claim.ip, &claim.endpoint)
+                .await
+                .is_ok()
+        }
+    });
+}
+
 /// Removes a network whose create answered 503 but may have landed, once the cluster answers
 /// again (unless an endpoint joined it meanwhile: then it is in use and stays).
 fn uncreate_later(cluster: Arc<Cluster>, g: GlobalNetwork) {
-    tokio::spawn(async move {
-        for _ in 0..UNDO_TRIES {
+    undo_later(move || {
+        let (cluster, g) = (cluster.clone(), g.clone());
+        async move {
             // The read comes after the fence: nothing written before it can land later.
             let Ok(snap) = cluster.store.snapshot().await else {
-                tokio::time::sleep(UNDO_RETRY).await;
-                continue;
+                return false;
             };
             if !snap.networks.iter().any(|n| n.id == g.id) {
-                return;
+                return true;
             }
-            match cluster.store.remove_network(&g).await {
-                Ok(_) => {
-                    tracing::info!(network = %g.name, "removed a global network whose create had failed");
-                    return;
-                }
-                Err(_) => tokio::time::sleep(UNDO_RETRY).await,
+            let removed = cluster.store.remove_network(&g).await.is_ok();
+            if removed {
+                tracing::info!(network = %g.name, "removed a global network whose create had failed");
             }
+            removed
         }
     });
 }
@@ -307,27 +320,27 @@ fn uncreate_later(cluster: Arc<Cluster>, g: GlobalNetwork) {
 /// Puts back a network whose removal answered 503 but may have landed, once the cluster
 /// answers again, unless it has been removed here since.
 fn unremove_later(cluster: Arc<Cluster>, store: Store, g: GlobalNetwork) {
-    tokio::spawn(async move {
-        for _ in 0..UNDO_TRIES {
+    undo_later(move || {
+        let (cluster, store, g) = (cluster.clone(), store.clone(), g.clone());
+        async move {
             let Ok(snap) = cluster.store.snapshot().await else {
-                tokio::time::sleep(UNDO_RETRY).await;
-                continue;
+                return false;
             };
             if snap.networks.iter().any(|n| n.id == g.id)
                 || !matches!(store.network(&g.id).await, Ok(Some(_)))
             {
-                return;
+                return true;
             }
             match cluster.store.create_network(&g).await {
                 Ok(true) => {
                     tracing::info!(network = %g.name, "put back a global network whose removal had failed");
-                    return;
+                    true
                 }
                 Ok(false) => {
                     tracing::error!(network = %g.name, "a global network's removal failed but landed, and its name, VNI or subnet is taken now");
-                    return;
+                    true
                 }
-                Err(_) => tokio::time::sleep(UNDO_RETRY).await,
+                Err(_) => false,
             }
         }
     });

@@ -47,8 +47,9 @@ impl Daemon {
             let mut last_renewal = tokio::time::Instant::now();
             loop {
                 // A disconnect that answered 503 may have released its claim after all.
-                if cluster.store.fence_generation() != fenced {
-                    fenced = cluster.store.fence_generation();
+                let generation = cluster.store.fence_generation();
+                if generation != fenced {
+                    fenced = generation;
                     self.publish_own(&cluster, lease, false).await;
                 }
                 let subnets = self.local_subnets().await;

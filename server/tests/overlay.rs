@@ -272,8 +272,12 @@ fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
         started.elapsed()
     );
     let cx = container(a);
+    let veths = a.ip(&["-o", "link", "show", "type", "veth"]);
     let r = a.post("/networks/shared/connect", &json!({"Container": cx.name}));
     assert_eq!(r.status, 503, "{}", r.body);
+    // The interface is built while the claim is in flight: the failed claim took it back.
+    assert_eq!(a.ip(&["-o", "link", "show", "type", "veth"]), veths);
+    assert_eq!(cx.ip(&["-o", "link", "show"]).lines().count(), 1, "only lo");
     let r = a.post(
         "/networks/shared/disconnect",
         &json!({"Container": ca.name}),

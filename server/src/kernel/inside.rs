@@ -12,7 +12,7 @@ use tracing::debug;
 
 use super::{
     Kernel, KernelError, LinkInfo,
-    address::{Gateways, add_address, add_default_routes},
+    address::{Gateways, add_address, add_default_routes, validate_prefix},
     link::{dump_links, get_link, index_of, link_info, set_link},
     netns::{InNetns, LOOPBACK_INDEX, Netns, run_in_netns},
     sysctl::{InterfaceSysctl, apply_interface_sysctls, set_ipv6_sysctl, set_sysctl},
@@ -21,6 +21,43 @@ use super::{
 /// How often a freshly picked "eth<N>" may turn out taken (a concurrent attach into the same
 /// namespace) before giving up.
 const NAME_ATTEMPTS: usize = 4;
+
+/// When an attach prepared ahead may act. Nothing is changed until `go` says true (the caller's
+/// intent is on record). Addresses decided meanwhile (a cluster's claim) come through `late`,
+/// and go on before the container end goes up. A false `go`, or a dropped sender, calls the
+/// attach off; what it made is deleted.
+#[derive(Debug)]
+pub struct Ready {
+    pub go: tokio::sync::oneshot::Receiver<bool>,
+    pub late: Option<LateAddresses>,
+}
+
+/// Addresses (with their prefix lengths) that come after an attach has begun.
+pub type LateAddresses = tokio::sync::oneshot::Receiver<Vec<(IpAddr, u8)>>;
+
+impl From<tokio::sync::oneshot::Receiver<bool>> for Ready {
+    fn from(go: tokio::sync::oneshot::Receiver<bool>) -> Self {
+        Ready { go, late: None }
+    }
+}
+
+/// The addresses to configure: the late ones once they come, then the attachment's own.
+pub(crate) async fn with_late(
+    late: Option<LateAddresses>,
+    own: &[(IpAddr, u8)],
+) -> Result<Vec<(IpAddr, u8)>, KernelError> {
+    let Some(late) = late else {
+        return Ok(own.to_vec());
+    };
+    let mut addresses = late
+        .await
+        .map_err(|_| KernelError::CalledOff { op: "attach" })?;
+    for (addr, len) in &addresses {
+        validate_prefix(*addr, *len)?;
+    }
+    addresses.extend_from_slice(own);
+    Ok(addresses)
+}
 
 /// Creates a link whose container end is born inside `inner`'s namespace, sent from `host`
 /// (the daemon's namespace, where its parent or peer lives): `lo` up first, then the name

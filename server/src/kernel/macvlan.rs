@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 use super::{
     Kernel, KernelError,
     address::{Gateways, validate_prefix},
-    inside::{configure_inside, create_inside},
+    inside::{Ready, configure_inside, create_inside, with_late},
     link::{delete_link_by_name, validate_link_name},
     netns::{Netns, run_in_netns},
     sysctl::InterfaceSysctl,
@@ -59,14 +59,15 @@ pub struct MacvlanAttachment {
 impl Kernel {
     /// Creates the endpoint's macvlan inside `ns` and configures it there (addresses, up,
     /// mark, default route), on the namespace's thread; any failure after creation deletes
-    /// it again. Nothing is changed until `ready` says true. Returns the container-side name
+    /// it again. Nothing is changed until `ready` says go (see [`Ready`]). Returns the container-side name
     /// and its ifindex inside `ns`.
     pub async fn attach_macvlan(
         &self,
         ns: &Netns,
         a: &MacvlanAttachment,
-        ready: tokio::sync::oneshot::Receiver<bool>,
+        ready: impl Into<Ready>,
     ) -> Result<(String, u32), KernelError> {
+        let Ready { go, late } = ready.into();
         if let Some(name) = &a.container_name {
             validate_link_name("container interface name", name)?;
         }
@@ -83,7 +84,7 @@ impl Kernel {
                 &inner,
                 a.container_name.as_deref(),
                 None,
-                ready,
+                go,
                 |name| {
                     let mut link = LinkMacVlan::new(name, a.parent_index, a.mode.netlink())
                         .address(a.mac.to_vec())
@@ -95,14 +96,18 @@ impl Kernel {
                 },
             )
             .await?;
-            let configured = configure_inside(
-                &inner.handle,
-                &name,
-                &a.addresses,
-                &a.sysctls,
-                a.gateways,
-                Some(&a.alias),
-            );
+            let configured = async {
+                let addresses = with_late(late, &a.addresses).await?;
+                configure_inside(
+                    &inner.handle,
+                    &name,
+                    &addresses,
+                    &a.sysctls,
+                    a.gateways,
+                    Some(&a.alias),
+                )
+                .await
+            };
             match configured.await
             {
                 Ok(index) => {

@@ -41,6 +41,7 @@ pub use error::KernelError;
 pub use firewall::{
     DEFAULT_TABLE, FORWARD_MARK, Firewall, NetworkRules, Nftables, PortRule, Proto,
 };
+pub use inside::{LateAddresses, Ready};
 pub use kinds::{LinkKinds, PROBED as PROBED_KINDS};
 pub use link::{Kernel, LinkInfo};
 pub use macvlan::{MacvlanAttachment, MacvlanMode};

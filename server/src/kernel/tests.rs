@@ -27,7 +27,7 @@ use rtnetlink::{
 };
 
 use super::{
-    Attachment, BridgeSpec, Ensured, Kernel, KernelError, Netns,
+    Attachment, BridgeSpec, Ensured, Kernel, KernelError, Netns, Ready,
     address::address_of,
     link::{get_link, link_mtu},
     netns::run_in_netns,
@@ -814,6 +814,77 @@ fn attach_called_off_changes_nothing() {
             .await
             .expect("attach");
         assert_eq!(name, "eth0");
+    });
+}
+
+#[test]
+fn attach_takes_late_addresses_before_up_or_undoes_itself() {
+    in_throwaway_netns(|| async {
+        let kernel = Kernel::connect().expect("connect");
+        let bridge = kernel
+            .create_bridge(&bridge_spec("nb-late", vec![(v4("10.55.0.1"), 24)]))
+            .await
+            .expect("create bridge");
+        let container = throwaway_container();
+        // The address is decided late (a cluster's claim): the default route via the gateway
+        // needs it on the link, so the attach must wait for it.
+        let mut a = attachment("veth0000021", bridge, "10.55.0.9", Some("10.55.0.1"));
+        a.addresses.clear();
+
+        // The claim fails: the pair, already made, is deleted again.
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let (tell, late) = tokio::sync::oneshot::channel::<Vec<(IpAddr, u8)>>();
+        let _ = go.send(true);
+        let attaching = kernel.attach_when(
+            &container,
+            &a,
+            Ready {
+                go: ready,
+                late: Some(late),
+            },
+        );
+        let failing = async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            drop(tell);
+        };
+        let (result, ()) = tokio::join!(attaching, failing);
+        assert!(
+            matches!(result, Err(KernelError::CalledOff { .. })),
+            "{result:?}"
+        );
+        assert_eq!(kernel.link_index("veth0000021").await.expect("index"), None);
+        let inside = kernel.links_in(&container).await.expect("links inside");
+        assert_eq!(inside.len(), 1, "only lo: {inside:?}");
+
+        // The claim is won while the pair is made: the address is on before up.
+        let (go, ready) = tokio::sync::oneshot::channel();
+        let (tell, late) = tokio::sync::oneshot::channel();
+        let _ = go.send(true);
+        let attaching = kernel.attach_when(
+            &container,
+            &a,
+            Ready {
+                go: ready,
+                late: Some(late),
+            },
+        );
+        let winning = async {
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            let _ = tell.send(vec![(v4("10.55.0.9"), 24)]);
+        };
+        let (result, ()) = tokio::join!(attaching, winning);
+        let (name, index) = result.expect("attach");
+        assert_eq!(name, "eth0");
+        let (addresses, routes) = run_in_netns(&container, "inspect", move |inner| async move {
+            Ok((
+                addresses_of(&inner.handle, index).await,
+                default_routes(&inner.handle).await,
+            ))
+        })
+        .await
+        .expect("inspect namespace");
+        assert!(addresses.contains(&(v4("10.55.0.9"), 24)), "{addresses:?}");
+        assert!(routes.contains(&(v4("10.55.0.1"), index)), "{routes:?}");
     });
 }
 

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use super::{
     Kernel, KernelError,
     address::{Gateways, validate_prefix},
-    inside::{configure_inside, create_inside},
+    inside::{LateAddresses, Ready, configure_inside, create_inside, with_late},
     link::{delete_link_by_name, set_link, validate_link_name},
     netns::{InNetns, Netns, run_in_netns},
     sysctl::{InterfaceSysctl, Ipv6Conf},
@@ -63,14 +63,16 @@ impl Kernel {
 
     /// [`Kernel::attach`], where the namespace's thread starts and reads the namespace (which
     /// interface names are free) while the caller records its intent; nothing is changed until
-    /// `ready` says true. With false, or if the sender is dropped, nothing is made and the
-    /// answer is `CalledOff`. This takes the thread's start-up off a connect's critical path.
+    /// `ready` says go, and addresses still being decided are awaited with the host end up (see
+    /// [`Ready`]). Called off, it answers `CalledOff` and leaves nothing. This takes the thread's
+    /// start-up (and the building of the pair) off a connect's critical path.
     pub async fn attach_when(
         &self,
         ns: &Netns,
         a: &Attachment,
-        ready: tokio::sync::oneshot::Receiver<bool>,
+        ready: impl Into<Ready>,
     ) -> Result<(String, u32), KernelError> {
+        let ready = ready.into();
         a.validate()?;
         let host = Host {
             handle: self.handle.clone(),
@@ -124,12 +126,12 @@ async fn attach_here(
     host: &Host,
     inner: &InNetns,
     a: &Attachment,
-    ready: tokio::sync::oneshot::Receiver<bool>,
+    ready: Ready,
 ) -> Result<(String, u32), KernelError> {
     let started = Instant::now();
-    let name = create_pair(&host.handle, inner, a, ready).await?;
+    let name = create_pair(&host.handle, inner, a, ready.go).await?;
     let created_us = elapsed_us(started);
-    match configure_pair(host, inner, a, &name).await {
+    match configure_pair(host, inner, a, &name, ready.late).await {
         Ok(index) => {
             debug!(
                 host = %a.host_name, container = %name, index, created_us,
@@ -186,13 +188,14 @@ fn veth_message(a: &Attachment, container_name: &str, ns_fd: RawFd) -> LinkMessa
 }
 
 /// Everything after creation. The host end first: IPv6 off (a bridge port needs no address
-/// of its own), then alias and up. Then the container end, whose gratuitous ARP on up must
-/// find the host end up to get anywhere.
+/// of its own), then alias and up. Then, once any late addresses are in, the container end,
+/// whose gratuitous ARP on up must find the host end up to get anywhere.
 async fn configure_pair(
     host: &Host,
     inner: &InNetns,
     a: &Attachment,
     name: &str,
+    late: Option<LateAddresses>,
 ) -> Result<u32, KernelError> {
     if let Some(conf) = &host.ipv6_conf {
         conf.disable(&a.host_name)?;
@@ -211,15 +214,8 @@ async fn configure_pair(
         v4: a.gateway_v4,
         v6: a.gateway_v6,
     };
-    configure_inside(
-        &inner.handle,
-        name,
-        &a.addresses,
-        &a.sysctls,
-        gateways,
-        None,
-    )
-    .await
+    let addresses = with_late(late, &a.addresses).await?;
+    configure_inside(&inner.handle, name, &addresses, &a.sysctls, gateways, None).await
 }
 
 impl Kernel {

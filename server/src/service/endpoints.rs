@@ -1,8 +1,9 @@
 //! Connect and disconnect: an endpoint between a container's namespace and a network, made by
 //! the network's driver (a veth pair to a bridge, a macvlan of a parent, …).
 //!
-//! Order for crash repair: the endpoint row (which reserves its address through a unique index)
-//! is written before the driver attaches it, and removed after the driver cut it off (its links
+//! Order for crash repair: the endpoint row (which reserves its address through a unique index;
+//! a global network's address is claimed in the cluster meanwhile and recorded at the end) is
+//! written before the driver attaches it, and removed after the driver cut it off (its links
 //! are deleted later, in batches, by the reaper); a failure in between undoes what was done, so
 //! no interface, address or row is left behind.
 
@@ -15,7 +16,7 @@ use super::events::network_event;
 use super::journal::Op;
 use super::{Daemon, EndpointLocks, Error, Lookup, Result, crash};
 use crate::ipam::{self, NetworkConfig, StaticError};
-use crate::kernel::{Gateways, InterfaceSysctl};
+use crate::kernel::{Gateways, InterfaceSysctl, LateAddresses};
 use crate::model::{self, Container, Endpoint, Network};
 use crate::store::StoreError;
 
@@ -39,6 +40,56 @@ pub struct ConnectRequest {
 pub const ENDPOINT_SYSCTLS: &str = "com.docker.network.endpoint.sysctls";
 /// Docker's endpoint driver option naming the interface inside the container.
 pub const ENDPOINT_IFNAME: &str = "com.docker.network.endpoint.ifname";
+
+/// Where an endpoint goes, as decided by a connect's checks.
+struct Place<'a> {
+    network: &'a Network,
+    container: &'a Container,
+    wanted: &'a Wanted,
+    ns: &'a crate::kernel::Netns,
+    /// Whether it provides the container's default route.
+    gateway_owner: bool,
+    /// The container's other networks, with their endpoints' gateway priority.
+    others: Vec<(i64, Network)>,
+}
+
+/// A global network's address claim, in flight while the interface is built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum ClaimState {
+    InFlight,
+    Won(Ipv4Addr),
+    Failed,
+}
+
+type Claim = tokio::sync::watch::Receiver<ClaimState>;
+
+/// For one attach: the receiver of its late address, and the task that hands the claim's
+/// address over once it is won. A failed claim drops the sender, which calls the attach off.
+fn hand_over(
+    claim: Option<&Claim>,
+    network: &Network,
+) -> (
+    Option<LateAddresses>,
+    impl std::future::Future<Output = ()> + use<>,
+) {
+    let prefix = network.ipv4().map(|c| c.subnet.prefix);
+    let (mut tell, late) = tokio::sync::oneshot::channel();
+    let mut claim = claim.cloned();
+    let late = claim.is_some().then_some(late);
+    let task = async move {
+        let Some(claim) = claim.as_mut() else {
+            return;
+        };
+        let settled = tokio::select! {
+            _ = tell.closed() => return,
+            settled = claim.wait_for(|c| *c != ClaimState::InFlight) => settled.map(|c| *c),
+        };
+        if let (Ok(ClaimState::Won(ip)), Some(prefix)) = (settled, prefix) {
+            let _ = tell.send(vec![(IpAddr::V4(ip), prefix)]);
+        }
+    };
+    (late, task)
+}
 
 impl Daemon {
     /// Attaches a container to a network. Checks run in Docker's order: container, network,
@@ -103,7 +154,8 @@ impl Daemon {
             .ok_or_else(|| Error::NotFound(format!("No such container: {}", container.name)))?;
         let mut used = self.store.used_addresses(&network.id).await?;
         let global = network.scope == super::cluster::GLOBAL;
-        // A global network's address is claimed in the cluster once the endpoint has its ID.
+        // A global network's address is claimed in the cluster while the interface is built
+        // (a requested one is checked here).
         let ipv4 = match global && wanted.ipv4.is_none() {
             true => None,
             false => pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?,
@@ -123,66 +175,128 @@ impl Daemon {
         }
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
+        let ipv4 = ipv4.filter(|_| !global);
         let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
-        if global {
-            // The cluster's compare-and-swap keeps addresses unique, not this lock: other
-            // connects to the network claim theirs meanwhile.
-            locks.release_network();
+        let place = Place {
+            network,
+            container,
+            wanted: &wanted,
+            ns: &ns,
+            gateway_owner,
+            others,
+        };
+        if !global {
+            return self.connect_endpoint(place, endpoint, locks, None).await;
+        }
+        // The cluster's compare-and-swap keeps addresses unique, not this lock: other
+        // connects to the network claim theirs meanwhile.
+        locks.release_network();
+        let (tell, claim) = tokio::sync::watch::channel(ClaimState::InFlight);
+        let claimed = async {
             let claimed = self
                 .claim_global(network, &endpoint, &container.name, wanted.ipv4, &mut used)
-                .await?;
-            endpoint.ipv4 = Some(IpAddr::V4(claimed));
+                .await;
+            tell.send_replace(match &claimed {
+                Ok(ip) => ClaimState::Won(*ip),
+                Err(_) => ClaimState::Failed,
+            });
+            claimed
+        };
+        let connected = self.connect_endpoint(place, endpoint.clone(), locks, Some(claim));
+        match tokio::join!(claimed, connected) {
+            (Ok(ip), Err(e)) => {
+                endpoint.ipv4 = Some(IpAddr::V4(ip));
+                let _ = self.release_global(&endpoint, false).await;
+                Err(e)
+            }
+            // A failed claim calls the attach off: the claim's error is the answer.
+            (claimed, connected) => claimed.and(connected),
         }
-        let result = self
-            .connect_claimed(
-                network,
-                container,
-                &wanted,
-                &ns,
-                endpoint.clone(),
-                gateway_owner,
-                others,
-                locks,
-            )
-            .await;
-        if result.is_err() && global {
-            let _ = self.release_global(&endpoint, false).await;
-        }
-        result
     }
 
-    /// The rest of a connect, once the endpoint's address is decided.
-    #[allow(clippy::too_many_arguments)]
-    async fn connect_claimed(
+    /// The rest of a connect: row, interface, and the row finished. A global network's
+    /// address comes through `claim` while the interface is built.
+    async fn connect_endpoint(
         &self,
-        network: &Network,
-        container: &Container,
-        wanted: &Wanted,
-        ns: &crate::kernel::Netns,
+        place: Place<'_>,
         mut endpoint: Endpoint,
-        gateway_owner: bool,
-        others: Vec<(i64, Network)>,
         locks: &mut EndpointLocks,
+        claim: Option<Claim>,
     ) -> Result<()> {
-        let driver = driver::of(network)?;
+        let (network, container) = (place.network, place.container);
         let (ipv4, ipv6) = (endpoint.ipv4, endpoint.ipv6);
-        let Some(mac) = model::parse_mac(&endpoint.mac) else {
-            return Err(Error::System(format!("bad MAC {}", endpoint.mac)));
-        };
-        // The row reserves the address; a random host-side name may clash, so retry a few
-        // times. The journal names the endpoint's kernel objects before they exist, so a crash
-        // at any later point can be rolled back even before they carry their mark.
         let mut addresses: Vec<(IpAddr, u8)> = [(ipv4, network.ipv4()), (ipv6, network.ipv6())]
             .into_iter()
             .filter_map(|(ip, cfg)| Some((ip?, cfg?.subnet.prefix)))
             .collect();
         addresses.extend(link_local_addresses(&endpoint));
-        let gateways = match gateway_owner {
+        let gateways = match place.gateway_owner {
             true => gateways_of(network),
             false => Gateways::default(),
         };
+        let claim = claim.as_ref();
+        let recorded =
+            self.record_and_attach(&place, &mut endpoint, &addresses, gateways, locks, claim);
+        let (op, ifname) = recorded.await?;
+        // The row was written without a claimed address; it learns it with the rest.
+        let claimed = match claim.map(|c| *c.borrow()) {
+            Some(ClaimState::Won(ip)) => Some(IpAddr::V4(ip)),
+            _ => None,
+        };
+        endpoint.ipv4 = claimed.or(endpoint.ipv4);
+        crash::point("connect.attached");
+        let event = network_event("connect", network, Some(container));
+        if let Err(e) = self
+            .store
+            .finish_connect(op, &endpoint.id, &ifname, claimed, &event)
+            .await
+        {
+            let _ = self
+                .detach_endpoint(network, &endpoint, Some(container))
+                .await;
+            let _ = self.store.delete_endpoint(&endpoint.id).await;
+            self.store.end_op(op).await?;
+            return Err(e.into());
+        }
+        crash::point("connect.recorded");
+        self.broadcast(event);
+        if place.gateway_owner && !place.others.is_empty() {
+            // The namespace's default route came from another network that this one outranks.
+            self.rehome_gateway(container).await;
+        }
+        self.sync_resolver(container).await;
+        tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
+            ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
+        Ok(())
+    }
+
+    /// Writes the journal entry and the row, and attaches the endpoint meanwhile; retries a
+    /// host-side name that clashes. Returns the journal entry and the name inside.
+    async fn record_and_attach(
+        &self,
+        place: &Place<'_>,
+        endpoint: &mut Endpoint,
+        addresses: &[(IpAddr, u8)],
+        gateways: Gateways,
+        locks: &mut EndpointLocks,
+        claim: Option<&Claim>,
+    ) -> Result<(i64, String)> {
+        let Place {
+            network,
+            container,
+            wanted,
+            ns,
+            ..
+        } = *place;
+        let driver = driver::of(network)?;
+        let Some(mac) = model::parse_mac(&endpoint.mac) else {
+            return Err(Error::System(format!("bad MAC {}", endpoint.mac)));
+        };
+        // A random host-side name may clash, so retry a few times. The journal names the
+        // endpoint's kernel objects before they exist, so a crash at any later point can be
+        // rolled back even before they carry their mark.
         let mut attempt = 0;
-        let (op, ifname) = loop {
+        loop {
             endpoint.host_ifname = driver.host_ifname(&endpoint.id);
             let journaled = Op::Connect {
                 driver: network.driver.clone(),
@@ -194,8 +308,9 @@ impl Daemon {
             // The namespace's thread starts while the journal entry and the row are written,
             // and changes nothing until they are.
             let (go, ready) = tokio::sync::oneshot::channel();
+            let endpoint = &*endpoint;
             let begin = async {
-                let begun = self.store.begin_connect(name, &endpoint, &detail).await;
+                let begun = self.store.begin_connect(name, endpoint, &detail).await;
                 if begun.is_ok() {
                     // Journal entry and row were one write: one crash point covers both.
                     crash::point("connect.journaled");
@@ -207,17 +322,19 @@ impl Daemon {
                 let _ = go.send(begun.is_ok());
                 begun
             };
+            let (late, handing_over) = hand_over(claim, network);
             let attach = Attach {
-                endpoint: &endpoint,
+                endpoint,
                 ns,
                 ifname: wanted.ifname.clone(),
                 mac,
-                addresses: addresses.clone(),
+                addresses: addresses.to_vec(),
                 sysctls: wanted.sysctls.clone(),
                 gateways,
             };
+            let ready = crate::kernel::Ready { go: ready, late };
             let attach = driver.attach(self.driver_env(), network, attach, ready);
-            let (begun, attached) = tokio::join!(begin, attach);
+            let (begun, attached, ()) = tokio::join!(begin, attach, handing_over);
             let op = match begun {
                 Ok(op) => op,
                 Err(StoreError::Duplicate(_)) if attempt < 3 => {
@@ -230,7 +347,7 @@ impl Daemon {
                 Err(e) => return Err(e.into()),
             };
             match attached {
-                Ok(ifname) => break (op, ifname),
+                Ok(ifname) => return Ok((op, ifname)),
                 Err(e) => {
                     if let Err(undo) = self.store.delete_endpoint(&endpoint.id).await {
                         tracing::error!(endpoint = %endpoint.id, error = %undo, "cannot roll back an endpoint row");
@@ -239,31 +356,7 @@ impl Daemon {
                     return Err(e);
                 }
             }
-        };
-        crash::point("connect.attached");
-        let event = network_event("connect", network, Some(container));
-        if let Err(e) = self
-            .store
-            .finish_connect(op, &endpoint.id, &ifname, &event)
-            .await
-        {
-            let _ = self
-                .detach_endpoint(network, &endpoint, Some(container))
-                .await;
-            let _ = self.store.delete_endpoint(&endpoint.id).await;
-            self.store.end_op(op).await?;
-            return Err(e.into());
         }
-        crash::point("connect.recorded");
-        self.broadcast(event);
-        if gateway_owner && !others.is_empty() {
-            // The namespace's default route came from another network that this one outranks.
-            self.rehome_gateway(container).await;
-        }
-        self.sync_resolver(container).await;
-        tracing::info!(network = %network.name, container = %container.name, endpoint = %endpoint.id,
-            ifname = %ifname, ipv4 = ?endpoint.ipv4, "connected");
-        Ok(())
     }
 
     /// [`Daemon::forget_unused_namespace`] where a failure must not fail the operation.

@@ -251,7 +251,10 @@ impl Daemon {
         };
         let (go, ready) = tokio::sync::oneshot::channel();
         let _ = go.send(true);
-        match driver.attach(self.driver_env(), n, attach, ready).await {
+        match driver
+            .attach(self.driver_env(), n, attach, ready.into())
+            .await
+        {
             Ok(ifname) => {
                 if ifname != e.ifname {
                     self.store.set_endpoint_ifname(&e.id, &ifname).await?;

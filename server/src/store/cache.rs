@@ -227,9 +227,13 @@ impl Endpoints {
     }
 
     pub(super) fn set_ifname(&mut self, id: &str, ifname: &str) {
+        self.change(id, |e| e.ifname = ifname.to_string());
+    }
+
+    pub(super) fn change(&mut self, id: &str, f: impl FnOnce(&mut Endpoint)) {
         if let Some(ById(e)) = self.by_id.get(id) {
             let mut changed = Endpoint::clone(e);
-            changed.ifname = ifname.to_string();
+            f(&mut changed);
             self.insert(changed);
         }
     }

@@ -331,26 +331,32 @@ impl Store {
         }
     }
 
-    /// A connect's last write: the interface name the kernel chose, the journal entry closed
-    /// and the event recorded, as one request. A crash between them leaves the entry, and
-    /// start-up rolls the connect back as it would any unfinished one.
+    /// A connect's last write: the interface name the kernel chose (and `ipv4`, an address
+    /// decided while the interface was built, if the row was written without it), the journal
+    /// entry closed and the event recorded, as one request. A crash between them leaves the
+    /// entry, and start-up rolls the connect back as it would any unfinished one.
     pub async fn finish_connect(
         &self,
         op: i64,
         endpoint_id: &str,
         ifname: &str,
+        ipv4: Option<IpAddr>,
         event: &crate::model::Event,
     ) -> Result<()> {
         let _timer = crate::metrics::Timer::new("sqlite", "finish_connect");
         let query = sqlx::query(FINISH_CONNECT)
             .bind(ifname)
+            .bind(ipv4.map(|a| a.to_string()))
             .bind(endpoint_id)
             .bind(op);
         let done = bind_event(query, event)
             .execute(&self.pool)
             .await
             .ctx("recording a connect")?;
-        self.cached_mut().endpoints.set_ifname(endpoint_id, ifname);
+        self.cached_mut().endpoints.change(endpoint_id, |e| {
+            e.ifname = ifname.to_string();
+            e.ipv4 = ipv4.or(e.ipv4);
+        });
         self.trim_events(done.last_insert_rowid()).await
     }
 
@@ -565,7 +571,8 @@ const INSERT_JOURNAL: &str = insert_journal!();
 const INSERT_EVENT: &str = insert_event!();
 const FINISH_OP: &str = concat!("DELETE FROM journal WHERE id = ?; ", insert_event!());
 const FINISH_CONNECT: &str = concat!(
-    "UPDATE endpoints SET ifname = ? WHERE id = ?; DELETE FROM journal WHERE id = ?; ",
+    "UPDATE endpoints SET ifname = ?, ipv4 = COALESCE(?, ipv4) WHERE id = ?; ",
+    "DELETE FROM journal WHERE id = ?; ",
     insert_event!()
 );
 const FINISH_DISCONNECT: &str = concat!(

@@ -229,7 +229,7 @@ impl Driver for Bridge {
         env: Env<'a>,
         n: &'a Network,
         a: Attach<'a>,
-        ready: tokio::sync::oneshot::Receiver<bool>,
+        ready: crate::kernel::Ready,
     ) -> Fut<'a, String> {
         Box::pin(async move {
             let state: BridgeState = state_of(n)?;

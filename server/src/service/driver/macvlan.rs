@@ -318,7 +318,7 @@ impl Driver for Macvlan {
         env: Env<'a>,
         n: &'a Network,
         a: Attach<'a>,
-        ready: tokio::sync::oneshot::Receiver<bool>,
+        ready: crate::kernel::Ready,
     ) -> Fut<'a, String> {
         Box::pin(async move {
             let state: MacvlanState = state_of(n)?;

@@ -134,14 +134,15 @@ pub(super) trait Driver: Send + Sync {
     /// veth's host end); drivers without one return a token no link can carry.
     fn host_ifname(&self, endpoint_id: &str) -> String;
 
-    /// Attaches an endpoint; all or nothing. Nothing is changed until `ready` says true.
+    /// Attaches an endpoint; all or nothing. Nothing is changed until `ready` says go, and
+    /// addresses it brings late are added with the rest.
     /// Returns the interface name inside the container's namespace.
     fn attach<'a>(
         &'a self,
         env: Env<'a>,
         n: &'a Network,
         a: Attach<'a>,
-        ready: tokio::sync::oneshot::Receiver<bool>,
+        ready: crate::kernel::Ready,
     ) -> Fut<'a, String>;
 
     /// Whether an endpoint's links live only inside the container's namespace (then detach

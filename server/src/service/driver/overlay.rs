@@ -162,7 +162,7 @@ impl Driver for Overlay {
         env: Env<'a>,
         n: &'a Network,
         a: Attach<'a>,
-        ready: tokio::sync::oneshot::Receiver<bool>,
+        ready: crate::kernel::Ready,
     ) -> Fut<'a, String> {
         Bridge.attach(env, n, a, ready)
     }

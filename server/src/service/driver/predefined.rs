@@ -91,7 +91,7 @@ impl Driver for Predefined {
         _env: Env<'a>,
         _n: &'a Network,
         _a: Attach<'a>,
-        _ready: tokio::sync::oneshot::Receiver<bool>,
+        _ready: crate::kernel::Ready,
     ) -> Fut<'a, String> {
         never("attach")
     }

@@ -14,6 +14,7 @@ mod common;
 #[path = "../tests/multihost/mod.rs"]
 mod multihost;
 
+use std::collections::BTreeMap;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -78,6 +79,57 @@ fn waves_of(h: &Hosts, net: &str, per: usize, waves: usize) -> Vec<Duration> {
     times
 }
 
+/// The daemon's operation timings from `/metrics`: (layer, op) → (seconds, calls).
+fn operation_totals(d: &Daemon) -> BTreeMap<String, (f64, f64)> {
+    let text = d.get("/metrics").body;
+    let mut totals: BTreeMap<String, (f64, f64)> = BTreeMap::new();
+    for line in text.lines() {
+        let Some(rest) = line.strip_prefix("netbridge_operation_duration_seconds_") else {
+            continue;
+        };
+        let Some((kind, rest)) = rest.split_once('{') else {
+            continue;
+        };
+        let Some((labels, value)) = rest.split_once("} ") else {
+            continue;
+        };
+        let Ok(value) = value.trim().parse::<f64>() else {
+            continue;
+        };
+        let entry = totals.entry(labels.replace('"', "")).or_default();
+        match kind {
+            "sum" => entry.0 = value,
+            "count" => entry.1 = value,
+            _ => {}
+        }
+    }
+    totals
+}
+
+/// The mean of the etcd, netlink-attach and SQLite connect operations between two readings.
+fn operation_means(
+    before: &BTreeMap<String, (f64, f64)>,
+    after: &BTreeMap<String, (f64, f64)>,
+) -> String {
+    let wanted = [
+        ("etcd /v3/kv/txn", "layer=etcd,op=/v3/kv/txn"),
+        ("netlink attach", "layer=netlink,op=attach"),
+        ("SQLite begin_connect", "layer=sqlite,op=begin_connect"),
+        ("SQLite finish_connect", "layer=sqlite,op=finish_connect"),
+    ];
+    let mut parts = Vec::new();
+    for (name, key) in wanted {
+        let (s0, n0) = before.get(key).copied().unwrap_or_default();
+        let Some((s1, n1)) = after.get(key).copied() else {
+            continue;
+        };
+        if n1 > n0 {
+            parts.push(format!("{name} {:.2} ms", (s1 - s0) / (n1 - n0) * 1000.0));
+        }
+    }
+    parts.join(", ")
+}
+
 fn main() {
     let quick = std::env::var("NETBRIDGE_BENCH_QUICK").is_ok_and(|v| v == "1");
     let reps = if quick { 15 } else { 200 };
@@ -95,12 +147,14 @@ fn main() {
     // Connect latency: overlay vs bridge, same daemon, alternating.
     let c = container(a);
     let (mut ov, mut br) = (Vec::new(), Vec::new());
+    let before = operation_totals(a);
     for _ in 0..reps {
         ov.push(timed_connect(a, "ov", &c, None));
         disconnect(a, "ov", &c);
         br.push(timed_connect(a, "br", &c, None));
         disconnect(a, "br", &c);
     }
+    let spent = operation_means(&before, &operation_totals(a));
     let (ov50, ov99) = stats(ov);
     let (br50, br99) = stats(br);
 
@@ -204,6 +258,7 @@ fn main() {
         "| connect, overlay ({reps}×) | {ov50:.1} ms | {ov99:.1} ms | ≤ 2× bridge ({:.2}×) |",
         ov50 / br50
     );
+    println!("| of which (mean per call, connects and disconnects of both kinds): {spent} | | | |");
     println!(
         "| convergence A connect → B first answer ({conv_reps}×, {lost_first} over 900 ms) | {cv50:.1} ms | {cv99:.1} ms | p99 < 100 ms |"
     );

@@ -37,7 +37,7 @@ struct Registry {
     requests: BTreeMap<(String, String, u16), u64>,
     /// route → latency.
     request_seconds: BTreeMap<String, Histogram>,
-    /// (layer, operation) → latency, for netlink and SQLite work.
+    /// (layer, operation) → latency, for netlink, SQLite and etcd work.
     operation_seconds: BTreeMap<(&'static str, &'static str), Histogram>,
 }
 
@@ -147,7 +147,7 @@ pub fn render(gauges: &[(&str, &str, u64)]) -> String {
             );
         }
         out.push_str(
-            "# HELP netbridge_operation_duration_seconds Time of netlink and SQLite operations.\n",
+            "# HELP netbridge_operation_duration_seconds Time of netlink, SQLite and etcd operations.\n",
         );
         out.push_str("# TYPE netbridge_operation_duration_seconds histogram\n");
         for ((layer, op), h) in &r.operation_seconds {

@@ -138,7 +138,7 @@ impl Etcd {
     }
 
     /// One gateway call, after the fence is set if a write's outcome is unknown.
-    async fn call(&self, path: &str, body: Value) -> ClusterResult<Value> {
+    async fn call(&self, path: &'static str, body: Value) -> ClusterResult<Value> {
         self.fenced().await?;
         self.call_now(path, body).await
     }
@@ -168,7 +168,7 @@ impl Etcd {
     }
 
     /// One gateway call, the members tried in turn within [`DEADLINE`].
-    async fn call_now(&self, path: &str, body: Value) -> ClusterResult<Value> {
+    async fn call_now(&self, path: &'static str, body: Value) -> ClusterResult<Value> {
         let body = Bytes::from(body.to_string());
         // The deadline starts with the call's turn: queueing here is load, not an outage.
         let _turn = match tokio::time::timeout(QUEUE, self.turns.acquire()).await {
@@ -179,6 +179,7 @@ impl Etcd {
                 ));
             }
         };
+        let _timer = crate::metrics::Timer::new("etcd", path);
         let attempt = async {
             let mut last = String::from("no member answered");
             let first = self.preferred.load(Ordering::Relaxed);

@@ -177,7 +177,7 @@ fn containers_on_three_hosts_talk_over_one_overlay() {
 }
 
 #[test]
-fn an_automatic_overlay_subnet_avoids_other_hosts_local_networks() {
+fn overlay_subnets_avoid_other_hosts_networks_and_each_other() {
     let _one = serial();
     let h = Hosts::new();
     let local = h.hosts[2].create_network(&json!({"Name": "onc"}));
@@ -195,6 +195,38 @@ fn an_automatic_overlay_subnet_avoids_other_hosts_local_networks() {
         "the overlay took host C's local subnet"
     );
     assert!(eventually(5, || h.hosts[2].get("/networks/auto").status == 200));
+
+    // Different but overlapping explicit subnets, created on two hosts at once: one wins.
+    for round in 0..6 {
+        let wide = format!("10.{}.0.0/16", 150 + round);
+        let narrow = format!("10.{}.{round}.0/24", 150 + round);
+        let barrier = std::sync::Barrier::new(2);
+        let statuses: Vec<u16> = std::thread::scope(|s| {
+            let tries: Vec<_> = [(0, "wide", &wide), (1, "narrow", &narrow)]
+                .into_iter()
+                .map(|(host, kind, subnet)| {
+                    let (d, barrier) = (&h.hosts[host], &barrier);
+                    s.spawn(move || {
+                        let body = json!({"Name": format!("{kind}{round}"), "Driver": "overlay",
+                            "IPAM": {"Config": [{"Subnet": subnet}]}});
+                        barrier.wait();
+                        let r = d.post("/networks/create", &body);
+                        assert!(r.status == 201 || r.status == 403, "{}", r.body);
+                        r.status
+                    })
+                })
+                .collect();
+            tries
+                .into_iter()
+                .map(|t| t.join().expect("create"))
+                .collect()
+        });
+        assert_eq!(
+            statuses.iter().filter(|s| **s == 201).count(),
+            1,
+            "round {round}: {statuses:?}"
+        );
+    }
 }
 
 #[test]

@@ -527,13 +527,18 @@ impl ClusterStore for Etcd {
         })
     }
 
-    fn create_network<'a>(&'a self, n: &'a GlobalNetwork) -> Fut<'a, bool> {
+    fn create_network<'a>(&'a self, n: &'a GlobalNetwork, seen: i64) -> Fut<'a, bool> {
         Box::pin(async move {
             let value = serde_json::to_value(n).unwrap_or(Value::Null);
             let id = json!(n.id);
             let keys = [name_key(&n.name), vni_key(n.vni), subnet_key(&n.subnet)];
             let mut compare: Vec<Value> = keys.iter().map(|k| absent(k)).collect();
             compare.push(absent(&network_key(&n.id)));
+            let networks = network_key("");
+            compare.push(
+                json!({"key": b64(&networks), "range_end": b64(&prefix_end(&networks)),
+                "target": "MOD", "result": "LESS", "mod_revision": (seen + 1).to_string()}),
+            );
             let mut success: Vec<Value> = keys.iter().map(|k| put(k, &id, None)).collect();
             success.push(put(&network_key(&n.id), &value, None));
             self.txn(compare, success).await

@@ -105,8 +105,10 @@ pub struct Snapshot {
 /// `bool`s say whether it won.
 pub trait ClusterStore: Send + Sync {
     fn snapshot(&self) -> Fut<'_, Snapshot>;
-    /// Claims the name, VNI and subnet and stores the definition, all or nothing.
-    fn create_network<'a>(&'a self, n: &'a GlobalNetwork) -> Fut<'a, bool>;
+    /// Claims the name, VNI and subnet and stores the definition, all or nothing; refused too
+    /// if any network was defined after revision `seen` (the subnets it was checked against),
+    /// so two overlapping subnets cannot both be claimed.
+    fn create_network<'a>(&'a self, n: &'a GlobalNetwork, seen: i64) -> Fut<'a, bool>;
     fn name_taken<'a>(&'a self, name: &'a str) -> Fut<'a, bool>;
     /// Removes a network without endpoints; returns how many endpoints it still has (then
     /// nothing is removed).
@@ -331,14 +333,16 @@ fn unremove_later(cluster: Arc<Cluster>, store: Store, g: GlobalNetwork) {
             {
                 return true;
             }
-            match cluster.store.create_network(&g).await {
+            match cluster.store.create_network(&g, snap.revision).await {
                 Ok(true) => {
                     tracing::info!(network = %g.name, "put back a global network whose removal had failed");
                     true
                 }
                 Ok(false) => {
-                    tracing::error!(network = %g.name, "a global network's removal failed but landed, and its name, VNI or subnet is taken now");
-                    true
+                    // Its name, VNI or subnet is taken now, or a network was defined since the
+                    // snapshot (then the next try sees it).
+                    tracing::warn!(network = %g.name, "a global network's removal failed but landed, and putting it back was refused");
+                    false
                 }
                 Err(_) => false,
             }
@@ -440,30 +444,26 @@ impl Daemon {
         let _mirror = cluster.mirror.lock().await;
         let reserved = self.reserved_prefixes().await?;
         let id = model::new_id();
-        // Other hosts' local networks too: an automatic subnet must not collide with them.
-        let snap = cluster
+        // Checked against one snapshot, and claimed only if no network was defined since.
+        let mut snap = cluster
             .store
             .snapshot()
             .await
             .map_err(unavailable("cannot create the global network"))?;
-        let others: Vec<Cidr> = snap
-            .host_subnets
-            .iter()
-            .filter_map(|s| s.parse().ok())
-            .collect();
         for _ in 0..CAS_TRIES {
-            let (mut taken, vnis) = {
-                let view = cluster.view();
-                let subnets: Vec<Cidr> = view
-                    .networks
-                    .values()
-                    .filter_map(|n| n.subnet.parse().ok())
-                    .collect();
-                let vnis: BTreeSet<u32> = view.networks.values().map(|n| n.vni).collect();
-                (subnets, vnis)
-            };
+            let mut taken: Vec<Cidr> = snap
+                .networks
+                .iter()
+                .filter_map(|n| n.subnet.parse().ok())
+                .collect();
+            let vnis: BTreeSet<u32> = snap.networks.iter().map(|n| n.vni).collect();
             taken.extend(self.store.taken_subnets().await?);
-            taken.extend(others.iter().copied());
+            // Other hosts' local networks too: an automatic subnet must not collide with them.
+            taken.extend(
+                snap.host_subnets
+                    .iter()
+                    .filter_map(|s| s.parse::<Cidr>().ok()),
+            );
             let cfg = ipam::allocate(
                 &parsed,
                 true,
@@ -495,7 +495,7 @@ impl Daemon {
                 labels: req.labels.clone(),
                 options: req.options.clone(),
             };
-            let won = match cluster.store.create_network(&g).await {
+            let won = match cluster.store.create_network(&g, snap.revision).await {
                 Ok(won) => won,
                 Err(e) => {
                     uncreate_later(cluster.clone(), g);
@@ -507,7 +507,8 @@ impl Daemon {
                 self.mirror_network(&cluster, &g).await?;
                 return Ok(id);
             }
-            // Lost: the name, or a VNI or subnet another host took meanwhile.
+            // Lost: the name, or another network defined meanwhile (its VNI or subnet may
+            // clash).
             if cluster
                 .store
                 .name_taken(&req.name)
@@ -519,14 +520,14 @@ impl Daemon {
                     req.name
                 )));
             }
-            let snap = cluster
+            snap = cluster
                 .store
                 .snapshot()
                 .await
                 .map_err(unavailable("cannot create the global network"))?;
             let mut view = cluster.view();
-            for n in snap.networks {
-                view.networks.insert(n.id.clone(), n);
+            for n in &snap.networks {
+                view.networks.insert(n.id.clone(), n.clone());
             }
         }
         Err(Error::Unavailable(

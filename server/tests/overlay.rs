@@ -260,7 +260,7 @@ fn container_names_resolve_across_hosts() {
 #[test]
 fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
     let _one = serial();
-    let h = Hosts::new();
+    let mut h = Hosts::new();
     create_overlay(&h, 0, "shared", "10.210.0.0/24");
     let (ca, cb) = (container(&h.hosts[0]), container(&h.hosts[1]));
     assert!(eventually(5, || h.hosts[1].get("/networks/shared").status == 200));
@@ -370,6 +370,29 @@ fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
             d.get("/networks").body
         );
     }
+
+    // Two members killed (connections refused, not stalled), then started from their data.
+    h.etcd[1].kill();
+    h.etcd[2].kill();
+    let cy = container(&h.hosts[0]);
+    let r = h.hosts[0].post("/networks/shared/connect", &json!({"Container": cy.name}));
+    assert_eq!(r.status, 503, "{}", r.body);
+    assert!(pings(&ca, &ip_b3), "existing endpoints stopped forwarding");
+    h.etcd[1].start();
+    h.etcd[2].start();
+    let cb4 = container(&h.hosts[1]);
+    assert!(
+        eventually(15, || {
+            let r = h.hosts[1].post("/networks/shared/connect", &json!({"Container": cb4.name}));
+            r.status == 200
+        }),
+        "connect after the killed members came back"
+    );
+    let ip_b4 = address_of(&h.hosts[1], "shared", &cb4.name);
+    assert!(
+        reaches(&ca, &ip_b4, 10),
+        "A never learned the endpoint made after the members restarted"
+    );
 }
 
 #[test]

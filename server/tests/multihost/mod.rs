@@ -20,6 +20,7 @@ pub struct EtcdMember {
     child: Option<Child>,
     pub dir: PathBuf,
     pub ns: String,
+    args: Vec<String>,
 }
 
 impl EtcdMember {
@@ -55,6 +56,20 @@ impl EtcdMember {
 
     pub fn resume(&self) {
         must("kill", &["-CONT", &self.pid()]);
+    }
+
+    /// SIGKILL: the member is gone, its sockets closed.
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    /// Starts a killed member again from its data.
+    pub fn start(&mut self) {
+        assert!(self.child.is_none(), "etcd member still running");
+        self.child = Some(spawn_etcd(&self.ns, &self.dir, &self.args));
     }
 }
 
@@ -288,10 +303,23 @@ pub fn vxlan_of(id: &str) -> String {
 /// Starts one etcd member inside namespace `ns` with `args`; its data and log in `dir`.
 pub fn start_etcd(ns: &str, dir: PathBuf, args: &[String]) -> EtcdMember {
     std::fs::create_dir_all(&dir).expect("etcd dir");
-    let log = std::fs::File::create(dir.join("etcd.log")).expect("etcd log");
+    EtcdMember {
+        child: Some(spawn_etcd(ns, &dir, args)),
+        dir,
+        ns: ns.to_string(),
+        args: args.to_vec(),
+    }
+}
+
+fn spawn_etcd(ns: &str, dir: &std::path::Path, args: &[String]) -> Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("etcd.log"))
+        .expect("etcd log");
     let netns = format!("--net=/run/netns/{ns}");
     let data = dir.join("data").display().to_string();
-    let child = Command::new("nsenter")
+    Command::new("nsenter")
         .args([netns.as_str(), "--", "etcd", "--data-dir", &data])
         .args(args)
         // Its own process group: a paused (SIGSTOP) member must not get the SIGHUP the kernel
@@ -302,10 +330,5 @@ pub fn start_etcd(ns: &str, dir: PathBuf, args: &[String]) -> EtcdMember {
         .stdout(log.try_clone().expect("log"))
         .stderr(log)
         .spawn()
-        .expect("start etcd (is etcd-server installed?)");
-    EtcdMember {
-        child: Some(child),
-        dir,
-        ns: ns.to_string(),
-    }
+        .expect("start etcd (is etcd-server installed?)")
 }

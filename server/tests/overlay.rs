@@ -510,6 +510,47 @@ fn a_dead_host_vanishes_and_a_crashed_daemon_recovers() {
         fdb(h.a(), &vx).contains(&host_addr(1)),
         "A lost B's endpoints"
     );
+
+    // C cut off for longer than its lease while B takes its endpoint's address: back, C finds
+    // the address taken and disconnects its endpoint, so one container answers for it.
+    let cc = container(&h.hosts[2]);
+    let ip_c = connect(&h.hosts[2], "shared", &cc);
+    let mac = cc.exec(&["cat", "/sys/class/net/eth0/address"]);
+    let mac = String::from_utf8_lossy(&mac.stdout).trim().to_string();
+    assert!(eventually(5, || fdb(h.a(), &vx).contains(&mac)));
+    h.hosts[2].ip(&["link", "set", "eth0", "down"]);
+    assert!(
+        eventually(LEASE_SECS * 5, || !fdb(h.a(), &vx).contains(&mac)),
+        "A kept the cut-off host's endpoint"
+    );
+    let thief = container(&h.hosts[1]);
+    let r = h.hosts[1].post(
+        "/networks/shared/connect",
+        &json!({"Container": thief.name,
+            "EndpointConfig": {"IPAMConfig": {"IPv4Address": ip_c}}}),
+    );
+    assert_eq!(r.status, 200, "{}", r.body);
+    h.hosts[2].ip(&["link", "set", "eth0", "up"]);
+    let kept = || {
+        containers(&h.hosts[2].get("/networks/shared").json())
+            .iter()
+            .any(|e| e["Name"] == cc.name.as_str())
+    };
+    assert!(
+        eventually(20, || !kept()),
+        "C kept an endpoint whose address B holds:\n{}",
+        h.hosts[2].log()
+    );
+    assert!(
+        !cc.exec(&["ip", "link", "show", "eth0"]).status.success(),
+        "C's container kept its interface"
+    );
+    assert!(reaches(&cs[0], &ip_c, 5), "A cannot reach B's container");
+    assert!(
+        !fdb(h.a(), &vx).contains(&mac),
+        "A learned C's endpoint again"
+    );
+    common::consistency::assert_consistent(&h.hosts[2], "after the address was taken");
 }
 
 #[test]

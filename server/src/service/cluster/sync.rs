@@ -4,7 +4,7 @@
 //! watch resumes from the revision it last saw.
 
 use std::collections::BTreeMap;
-use std::net::IpAddr;
+use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -97,17 +97,39 @@ impl Daemon {
     /// Makes the cluster hold this host's endpoints of global networks: each local one
     /// claimed under `lease`. At start-up (`release_stale`) each claim of this host without a
     /// local endpoint (a connect cut short by a crash) is released too; later, such a claim is
-    /// a connect in flight (claimed, row not yet written), which must keep it.
+    /// a connect in flight (claimed, row not yet written), which must keep it. An endpoint
+    /// whose address another host took meanwhile (this one was cut off for longer than its
+    /// lease) is disconnected here: two containers must not answer for one address.
     async fn publish_own(&self, cluster: &Cluster, lease: i64, release_stale: bool) {
+        let lost = self.claim_own(cluster, lease, release_stale).await;
+        for (network, container, ip) in lost {
+            tracing::error!(network = %network, container = %container, %ip,
+                "another host holds this endpoint's address now; disconnecting it here");
+            if let Err(e) = self.disconnect(&network, &container, true).await {
+                tracing::warn!(network = %network, container = %container, error = %e,
+                    "cannot disconnect an endpoint whose address was taken");
+            }
+        }
+    }
+
+    /// [`Daemon::publish_own`]'s claims; returns the endpoints (network, container, address)
+    /// whose address another host holds.
+    async fn claim_own(
+        &self,
+        cluster: &Cluster,
+        lease: i64,
+        release_stale: bool,
+    ) -> Vec<(String, String, Ipv4Addr)> {
         let _shared = self.exclusive.read().await;
         let snap = match cluster.store.snapshot().await {
             Ok(s) => s,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the cluster to publish endpoints");
-                return;
+                return Vec::new();
             }
         };
         let mut mine: BTreeMap<String, ClusterEndpoint> = BTreeMap::new();
+        let mut containers: BTreeMap<String, String> = BTreeMap::new();
         let networks = self.store.networks().await.unwrap_or_default();
         for n in networks.iter().filter(|n| n.scope == GLOBAL) {
             for e in self
@@ -123,6 +145,7 @@ impl Daemon {
                     Ok(Some(c)) => c.name,
                     _ => e.container_id.clone(),
                 };
+                containers.insert(e.id.clone(), e.container_id.clone());
                 mine.insert(
                     e.id.clone(),
                     ClusterEndpoint {
@@ -148,16 +171,20 @@ impl Daemon {
                 .release(&stale.network, stale.ip, &stale.endpoint)
                 .await;
         }
+        let mut lost = Vec::new();
         for e in mine.values() {
             match cluster.store.republish(e, lease).await {
                 Ok(true) => {}
-                Ok(false) => tracing::error!(endpoint = %e.endpoint, ip = %e.ip,
-                    "another host holds this endpoint's address now; disconnect and connect it again"),
+                Ok(false) => {
+                    let container = containers.get(&e.endpoint).cloned().unwrap_or_default();
+                    lost.push((e.network.clone(), container, e.ip));
+                }
                 Err(err) => {
                     tracing::warn!(endpoint = %e.endpoint, error = %err, "cannot publish an endpoint")
                 }
             }
         }
+        lost
     }
 
     async fn watch_cluster(self: Arc<Self>, cluster: Arc<Cluster>) {

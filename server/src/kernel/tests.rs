@@ -817,6 +817,31 @@ fn attach_called_off_changes_nothing() {
     });
 }
 
+/// Attaches `a`, told to go at once; 20 ms later `late` addresses are handed over, or the
+/// sender is dropped (`None`: a failed claim).
+async fn attach_with_late(
+    kernel: &Kernel,
+    container: &Netns,
+    a: &Attachment,
+    late: Option<Vec<(IpAddr, u8)>>,
+) -> Result<(String, u32), KernelError> {
+    let (go, ready) = tokio::sync::oneshot::channel();
+    let (tell, addresses) = tokio::sync::oneshot::channel();
+    let _ = go.send(true);
+    let ready = Ready {
+        go: ready,
+        late: Some(addresses),
+    };
+    let deciding = async {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+        if let Some(late) = late {
+            let _ = tell.send(late);
+        }
+    };
+    let (result, ()) = tokio::join!(kernel.attach_when(container, a, ready), deciding);
+    result
+}
+
 #[test]
 fn attach_takes_late_addresses_before_up_or_undoes_itself() {
     in_throwaway_netns(|| async {
@@ -832,22 +857,7 @@ fn attach_takes_late_addresses_before_up_or_undoes_itself() {
         a.addresses.clear();
 
         // The claim fails: the pair, already made, is deleted again.
-        let (go, ready) = tokio::sync::oneshot::channel();
-        let (tell, late) = tokio::sync::oneshot::channel::<Vec<(IpAddr, u8)>>();
-        let _ = go.send(true);
-        let attaching = kernel.attach_when(
-            &container,
-            &a,
-            Ready {
-                go: ready,
-                late: Some(late),
-            },
-        );
-        let failing = async {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            drop(tell);
-        };
-        let (result, ()) = tokio::join!(attaching, failing);
+        let result = attach_with_late(&kernel, &container, &a, None).await;
         assert!(
             matches!(result, Err(KernelError::CalledOff { .. })),
             "{result:?}"
@@ -857,22 +867,8 @@ fn attach_takes_late_addresses_before_up_or_undoes_itself() {
         assert_eq!(inside.len(), 1, "only lo: {inside:?}");
 
         // The claim is won while the pair is made: the address is on before up.
-        let (go, ready) = tokio::sync::oneshot::channel();
-        let (tell, late) = tokio::sync::oneshot::channel();
-        let _ = go.send(true);
-        let attaching = kernel.attach_when(
-            &container,
-            &a,
-            Ready {
-                go: ready,
-                late: Some(late),
-            },
-        );
-        let winning = async {
-            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
-            let _ = tell.send(vec![(v4("10.55.0.9"), 24)]);
-        };
-        let (result, ()) = tokio::join!(attaching, winning);
+        let won = Some(vec![(v4("10.55.0.9"), 24)]);
+        let result = attach_with_late(&kernel, &container, &a, won).await;
         let (name, index) = result.expect("attach");
         assert_eq!(name, "eth0");
         let (addresses, routes) = run_in_netns(&container, "inspect", move |inner| async move {

@@ -173,6 +173,9 @@ pub(super) fn run(cfg: Config, prefix: &str, dir: &Path, started: Instant) {
     let startup = startups(&mut sides, restarts);
     let fresh = sides.each_mut().map(Side::idle_memory);
     let mut measured = Vec::new();
+    let sums_before = sides
+        .each_mut()
+        .map(|s| operation_sums(&mut s.bench.client));
     for n in levels {
         for side in &mut sides {
             side.bench.grow_networks(n);
@@ -183,6 +186,9 @@ pub(super) fn run(cfg: Config, prefix: &str, dir: &Path, started: Instant) {
         ));
         measured.push(rounds(&mut sides, rounds_per_level));
     }
+    let sums_after = sides
+        .each_mut()
+        .map(|s| operation_sums(&mut s.bench.client));
     let worked = sides.each_mut().map(Side::idle_memory);
     for side in &mut sides {
         side.daemon.stop();
@@ -190,6 +196,7 @@ pub(super) fn run(cfg: Config, prefix: &str, dir: &Path, started: Instant) {
     println!("\n### A/B, paired\n\nA = {a}\nB = {b}\n");
     print_paired(&startup, &measured);
     print_memory(&fresh, &worked);
+    print_steps(&sums_before, &sums_after);
     println!(
         "\n{rounds_per_level} rounds a level, {restarts} restarts, {:.0} s, {}; load average {} \
          after.",
@@ -250,6 +257,37 @@ fn print_memory(fresh: &[Mem; 2], worked: &[Mem; 2]) {
             )
         };
         println!("| {when} | {} | {} |", cell(&m[0]), cell(&m[1]));
+    }
+}
+
+type Sums = std::collections::BTreeMap<String, (f64, f64)>;
+
+/// The daemons' own timings of their steps over the rounds (their `/metrics`), side by side.
+fn print_steps(before: &[Sums; 2], after: &[Sums; 2]) {
+    println!(
+        "\n| daemon's own step (its /metrics), first round to last | A count / mean ms | B count / mean ms |"
+    );
+    println!("|---|---:|---:|");
+    let keys: std::collections::BTreeSet<&String> = after.iter().flat_map(|m| m.keys()).collect();
+    for key in keys {
+        let cell = |i: usize| {
+            let (c1, s1) = after[i].get(key).copied().unwrap_or_default();
+            let (c0, s0) = before[i].get(key).copied().unwrap_or_default();
+            let c = c1 - c0;
+            (c > 0.0).then(|| format!("{c:.0} / {:.3}", (s1 - s0) * 1e3 / c))
+        };
+        let (a, b) = (cell(0), cell(1));
+        if a.is_some() || b.is_some() {
+            let none = || "–".to_string();
+            let step = key
+                .replace("netbridge_operation_duration_seconds", "")
+                .replace("netbridge_http_request_duration_seconds", "http");
+            println!(
+                "| {step} | {} | {} |",
+                a.unwrap_or_else(none),
+                b.unwrap_or_else(none)
+            );
+        }
     }
 }
 

@@ -29,7 +29,8 @@
 //! - `NETBRIDGE_BENCH_ONLY=ab` with `NETBRIDGE_BENCH_DAEMON_B=PATH`: two builds side by side
 //!   (A is `NETBRIDGE_BENCH_DAEMON` or this build), each in its own namespace, one operation on
 //!   each in turn, who goes first alternating; prints medians, p90 and the paired differences
-//!   (see `netbridge/ab.rs`). `NETBRIDGE_BENCH_AB_ROUNDS=N` sets the rounds per level.
+//!   (see `netbridge/ab.rs`). `NETBRIDGE_BENCH_AB_ROUNDS=N` sets the rounds per level,
+//!   `NETBRIDGE_BENCH_AB_GAP_MS` the pause after each operation (100).
 
 use std::{
     fmt::Write as _,

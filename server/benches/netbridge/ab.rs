@@ -4,9 +4,13 @@
 
 use super::*;
 
-/// Pause after each single operation: the reaper's round after a disconnect or removal (it
-/// waits a few ms for quiet) ends before the other side's operation is timed.
-const GAP: Duration = Duration::from_millis(25);
+/// Pause after each single operation (`NETBRIDGE_BENCH_AB_GAP_MS`, default 100): the kernel
+/// work a disconnect or removal leaves behind (the reaper's deletes and their grace periods)
+/// ends before the next operation is timed.
+fn gap() -> Duration {
+    let ms = std::env::var("NETBRIDGE_BENCH_AB_GAP_MS").ok();
+    Duration::from_millis(ms.and_then(|v| v.parse().ok()).unwrap_or(100))
+}
 
 /// Bootstrap resamples of the median difference.
 const RESAMPLES: usize = 2000;
@@ -87,7 +91,7 @@ fn both(
     let mut took = [Duration::ZERO; 2];
     for i in order {
         took[i] = op(i, &mut sides[i].bench);
-        thread::sleep(GAP);
+        thread::sleep(gap());
     }
     took
 }
@@ -139,7 +143,7 @@ fn startups(sides: &mut [Side; 2], n: usize) -> Paired {
             let daemon = &mut sides[i].daemon;
             daemon.stop();
             took[i] = daemon.start();
-            thread::sleep(GAP);
+            thread::sleep(gap());
         }
         paired.push(took);
     }

@@ -26,6 +26,11 @@
 //! - `NETBRIDGE_BENCH_ONLY=teardown`: only what the teardown table needs (the floor's veth
 //!   delete, the concurrent disconnects in the empty daemon, the teardown and its batched
 //!   floors), to compare teardown changes quickly; prints that table alone.
+//! - `NETBRIDGE_BENCH_ONLY=ab` with `NETBRIDGE_BENCH_DAEMON_B=PATH`: two builds side by side
+//!   (A is `NETBRIDGE_BENCH_DAEMON` or this build), each in its own namespace, one operation on
+//!   each in turn, who goes first alternating; prints medians, p90 and the paired differences
+//!   (see `netbridge/ab.rs`). `NETBRIDGE_BENCH_AB_ROUNDS=N` sets the rounds per level,
+//!   `NETBRIDGE_BENCH_AB_GAP_MS` the pause after each operation (100).
 
 use std::{
     fmt::Write as _,
@@ -50,6 +55,9 @@ use nix::{
     unistd::Pid,
 };
 use serde_json::{Value, json};
+
+#[path = "netbridge/ab.rs"]
+mod ab;
 
 const NETNS_DIR: &str = "/run/netns";
 /// Where the daemon writes its sandboxes' resolv.conf (its default `--netns-etc-dir`).
@@ -270,13 +278,17 @@ impl Samples {
         }
     }
 
-    /// 95th percentile (nearest rank), in ms.
     fn p95(&self) -> f64 {
+        self.quantile(0.95)
+    }
+
+    /// The `q` quantile (nearest rank), in ms.
+    fn quantile(&self, q: f64) -> f64 {
         let v = self.sorted();
         if v.is_empty() {
             return f64::NAN;
         }
-        let rank = ((0.95 * v.len() as f64).ceil() as usize).clamp(1, v.len());
+        let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
         v[rank - 1]
     }
 
@@ -471,6 +483,8 @@ struct Daemon {
     db: PathBuf,
     log: PathBuf,
     log_level: String,
+    /// The daemon binary (`NETBRIDGE_BENCH_DAEMON`, or this build's).
+    binary: String,
     child: Option<Child>,
 }
 
@@ -483,6 +497,8 @@ impl Daemon {
             log: dir.join("daemon.log"),
             log_level: std::env::var("NETBRIDGE_BENCH_LOG_LEVEL")
                 .unwrap_or_else(|_| "info".to_string()),
+            binary: std::env::var("NETBRIDGE_BENCH_DAEMON")
+                .unwrap_or_else(|_| env!("CARGO_BIN_EXE_netbridge").to_string()),
             child: None,
         }
     }
@@ -499,10 +515,7 @@ impl Daemon {
         let child = Command::new("nsenter")
             .arg(format!("--net={NETNS_DIR}/{}", self.ns))
             .arg("--")
-            .arg(
-                std::env::var("NETBRIDGE_BENCH_DAEMON")
-                    .unwrap_or_else(|_| env!("CARGO_BIN_EXE_netbridge").to_string()),
-            )
+            .arg(&self.binary)
             .arg("serve")
             .arg("--socket")
             .arg(&self.socket)
@@ -1074,6 +1087,34 @@ const MNET: &str = "bench-measure";
 const MVNET: &str = "bench-macvlan";
 
 impl Bench {
+    /// A bench over the daemon at `socket`, whose namespaces are named after `prefix`.
+    fn new(cfg: Config, prefix: &str, socket: &Path, started: Instant) -> Bench {
+        Bench {
+            prefix: prefix.to_string(),
+            socket: socket.to_owned(),
+            client: Client::new(socket),
+            started,
+            networks: 0,
+            bg_sandboxes: 0,
+            endpoints: 0,
+            measure_sandboxes: Vec::new(),
+            wave_sandboxes: Vec::new(),
+            floor_container: String::new(),
+            floor_rounds: 0,
+            cfg,
+        }
+    }
+
+    /// The network measured connects go to, and the sandboxes that make them.
+    fn measuring_setup(&mut self) {
+        Bench::create_network(&mut self.client, MNET);
+        for i in 0..4 {
+            let name = format!("{}-m{i}", self.prefix);
+            self.sandbox(&name);
+            self.measure_sandboxes.push(name);
+        }
+    }
+
     fn progress(&self, what: &str) {
         eprintln!("[{:7.1}s] {what}", self.started.elapsed().as_secs_f64());
     }
@@ -1536,6 +1577,12 @@ fn main() {
         machine()
     );
 
+    if std::env::var("NETBRIDGE_BENCH_ONLY").is_ok_and(|v| v == "ab") {
+        ab::run(cfg, &prefix, &dir, started);
+        drop(guard);
+        return;
+    }
+
     // The floor, first half.
     let (floor_host, floor_container) = (format!("{prefix}-fh"), format!("{prefix}-fc"));
     make_namespace(&floor_host);
@@ -1578,32 +1625,17 @@ fn main() {
         child
     });
 
-    let mut b = Bench {
-        prefix: prefix.clone(),
-        socket: daemon.socket.clone(),
-        client,
-        started,
-        networks: 0,
-        bg_sandboxes: 0,
-        endpoints: 0,
-        measure_sandboxes: Vec::new(),
-        wave_sandboxes: Vec::new(),
-        floor_container: floor_container.clone(),
-        floor_rounds: 2,
-        cfg,
-    };
-    Bench::create_network(&mut b.client, MNET);
+    let mut b = Bench::new(cfg, &prefix, &daemon.socket, started);
+    b.client = client;
+    b.floor_container = floor_container.clone();
+    b.floor_rounds = 2;
+    b.measuring_setup();
     b.client.must(
         "POST",
         "/networks/create",
         Some(&json!({ "Name": MVNET, "Driver": "macvlan" })),
         201,
     );
-    for i in 0..4 {
-        let name = format!("{prefix}-m{i}");
-        b.sandbox(&name);
-        b.measure_sandboxes.push(name);
-    }
 
     if std::env::var("NETBRIDGE_BENCH_ONLY").is_ok_and(|v| v == "teardown") {
         teardown_only(b, &first, &floor_host);

@@ -152,7 +152,7 @@ impl Daemon {
             .open_namespace(container)
             .await
             .ok_or_else(|| Error::NotFound(format!("No such container: {}", container.name)))?;
-        let mut used = self.store.used_addresses(&network.id).await?;
+        let used = self.store.used_addresses(&network.id).await?;
         let global = network.scope == super::cluster::GLOBAL;
         // A global network's address is claimed in the cluster while the interface is built
         // (a requested one is checked here).
@@ -176,7 +176,7 @@ impl Daemon {
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
         let ipv4 = ipv4.filter(|_| !global);
-        let mut endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
+        let endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
         let place = Place {
             network,
             container,
@@ -188,13 +188,27 @@ impl Daemon {
         if !global {
             return self.connect_endpoint(place, endpoint, locks, None).await;
         }
+        // Boxed: a local connect need not carry the cluster's larger future.
+        Box::pin(self.connect_global(place, endpoint, locks, used)).await
+    }
+
+    /// A connect to a global network: the address claimed in the cluster while the interface
+    /// is built.
+    async fn connect_global(
+        &self,
+        place: Place<'_>,
+        mut endpoint: Endpoint,
+        locks: &mut EndpointLocks,
+        mut used: BTreeSet<IpAddr>,
+    ) -> Result<()> {
+        let (network, container, requested) = (place.network, place.container, place.wanted.ipv4);
         // The cluster's compare-and-swap keeps addresses unique, not this lock: other
         // connects to the network claim theirs meanwhile.
         locks.release_network();
         let (tell, claim) = tokio::sync::watch::channel(ClaimState::InFlight);
         let claimed = async {
             let claimed = self
-                .claim_global(network, &endpoint, &container.name, wanted.ipv4, &mut used)
+                .claim_global(network, &endpoint, &container.name, requested, &mut used)
                 .await;
             tell.send_replace(match &claimed {
                 Ok(ip) => ClaimState::Won(*ip),
@@ -492,7 +506,7 @@ impl Daemon {
         let _cutting = self.reaper.cutting();
         // The cluster first: unreachable, it fails the disconnect with nothing changed.
         if network.scope == super::cluster::GLOBAL {
-            self.release_global(endpoint, true).await?;
+            Box::pin(self.release_global(endpoint, true)).await?;
         }
         // Veth first, row last: a crash in between leaves the row, and start-up re-attaches
         // the endpoint, so disconnecting again works.

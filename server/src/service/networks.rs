@@ -157,7 +157,8 @@ impl Daemon {
     pub async fn create_network(&self, req: CreateNetwork) -> Result<String> {
         let _shared = self.exclusive.read().await;
         if req.driver == "overlay" {
-            return self.create_global(req).await;
+            // Boxed: a local create need not carry the cluster's larger future.
+            return Box::pin(self.create_global(req)).await;
         }
         // Checked before waiting for the topology lock, so a bad request never waits.
         let name_taken = self.store.network_by_name(&req.name).await?.is_some();
@@ -437,7 +438,7 @@ impl Daemon {
             )));
         }
         if in_cluster && network.scope == super::cluster::GLOBAL {
-            self.remove_global(network).await?;
+            Box::pin(self.remove_global(network)).await?;
         }
         // Kernel first, row last: a crash in between leaves the row, and start-up restores
         // the kernel objects and rules, so the network is wholly there and removing it again

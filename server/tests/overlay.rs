@@ -340,14 +340,7 @@ fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
     h.etcd[1].resume();
     h.etcd[2].resume();
     let cb3 = container(&h.hosts[1]);
-    assert!(
-        eventually(15, || {
-            let r = h.hosts[1].post("/networks/shared/connect", &json!({"Container": cb3.name}));
-            r.status == 200
-        }),
-        "connect after etcd came back"
-    );
-    let ip_b3 = address_of(&h.hosts[1], "shared", &cb3.name);
+    let ip_b3 = connect_when_back(&h.hosts[1], "shared", &cb3, 15);
     assert!(
         reaches(&ca, &ip_b3, 10),
         "A never learned the endpoint made after the outage"
@@ -381,14 +374,7 @@ fn etcd_trouble_fails_global_operations_fast_and_leaves_the_rest_alone() {
     h.etcd[1].start();
     h.etcd[2].start();
     let cb4 = container(&h.hosts[1]);
-    assert!(
-        eventually(15, || {
-            let r = h.hosts[1].post("/networks/shared/connect", &json!({"Container": cb4.name}));
-            r.status == 200
-        }),
-        "connect after the killed members came back"
-    );
-    let ip_b4 = address_of(&h.hosts[1], "shared", &cb4.name);
+    let ip_b4 = connect_when_back(&h.hosts[1], "shared", &cb4, 15);
     assert!(
         reaches(&ca, &ip_b4, 10),
         "A never learned the endpoint made after the members restarted"

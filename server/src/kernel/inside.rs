@@ -42,7 +42,7 @@ impl From<tokio::sync::oneshot::Receiver<bool>> for Ready {
 }
 
 /// The addresses to configure: the late ones once they come, then the attachment's own.
-pub(crate) async fn with_late(
+async fn with_late(
     late: Option<LateAddresses>,
     own: &[(IpAddr, u8)],
 ) -> Result<Vec<(IpAddr, u8)>, KernelError> {
@@ -122,23 +122,25 @@ pub(crate) async fn create_inside(
 }
 
 /// The container end, from this thread, which is inside the namespace (the per-interface
-/// sysctls belong to the namespace of the thread that writes them): arp_notify, no DAD,
-/// addresses, the client's sysctls, up (with its mark, if the mark lives inside), default route(s). Returns its
-/// ifindex.
+/// sysctls belong to the namespace of the thread that writes them): once any `late`
+/// addresses are in, arp_notify, no DAD, addresses, the client's sysctls, up (with its mark,
+/// if the mark lives inside), default route(s). Returns its ifindex.
 pub(crate) async fn configure_inside(
     handle: &Handle,
     name: &str,
     addresses: &[(IpAddr, u8)],
+    late: Option<LateAddresses>,
     sysctls: &[InterfaceSysctl],
     gateways: Gateways,
     alias: Option<&str>,
 ) -> Result<u32, KernelError> {
+    let addresses = with_late(late, addresses).await?;
     let index = index_of(handle, name).await?;
     // Before up: the gratuitous ARP on up is what tells neighbours the (new) MAC, and DAD
     // would hold the link-local address tentative.
     set_sysctl(&format!("net/ipv4/conf/{name}/arp_notify"), "1")?;
     set_ipv6_sysctl(&format!("net/ipv6/conf/{name}/accept_dad"), "0")?;
-    for (addr, len) in addresses {
+    for (addr, len) in &addresses {
         add_address(handle, index, name, *addr, *len).await?;
     }
     // The client's, after the addresses and before up: Docker's order.

@@ -11,7 +11,7 @@ use tracing::{debug, warn};
 use super::{
     Kernel, KernelError,
     address::{Gateways, validate_prefix},
-    inside::{Ready, configure_inside, create_inside, with_late},
+    inside::{Ready, configure_inside, create_inside},
     link::{delete_link_by_name, validate_link_name},
     netns::{Netns, run_in_netns},
     sysctl::InterfaceSysctl,
@@ -96,18 +96,15 @@ impl Kernel {
                 },
             )
             .await?;
-            let configured = async {
-                let addresses = with_late(late, &a.addresses).await?;
-                configure_inside(
-                    &inner.handle,
-                    &name,
-                    &addresses,
-                    &a.sysctls,
-                    a.gateways,
-                    Some(&a.alias),
-                )
-                .await
-            };
+            let configured = configure_inside(
+                &inner.handle,
+                &name,
+                &a.addresses,
+                late,
+                &a.sysctls,
+                a.gateways,
+                Some(&a.alias),
+            );
             match configured.await
             {
                 Ok(index) => {

@@ -17,7 +17,7 @@ use tracing::{debug, warn};
 use super::{
     Kernel, KernelError,
     address::{Gateways, validate_prefix},
-    inside::{LateAddresses, Ready, configure_inside, create_inside, with_late},
+    inside::{LateAddresses, Ready, configure_inside, create_inside},
     link::{delete_link_by_name, set_link, validate_link_name},
     netns::{InNetns, Netns, run_in_netns},
     sysctl::{InterfaceSysctl, Ipv6Conf},
@@ -214,8 +214,16 @@ async fn configure_pair(
         v4: a.gateway_v4,
         v6: a.gateway_v6,
     };
-    let addresses = with_late(late, &a.addresses).await?;
-    configure_inside(&inner.handle, name, &addresses, &a.sysctls, gateways, None).await
+    configure_inside(
+        &inner.handle,
+        name,
+        &a.addresses,
+        late,
+        &a.sysctls,
+        gateways,
+        None,
+    )
+    .await
 }
 
 impl Kernel {

@@ -73,11 +73,16 @@ fn hand_over(
     impl std::future::Future<Output = ()> + use<>,
 ) {
     let prefix = network.ipv4().map(|c| c.subnet.prefix);
-    let (mut tell, late) = tokio::sync::oneshot::channel();
+    let (tell, late) = match claim {
+        Some(_) => {
+            let (tell, late) = tokio::sync::oneshot::channel();
+            (Some(tell), Some(late))
+        }
+        None => (None, None),
+    };
     let mut claim = claim.cloned();
-    let late = claim.is_some().then_some(late);
     let task = async move {
-        let Some(claim) = claim.as_mut() else {
+        let (Some(mut tell), Some(claim)) = (tell, claim.as_mut()) else {
             return;
         };
         let settled = tokio::select! {
@@ -159,7 +164,8 @@ impl Daemon {
         let ipv4 = match global && wanted.ipv4.is_none() {
             true => None,
             false => pick_address(network, network.ipv4(), wanted.ipv4, &used, "IPv4")?,
-        };
+        }
+        .filter(|_| !global);
         let ipv6 = pick_address(network, network.ipv6(), wanted.ipv6, &used, "IPv6")?;
         let mac = match driver.fixed_mac(self.driver_env(), network).await? {
             Some(mac) => mac,
@@ -175,7 +181,6 @@ impl Daemon {
         }
         let gateway_owner = provides_gateway(network, wanted.gw_priority, &others);
 
-        let ipv4 = ipv4.filter(|_| !global);
         let endpoint = new_endpoint(network, container, &wanted, mac, ipv4, ipv6);
         let place = Place {
             network,

@@ -245,6 +245,24 @@ pub fn connect(d: &Daemon, net: &str, c: &Netns) -> String {
     address_of(d, net, &c.name)
 }
 
+/// Connects `c` to `net` on host `d` once the cluster answers again (within `secs`); returns
+/// its address.
+pub fn connect_when_back(d: &Daemon, net: &str, c: &Netns, secs: u64) -> String {
+    let connected = eventually(secs, || {
+        let r = d.post(
+            &format!("/networks/{net}/connect"),
+            &json!({ "Container": c.name }),
+        );
+        r.status == 200
+    });
+    assert!(
+        connected,
+        "connect {} to {net} after the cluster came back",
+        c.name
+    );
+    address_of(d, net, &c.name)
+}
+
 /// The IPv4 address (without prefix) of container `name` on `net`, as `d` inspects it.
 pub fn address_of(d: &Daemon, net: &str, name: &str) -> String {
     let v = d.get(&format!("/networks/{net}")).json();

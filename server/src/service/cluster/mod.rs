@@ -525,10 +525,6 @@ impl Daemon {
                 .snapshot()
                 .await
                 .map_err(unavailable("cannot create the global network"))?;
-            let mut view = cluster.view();
-            for n in &snap.networks {
-                view.networks.insert(n.id.clone(), n.clone());
-            }
         }
         Err(Error::Unavailable(
             "cannot create the global network: too much contention in the cluster store"

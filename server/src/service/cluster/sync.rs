@@ -128,8 +128,8 @@ impl Daemon {
                 return Vec::new();
             }
         };
-        let mut mine: BTreeMap<String, ClusterEndpoint> = BTreeMap::new();
-        let mut containers: BTreeMap<String, String> = BTreeMap::new();
+        // Endpoint ID → its claim and its container's ID.
+        let mut mine: BTreeMap<String, (ClusterEndpoint, String)> = BTreeMap::new();
         let networks = self.store.networks().await.unwrap_or_default();
         for n in networks.iter().filter(|n| n.scope == GLOBAL) {
             for e in self
@@ -145,18 +145,15 @@ impl Daemon {
                     Ok(Some(c)) => c.name,
                     _ => e.container_id.clone(),
                 };
-                containers.insert(e.id.clone(), e.container_id.clone());
-                mine.insert(
-                    e.id.clone(),
-                    ClusterEndpoint {
-                        network: n.id.clone(),
-                        endpoint: e.id.clone(),
-                        ip,
-                        mac: e.mac.clone(),
-                        host: cluster.host,
-                        container: name,
-                    },
-                );
+                let claim = ClusterEndpoint {
+                    network: n.id.clone(),
+                    endpoint: e.id.clone(),
+                    ip,
+                    mac: e.mac.clone(),
+                    host: cluster.host,
+                    container: name,
+                };
+                mine.insert(e.id.clone(), (claim, e.container_id.clone()));
             }
         }
         for stale in snap
@@ -172,13 +169,10 @@ impl Daemon {
                 .await;
         }
         let mut lost = Vec::new();
-        for e in mine.values() {
-            match cluster.store.republish(e, lease).await {
+        for (e, container) in mine.into_values() {
+            match cluster.store.republish(&e, lease).await {
                 Ok(true) => {}
-                Ok(false) => {
-                    let container = containers.get(&e.endpoint).cloned().unwrap_or_default();
-                    lost.push((e.network.clone(), container, e.ip));
-                }
+                Ok(false) => lost.push((e.network, container, e.ip)),
                 Err(err) => {
                     tracing::warn!(endpoint = %e.endpoint, error = %err, "cannot publish an endpoint")
                 }
